@@ -1,0 +1,120 @@
+"""The `Inversion` record, and its files: tensors in safetensors, settings in JSON, written atomically.
+
+A folder per photo holds `inversion.safetensors`, `inversion.json` (written last: its presence means
+the artifact is complete), and `source.png` / `reconstruction.png` for people to look at.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import ArtifactError
+
+FORMAT = "p2p-real/inversion"
+FORMAT_VERSION = 1
+TENSORS_FILE = "inversion.safetensors"
+METADATA_FILE = "inversion.json"
+
+
+@dataclass
+class Inversion:
+    """Everything editing needs to reproduce a photo, and how it was made."""
+
+    prompt: str
+    noise_latents: torch.Tensor  # (C, h, w): x_T
+    null_text_embeddings: torch.Tensor  # (steps, L, D): the unconditional embedding per sampling step
+    image: torch.Tensor  # (H, W, 3) uint8: the photo as the model saw it (cropped, resized)
+    reconstruction: torch.Tensor  # (H, W, 3) uint8: guided sampling from x_T with the embeddings
+    method: str  # "null-text", "ddim", ...
+    num_steps: int
+    guidance_scale: float
+    model_name: str
+    model_fingerprint: str
+    scheduler_config: dict
+    options: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    source_path: str = ""
+
+    def metadata(self) -> dict:
+        data = {key: value for key, value in asdict(self).items() if not isinstance(value, torch.Tensor)}
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, **data}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {key: value.contiguous().cpu() for key, value in vars(self).items() if isinstance(value, torch.Tensor)}
+
+
+def save_inversion(inversion: Inversion, folder: str | os.PathLike) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors_path = folder / TENSORS_FILE
+    partial = folder / (TENSORS_FILE + ".partial")
+    save_file(inversion.tensors(), str(partial))
+    os.replace(partial, tensors_path)
+    metadata = {**inversion.metadata(), "tensors_sha256": sha256(tensors_path)}
+    partial = folder / (METADATA_FILE + ".partial")
+    partial.write_text(json.dumps(metadata, indent=2) + "\n")
+    os.replace(partial, folder / METADATA_FILE)
+    return folder
+
+
+def is_complete(folder: str | os.PathLike) -> bool:
+    return (Path(folder) / METADATA_FILE).is_file() and (Path(folder) / TENSORS_FILE).is_file()
+
+
+def load_inversion(path: str | os.PathLike, model=None) -> Inversion:
+    """Read an artifact folder (or its inversion.json); with `model`, check it was made by that model."""
+    path = Path(path)
+    folder = path.parent if path.name in (METADATA_FILE, TENSORS_FILE) else path
+    metadata_path, tensors_path = folder / METADATA_FILE, folder / TENSORS_FILE
+    if not metadata_path.is_file():
+        raise ArtifactError(f"{folder}: not an inversion artifact (no {METADATA_FILE}); run `p2p-real invert` first")
+    try:
+        metadata = json.loads(metadata_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ArtifactError(f"{metadata_path}: damaged JSON ({error}); re-run `p2p-real invert --force`") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise ArtifactError(f"{metadata_path}: not a p2p-real inversion file")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(f"{metadata_path}: format version {metadata.get('format_version')} is not {FORMAT_VERSION}; re-invert the photo")
+    if not tensors_path.is_file():
+        raise ArtifactError(f"{tensors_path}: missing; re-run `p2p-real invert --force`")
+    if sha256(tensors_path) != metadata.get("tensors_sha256"):
+        raise ArtifactError(f"{tensors_path}: truncated or modified since it was written; re-run `p2p-real invert --force`")
+    try:
+        tensors = load_file(str(tensors_path))
+    except (SafetensorError, OSError) as error:
+        raise ArtifactError(f"{tensors_path}: unreadable ({error}); re-run `p2p-real invert --force`") from None
+    fields = {key: value for key, value in metadata.items() if key not in ("format", "format_version", "tensors_sha256")}
+    try:
+        inversion = Inversion(**fields, **tensors)
+    except TypeError as error:
+        raise ArtifactError(f"{folder}: fields do not match this version of p2p-real ({error})") from None
+    if inversion.null_text_embeddings.shape[0] != inversion.num_steps:
+        raise ArtifactError(f"{tensors_path}: {inversion.null_text_embeddings.shape[0]} embeddings for {inversion.num_steps} steps")
+    if model is not None:
+        check_model(inversion, model, folder)
+    return inversion
+
+
+def check_model(inversion: Inversion, model, folder) -> None:
+    if inversion.model_fingerprint != model.fingerprint:
+        raise ArtifactError(
+            f"{folder}: this inversion was made with model {inversion.model_name!r} (fingerprint "
+            f"{inversion.model_fingerprint}), not with {model.name!r} ({model.fingerprint}); "
+            f"pass --model {inversion.model_name} or invert the photo again with this model"
+        )
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,6 @@
+"""Names and defaults that users see, importable without torch so that `--help` is instant."""
+
+DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"  # the model both papers use
+BUILTIN_MODELS = ("tiny-random", "sd-v1-random")
+DTYPE_NAMES = ("float32", "float16", "bfloat16")
+INVERSION_METHODS = ("null-text", "ddim")

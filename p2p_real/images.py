@@ -1,0 +1,121 @@
+"""Read any common photo into RGB, centre-crop and resize it; write PNGs that say what made them."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+from .errors import ImageError
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+MIN_SIDE = 8  # below this a photo carries no usable content at any model resolution
+
+
+def load_image(path: str | os.PathLike, size: int) -> Image.Image:
+    """Open a photo of any mode or bit depth as an RGB `size` x `size` image.
+
+    EXIF orientation is applied, transparency is composited on white, 16-bit and float images are
+    rescaled to 8 bits, and the largest centred square is resized with Lanczos filtering.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as opened:
+            opened.load()  # decode now, so truncated files fail here and not later
+            image = ImageOps.exif_transpose(opened)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not a readable image (expected JPEG, PNG, WebP, BMP or TIFF)") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageError(f"{path}: the image could not be decoded ({error}); is the file complete?") from None
+    if min(image.size) < MIN_SIDE:
+        raise ImageError(f"{path}: the image is {image.width}x{image.height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
+    try:
+        return center_square(to_rgb(image), size)
+    except (OSError, ValueError) as error:  # e.g. LAB or other modes PIL cannot turn into RGB
+        raise ImageError(f"{path}: cannot convert its {image.mode} pixels to RGB ({error}); save it as an RGB JPEG or PNG") from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        if image.mode.startswith("I;16"):
+            low, high = 0.0, 65535.0
+        scaled = (values - low) / max(high - low, 1e-12) * 255.0
+        image = Image.fromarray(np.clip(np.round(scaled), 0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+def center_square(image: Image.Image, size: int) -> Image.Image:
+    """The largest centred square, resized to size x size."""
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+
+
+def to_tensor(images: list[Image.Image]) -> torch.Tensor:
+    """RGB images -> (B, 3, H, W) float32 in [0, 1]."""
+    arrays = np.stack([np.asarray(image, dtype=np.uint8) for image in images])  # (B, H, W, 3)
+    return torch.from_numpy(arrays).permute(0, 3, 1, 2).float() / 255.0
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) floats in [0, 1] -> (B, H, W, 3) uint8, on the CPU."""
+    return (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu()
+
+
+def to_pil(image_hwc: torch.Tensor) -> Image.Image:
+    return Image.fromarray(image_hwc.numpy())
+
+
+def parameters_text(settings: dict) -> str:
+    """The `parameters` text chunk that image tools read: prompt first, then `Key: value` pairs."""
+    prompt = settings.get("prompt", "")
+    rest = ", ".join(f"{key.replace('_', ' ').capitalize()}: {value}" for key, value in settings.items() if key != "prompt")
+    return f"{prompt}\n{rest}"
+
+
+def save_png(image: Image.Image, path: str | os.PathLike, settings: dict) -> None:
+    """Write a PNG carrying `settings` in its `parameters` chunk, plus a JSON sidecar, atomically."""
+    path = Path(path)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", parameters_text(settings))
+    temporary = path.with_name(path.name + ".partial")
+    image.save(temporary, format="PNG", pnginfo=info)
+    os.replace(temporary, path)
+    write_json_atomic(path.with_suffix(".json"), settings)
+
+
+def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
+    path = Path(path)
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    os.replace(temporary, path)
+
+
+def grid(images: list[Image.Image], labels: list[str] | None = None) -> Image.Image:
+    """Images side by side in one row, each optionally captioned underneath."""
+    from PIL import ImageDraw
+
+    width, height = images[0].size
+    label_height = 14 if labels else 0
+    canvas = Image.new("RGB", (width * len(images), height + label_height), "white")
+    draw = ImageDraw.Draw(canvas)
+    for index, image in enumerate(images):
+        canvas.paste(image.resize((width, height)), (index * width, 0))
+        if labels:
+            draw.text((index * width + 3, height + 1), labels[index], fill="black")
+    return canvas

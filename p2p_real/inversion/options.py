@@ -1,0 +1,14 @@
+"""Options of the inversion methods: frozen dataclasses whose defaults are the papers' values."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NullTextOptions:
+    """Mokady et al. 2023, sec. 3.2 and the official notebook (null_text_w_ptp.ipynb)."""
+
+    num_inner_steps: int = 10  # Adam iterations per timestep at most
+    learning_rate: float = 1e-2  # at step i the rate is learning_rate * (1 - i / 100)
+    early_stop_epsilon: float = 1e-5  # stop a timestep's iterations when loss < epsilon + i * slope
+    early_stop_slope: float = 2e-5

@@ -1,0 +1,312 @@
+"""Load a Stable Diffusion model by hub id or folder, or build a random-weight one from configs.
+
+`Model` is the one place that knows diffusers and transformers: the inversion and editing code
+only calls `encode`, `decode`, `embed` and `denoise` (k-diffusion's model-wrapper idea).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_NAMES
+from .errors import ModelLoadError, PromptError
+from .schedule import Schedule
+
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
+
+# SD v1's scheduler settings (its scheduler_config.json), used by the random-weight builds.
+SD_V1_SCHEDULER = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "steps_offset": 1,
+    "prediction_type": "epsilon",
+}
+
+
+@dataclass
+class Model:
+    """The four parts of an SD pipeline that inversion and editing need, plus where they came from."""
+
+    unet: UNet2DConditionModel
+    vae: AutoencoderKL
+    text_encoder: CLIPTextModel
+    tokenizer: CLIPTokenizer
+    scheduler_config: dict
+    name: str
+    fingerprint: str = field(default="")
+
+    def __post_init__(self):
+        for part in (self.unet, self.vae, self.text_encoder):
+            part.requires_grad_(False).eval()
+        if not self.fingerprint:
+            self.fingerprint = fingerprint(self)
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    @property
+    def vae_scale(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def resolution(self) -> int:
+        """Side of the square images the model was trained on (512 for SD v1)."""
+        return self.unet.config.sample_size * self.vae_scale
+
+    @property
+    def max_tokens(self) -> int:
+        return self.tokenizer.model_max_length
+
+    def schedule(self, num_steps: int) -> Schedule:
+        return Schedule.from_scheduler_config(self.scheduler_config, num_steps)
+
+    def to(self, device=None, dtype=None) -> "Model":
+        for part in (self.unet, self.vae, self.text_encoder):
+            # Passing dtype at all makes diffusers warn, so only when it changes something.
+            part.to(device=device, **({"dtype": dtype} if dtype not in (None, part.dtype) else {}))
+        return self
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] -> latents: the VAE posterior mean, scaled (not a sample)."""
+        pixels = (images * 2 - 1).to(self.device, self.vae.dtype)
+        mean = self.vae.encode(pixels).latent_dist.mean
+        return mean.float() * self.vae.config.scaling_factor
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents -> (B, 3, H, W) float32 in [0, 1]."""
+        pixels = self.vae.decode((latents / self.vae.config.scaling_factor).to(self.vae.dtype)).sample
+        return ((pixels.float() + 1) / 2).clamp(0, 1)
+
+    def token_ids(self, prompts: list[str]) -> torch.Tensor:
+        """Token ids padded to the encoder's length; a prompt that does not fit is an error."""
+        for prompt in prompts:
+            count = len(self.tokenizer(prompt, verbose=False).input_ids)
+            if count > self.max_tokens:
+                shown = prompt if len(prompt) <= 60 else prompt[:57] + "..."
+                raise PromptError(
+                    f"the prompt {shown!r} is {count} tokens long; the text encoder takes at most "
+                    f"{self.max_tokens} (start and end included): shorten it"
+                )
+        batch = self.tokenizer(prompts, padding="max_length", max_length=self.max_tokens, return_tensors="pt")
+        return batch.input_ids
+
+    @torch.no_grad()
+    def embed(self, prompts: list[str]) -> torch.Tensor:
+        """Prompts -> (B, max_tokens, D) float32 text embeddings (the encoder's last hidden state)."""
+        ids = self.token_ids(prompts).to(self.device)
+        return self.text_encoder(ids)[0].float()
+
+    def denoise(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
+        """The UNet's raw prediction (epsilon or v), in float32 for a half-precision model, so that the
+        schedule's arithmetic and losses stay in full precision (float64 stays float64)."""
+        output = self.unet(latents.to(self.dtype), timestep, encoder_hidden_states=embeddings.to(self.dtype)).sample
+        return output.to(torch.promote_types(latents.dtype, torch.float32))
+
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write a diffusers-layout folder that `load_model(folder)` reads back."""
+        folder = Path(folder)
+        self.unet.save_pretrained(folder / "unet")
+        self.vae.save_pretrained(folder / "vae")
+        self.text_encoder.save_pretrained(folder / "text_encoder")
+        self.tokenizer.save_pretrained(folder / "tokenizer")
+        DDIMScheduler.from_config(self.scheduler_config).save_pretrained(folder / "scheduler")
+
+
+def fingerprint(model: Model) -> str:
+    """A short hash of the weights' shapes and a sample of their values, to tie artifacts to a model."""
+    digest = hashlib.sha256()
+    for part in (model.unet, model.vae, model.text_encoder):
+        parameters = list(part.parameters())
+        digest.update(str([tuple(p.shape) for p in parameters]).encode())
+        for weight in (parameters[0], parameters[-1]):
+            digest.update(weight.detach().flatten()[:4096].float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dtype: str | torch.dtype = "float32") -> Model:
+    """A model by hub id (e.g. CompVis/stable-diffusion-v1-4), local diffusers folder, or built-in name.
+
+    Built-ins: `tiny-random` (a seconds-fast random-weight model for tests and smoke runs) and
+    `sd-v1-random` (the full SD v1 architecture with random weights, for speed measurements).
+    """
+    torch_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if name_or_path == "tiny-random":
+        model = tiny_random()
+    elif name_or_path == "sd-v1-random":
+        model = sd_v1_random()
+    else:
+        model = load_pretrained(name_or_path)
+    return model.to(device=device, dtype=torch_dtype)
+
+
+def load_pretrained(name_or_path: str) -> Model:
+    path = Path(name_or_path).expanduser()
+    is_folder = path.is_dir()
+    if not is_folder and (path.exists() or name_or_path.count("/") != 1 or name_or_path.startswith((".", "/", "~"))):
+        raise ModelLoadError(
+            f"model {name_or_path!r}: not a folder and not a hub id like 'CompVis/stable-diffusion-v1-4'; "
+            f"built-in names are {', '.join(BUILTIN_MODELS)}"
+        )
+    source = str(path) if is_folder else name_or_path
+
+    def load(local_only: bool) -> Model:
+        options = {"local_files_only": local_only}
+        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", **options)
+        vae = AutoencoderKL.from_pretrained(source, subfolder="vae", **options)
+        text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", **options)
+        tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **options)
+        scheduler_config = dict(DDIMScheduler.load_config(source, subfolder="scheduler", **options))
+        return Model(unet, vae, text_encoder, tokenizer, scheduler_config, name=name_or_path)
+
+    try:
+        return load(local_only=True)  # the cache first: no network wait when the weights are here
+    except (OSError, ValueError) as cached_error:
+        if is_folder:
+            raise ModelLoadError(
+                f"model folder {source}: could not load it as a diffusers Stable Diffusion folder "
+                f"(unet/, vae/, text_encoder/, tokenizer/, scheduler/): {first_line(cached_error)}"
+            ) from None
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        reason = "HF_HUB_OFFLINE is set"
+    elif not hub_reachable():
+        reason = "the Hugging Face hub is unreachable from here"
+    else:
+        try:
+            return load(local_only=False)
+        except (OSError, ValueError) as error:
+            reason = first_line(error)
+    raise ModelLoadError(
+        f"model {name_or_path!r}: the weights are not in the local Hugging Face cache and could not be "
+        f"downloaded ({reason}). On a machine with internet run `hf download {name_or_path} --local-dir DIR`, "
+        f"copy DIR here and pass --model DIR"
+    )
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick connection test, so that an offline run fails in seconds rather than after retries."""
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
+
+
+# ---- random-weight models built from configs ----------------------------------------------------
+
+
+def tiny_random(seed: int = 0, prediction_type: str = "epsilon") -> Model:
+    """A small model of SD v1's family: 128x128 images, 16x16 latents, real CLIP tokenisation.
+
+    Three UNet levels with cross-attention at the two finer ones (SD v1 has four, the coarsest
+    without), a 4-level VAE (so the latent is 1/8 of the image, as in SD), a 2-layer CLIP encoder.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(
+            sample_size=16,
+            block_out_channels=(32, 64, 64),
+            down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+            layers_per_block=1,
+            cross_attention_dim=32,
+            attention_head_dim=8,
+            norm_num_groups=16,
+        )
+        vae = AutoencoderKL(
+            block_out_channels=(16, 16, 32, 32),
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            layers_per_block=1,
+            latent_channels=4,
+            norm_num_groups=16,
+            sample_size=128,
+            scaling_factor=0.18215,
+        )
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4, max_position_embeddings=77, hidden_act="quick_gelu")
+        )
+    scheduler_config = {**SD_V1_SCHEDULER, "prediction_type": prediction_type}
+    return Model(unet, vae, text_encoder, clip_tokenizer(), scheduler_config, name="tiny-random")
+
+
+def sd_v1_random(seed: int = 0) -> Model:
+    """The full-size SD v1 architecture (UNet 320/640/1280/1280, ViT-L/14 text encoder, SD VAE),
+    seeded random weights. Speed does not depend on weight values, so it serves GPU benchmarks."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # defaults are SD v1's
+        vae = AutoencoderKL(
+            block_out_channels=(128, 256, 512, 512),
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            layers_per_block=2,
+            latent_channels=4,
+            sample_size=512,
+            scaling_factor=0.18215,
+        )
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                           num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu")
+        )
+    return Model(unet, vae, text_encoder, clip_tokenizer(), dict(SD_V1_SCHEDULER), name="sd-v1-random")
+
+
+def clip_tokenizer() -> CLIPTokenizer:
+    """CLIP's real BPE tokenizer (49,408 tokens), from the vocabulary file shipped with the package."""
+    vocab, merges = clip_vocabulary()
+    return CLIPTokenizer(vocab=dict(vocab), merges=[tuple(line.split()) for line in merges], model_max_length=77)
+
+
+@lru_cache(maxsize=1)
+def clip_vocabulary() -> tuple[tuple[tuple[str, int], ...], tuple[str, ...]]:
+    # The file lists CLIP's BPE merges (MIT licence, openai/CLIP); the vocabulary follows from them
+    # exactly as CLIP builds it: 256 byte symbols, the same with "</w>", each merge, two specials.
+    raw = (Path(__file__).parent / "assets" / "bpe_simple_vocab_16e6.txt.gz").read_bytes()
+    lines = gzip.decompress(raw).decode("utf-8").split("\n")[1 : 49152 - 256 - 2 + 1]
+    symbols = list(bytes_to_unicode().values())
+    tokens = symbols + [symbol + "</w>" for symbol in symbols] + ["".join(line.split()) for line in lines]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    return tuple((token, index) for index, token in enumerate(tokens)), tuple(lines)
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP's reversible map from bytes to printable unicode characters."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    characters = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            characters.append(256 + extra)
+            extra += 1
+    return dict(zip(printable, map(chr, characters)))

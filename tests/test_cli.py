@@ -1,0 +1,80 @@
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from p2p_real.artifacts import load_inversion
+from p2p_real.cli import main
+
+DATA = Path(__file__).parent.parent / "data" / "photos"
+FAST = ["--model", "tiny-random", "--steps", "3", "--inner-steps", "2", "--quiet"]
+
+
+def test_invert_a_folder_end_to_end_then_resume(tmp_path, capsys):
+    assert main(["invert", str(DATA), "--output", str(tmp_path), "--batch-size", "2", *FAST]) == 0
+    summary = capsys.readouterr().out
+    assert "inverted 4 photo(s)" in summary and "0 failed" in summary
+    captions = json.loads((DATA / "captions.json").read_text())
+    for photo, caption in captions.items():
+        folder = tmp_path / Path(photo).stem
+        inversion = load_inversion(folder)
+        assert inversion.prompt == caption and inversion.num_steps == 3
+        assert inversion.null_text_embeddings.shape == (3, 77, 32)
+        assert {"psnr", "ssim", "latent_mse"} <= set(inversion.metrics)
+        parameters = Image.open(folder / "reconstruction.png").text["parameters"]
+        assert parameters.startswith(caption) and "Steps: 3" in parameters and "Model: tiny-random" in parameters
+        assert json.loads((folder / "reconstruction.json").read_text())["method"] == "null-text"
+    before = (tmp_path / "chelsea" / "inversion.json").stat().st_mtime_ns
+    assert main(["invert", str(DATA), "--output", str(tmp_path), *FAST]) == 0
+    assert "inverted 0 photo(s) in" in (again := capsys.readouterr().out) and "4 already done" in again
+    assert (tmp_path / "chelsea" / "inversion.json").stat().st_mtime_ns == before
+    assert main(["invert", str(DATA / "chelsea.jpg"), "--prompt", "a cat", "--output", str(tmp_path), "--force", *FAST]) == 0
+    assert load_inversion(tmp_path / "chelsea").prompt == "a cat"
+
+
+def test_a_bad_photo_in_a_folder_is_skipped_and_the_rest_done(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(DATA / "coffee.jpg", folder)
+    (folder / "broken.jpg").write_text("not an image")
+    (folder / "coffee.txt").write_text("a cup of coffee")
+    (folder / "broken.txt").write_text("a broken file")
+    (folder / "uncaptioned.png").write_bytes((DATA / "coffee.jpg").read_bytes())
+    code = main(["invert", str(folder), "--output", str(tmp_path / "out"), *FAST])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "broken.jpg" in captured.err and "uncaptioned.png: no caption" in captured.err
+    assert "inverted 1 photo(s)" in captured.out and "2 failed" in captured.out
+    assert load_inversion(tmp_path / "out" / "coffee").prompt == "a cup of coffee"
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    fake = tmp_path / "not_a_photo.jpg"
+    fake.write_text("not an image")
+    uncaptioned = tmp_path / "lonely.jpg"
+    shutil.copy(DATA / "chelsea.jpg", uncaptioned)
+    cases = [
+        ["invert", str(fake), "--prompt", "x", "--output", str(tmp_path / "o"), "--model", "tiny-random"],
+        ["invert", str(uncaptioned), "--output", str(tmp_path / "o"), "--model", "tiny-random"],
+        ["invert", str(tmp_path / "missing.jpg"), "--prompt", "x", "--output", str(tmp_path / "o")],
+        ["invert", str(DATA / "chelsea.jpg"), "--prompt", "x", "--output", str(tmp_path / "o"), "--model", "./no/such/model"],
+        ["invert", str(DATA / "chelsea.jpg"), "--prompt", "word " * 100, "--output", str(tmp_path / "o"), "--model", "tiny-random", "--quiet"],
+    ]
+    expected = ["not_a_photo.jpg", "no caption", "missing.jpg", "no/such/model", "tokens long"]
+    for argv, needle in zip(cases, expected):
+        assert main(argv) == 2, argv
+        error = capsys.readouterr().err
+        assert error.startswith("p2p-real: error:") and needle in error, error
+        assert len(error.strip().splitlines()) == 1, error
+
+
+def test_the_installed_command_prints_no_traceback(tmp_path):
+    fake = tmp_path / "not_a_photo.jpg"
+    fake.write_text("not an image")
+    argv = ["invert", str(fake), "--prompt", "x", "--output", str(tmp_path / "o"), "--model", "tiny-random"]
+    result = subprocess.run([sys.executable, "-m", "p2p_real.cli", *argv], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"p2p-real: error: {fake}: not a readable image (expected JPEG, PNG, WebP, BMP or TIFF)"

@@ -1,0 +1,55 @@
+import pytest
+import torch
+
+from p2p_real.errors import ModelLoadError, PromptError
+from p2p_real.models import load_model, tiny_random
+
+
+def test_a_saved_folder_loads_back_as_the_same_model(tmp_path, tiny_model, generator):
+    tiny_model.save(tmp_path / "tiny")
+    loaded = load_model(str(tmp_path / "tiny"), device="cpu")
+    assert loaded.fingerprint == tiny_model.fingerprint
+    assert loaded.scheduler_config["prediction_type"] == "epsilon"
+    latents = torch.randn(1, 4, 16, 16, generator=generator)
+    embeddings = tiny_model.embed(["a photo of a dog"])
+    torch.testing.assert_close(loaded.embed(["a photo of a dog"]), embeddings)
+    torch.testing.assert_close(loaded.denoise(latents, 501, embeddings), tiny_model.denoise(latents, 501, embeddings))
+
+
+def test_v_prediction_comes_from_the_models_scheduler_config(tmp_path):
+    tiny_random(prediction_type="v_prediction").save(tmp_path / "v")
+    assert load_model(str(tmp_path / "v")).schedule(10).prediction_type == "v_prediction"
+
+
+def test_missing_weights_give_one_clear_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    with pytest.raises(ModelLoadError) as caught:
+        load_model("CompVis/stable-diffusion-v1-4")
+    message = str(caught.value)
+    assert "CompVis/stable-diffusion-v1-4" in message and "--model" in message and "\n" not in message
+    with pytest.raises(ModelLoadError, match="not a folder and not a hub id"):
+        load_model(str(tmp_path / "no-such-folder"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match="could not load it as a diffusers"):
+        load_model(str(tmp_path / "empty"))
+
+
+def test_tokenizer_is_clips(tiny_model):
+    # Reference ids from CLIP's own tokenizer (open_clip / openai CLIP) for these words.
+    assert tiny_model.tokenizer("a cat sitting").input_ids == [49406, 320, 2368, 4919, 49407]
+    assert tiny_model.tokenizer("A Kitten, sitting!").input_ids == [49406, 320, 13063, 267, 4919, 256, 49407]
+
+
+def test_too_long_prompt_names_the_prompt(tiny_model):
+    prompt = "a very " + "long " * 80 + "caption"
+    with pytest.raises(PromptError, match="tokens long.*at most 77"):
+        tiny_model.embed([prompt])
+
+
+def test_encode_decode_shapes_and_range(tiny_model, generator):
+    images = torch.rand(2, 3, 128, 128, generator=generator)
+    latents = tiny_model.encode(images)
+    assert latents.shape == (2, 4, 16, 16) and tiny_model.resolution == 128
+    decoded = tiny_model.decode(latents)
+    assert decoded.shape == images.shape and decoded.min() >= 0 and decoded.max() <= 1
