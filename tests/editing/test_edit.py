@@ -1,0 +1,132 @@
+import pytest
+import torch
+from diffusers.models.attention_processor import AttnProcessor2_0
+
+from p2p_real.editing.attention import ControlledAttention, controlled
+from p2p_real.editing.controllers import AttentionStore
+from p2p_real.editing.edit import build_blend, build_controller, edit
+from p2p_real.editing.options import EditOptions
+from p2p_real.editing.sampler import edit_sample
+from p2p_real.images import load_image
+from p2p_real.inversion.invert import invert
+from p2p_real.sampling import ddim_sample
+
+SOURCE = "a close-up photo of a tabby cat"
+STEPS = 6
+
+
+@pytest.fixture(scope="module")
+def inversion(tiny_model):
+    photo = load_image("data/photos/chelsea.jpg", tiny_model.resolution)
+    [result] = invert(tiny_model, [photo], [SOURCE], method="ddim", num_steps=STEPS)
+    return result
+
+
+def run_branches(model, inversion, target, options):
+    controller, _ = build_controller(model, inversion.prompt, target, inversion.num_steps, options)
+    blend = build_blend(model, inversion.prompt, target, inversion.num_steps, options)
+    latents = edit_sample(
+        model.unet, model.denoise, inversion.noise_latents, inversion.null_text_embeddings,
+        model.embed([inversion.prompt, target]), model.schedule(inversion.num_steps), inversion.guidance_scale,
+        controller, blend,
+    )
+    return latents, controller, blend
+
+
+def test_target_equal_to_source_reproduces_the_reconstruction(tiny_model, inversion):
+    result = edit(tiny_model, inversion, SOURCE, EditOptions(kind="replace"))
+    assert torch.equal(result.edited, result.reconstruction)
+    # and the source branch is the inversion's own reconstruction (same sampling, other batch)
+    assert (result.reconstruction.int() - inversion.reconstruction.int()).abs().max() <= 2
+
+
+def test_a_word_swap_changes_the_target_only(tiny_model, inversion):
+    result = edit(tiny_model, inversion, "a close-up photo of a tabby dog")
+    assert result.kind == "replace"
+    assert (result.edited.float() - result.reconstruction.float()).abs().mean() > 1.0
+    assert (result.reconstruction.int() - inversion.reconstruction.int()).abs().max() <= 2
+
+
+def test_a_reweight_of_one_is_no_edit(tiny_model, inversion):
+    plain, _, _ = run_branches(tiny_model, inversion, SOURCE, EditOptions(kind="replace"))
+    reweighted, _, _ = run_branches(tiny_model, inversion, SOURCE, EditOptions(reweights={"tabby": 1.0}))
+    torch.testing.assert_close(reweighted, plain, rtol=0, atol=0)
+    target = "a close-up photo of a tabby dog"
+    swapped, _, _ = run_branches(tiny_model, inversion, target, EditOptions())
+    swapped_and_one, _, _ = run_branches(tiny_model, inversion, target, EditOptions(reweights={"dog": 1.0}))
+    torch.testing.assert_close(swapped_and_one, swapped, rtol=0, atol=0)
+    doubled, _, _ = run_branches(tiny_model, inversion, SOURCE, EditOptions(reweights={"tabby": 2.0}))
+    assert (doubled[1] - plain[1]).abs().max() > 1e-3  # a real factor does change the target
+
+
+def test_local_blend_keeps_the_source_outside_the_mask(tiny_model, inversion):
+    options = EditOptions(blend_words=("cat", "dog"), blend_threshold=0.95)  # random attention is nearly flat
+    latents, controller, blend = run_branches(tiny_model, inversion, "a close-up photo of a tabby dog", options)
+    mask = blend.last_mask[1]  # (1, h, w)
+    assert 0 < mask.mean() < 1, "the test needs a mask with both inside and outside"
+    outside = (mask == 0).expand_as(latents[1])
+    assert torch.equal(latents[1][outside], latents[0][outside])
+    assert (latents[1][~outside] - latents[0][~outside]).abs().max() > 1e-3
+    assert controller.cross_maps.shape[2:4] == (8, 8)  # the tiny model's coarsest attention level
+
+
+def test_no_replacement_steps_equals_plain_generation(tiny_model, inversion):
+    target = "a close-up photo of a tabby dog"
+    latents, _, _ = run_branches(tiny_model, inversion, target, EditOptions(cross_replace_steps=0.0, self_replace_steps=0.0))
+    plain = ddim_sample(
+        tiny_model.denoise, inversion.noise_latents[None], tiny_model.embed([target]),
+        inversion.null_text_embeddings[:, None], tiny_model.schedule(STEPS), inversion.guidance_scale,
+    )
+    assert (latents[1] - plain[0]).norm() / plain.norm() < 1e-4
+
+
+class Recorder:
+    """Asks for every layer's probabilities and keeps them, unchanged."""
+
+    def __init__(self):
+        self.seen = []
+
+    def wants(self, is_cross, place, num_queries):
+        return True
+
+    def __call__(self, probabilities, is_cross, place, num_queries):
+        self.seen.append(probabilities)
+        return probabilities
+
+
+@pytest.mark.parametrize("layer", ["attn1", "attn2"])
+def test_probabilities_are_softmax_of_scaled_dot_products(tiny_model, generator, layer):
+    attention = tiny_model.unet.down_blocks[0].attentions[0].transformer_blocks[0]
+    attention = getattr(attention, layer)
+    hidden = torch.randn(2, 256, attention.to_q.in_features, generator=generator, dtype=torch.float64)
+    context = torch.randn(2, 77, 32, generator=generator, dtype=torch.float64) if layer == "attn2" else None
+    attention.double()
+    try:
+        recorder = Recorder()
+        explicit = ControlledAttention(recorder, "down")(attention, hidden, context)
+        fast = AttnProcessor2_0()(attention, hidden, context)
+        keys_from = hidden if context is None else context
+        heads = attention.heads
+        q = (hidden @ attention.to_q.weight.T).unflatten(-1, (heads, -1)).transpose(1, 2)
+        k = (keys_from @ attention.to_k.weight.T).unflatten(-1, (heads, -1)).transpose(1, 2)
+        expected = torch.softmax(q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1)
+    finally:
+        attention.float()
+    [seen] = recorder.seen
+    torch.testing.assert_close(seen, expected, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(explicit, fast, rtol=1e-10, atol=1e-10)
+
+
+def test_processors_are_restored_even_after_an_error(tiny_model, generator):
+    before = {name: type(processor) for name, processor in tiny_model.unet.attn_processors.items()}
+
+    class Failing(AttentionStore):
+        def __call__(self, *args):
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        with controlled(tiny_model.unet, Failing(resolution=8)) as controller:
+            controller.wants = lambda *args: True
+            tiny_model.denoise(torch.randn(1, 4, 16, 16, generator=generator), 10, tiny_model.embed(["x"]))
+    assert {name: type(processor) for name, processor in tiny_model.unet.attn_processors.items()} == before
+    assert ControlledAttention not in set(before.values())
