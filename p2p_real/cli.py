@@ -8,6 +8,7 @@ import traceback
 import warnings
 
 from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_NAMES, INVERSION_METHODS
+from .editing.options import EDIT_KINDS
 from .errors import P2PError
 from .inversion.options import NullTextOptions
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     add_invert(verbs)
+    add_edit(verbs)
     return parser
 
 
@@ -98,6 +100,109 @@ def run_invert(args) -> int:
     print(f"inverted {len(report.done)} photo(s) in {report.seconds:.1f} s, {len(report.skipped)} already done, "
           f"{len(report.failed)} failed{quality} -> {args.output}")
     return 1 if report.failed else 0
+
+
+def add_edit(verbs) -> None:
+    parser = verbs.add_parser(
+        "edit",
+        help="edit an inverted photo by changing its caption (Prompt-to-Prompt)",
+        description=(
+            "Edit a photo by changing its caption. INPUT is an artifact folder from `p2p-real invert`, or a photo "
+            "with --prompt (it is inverted first and its artifact kept in OUTPUT/<name>/). Writes OUTPUT/<name>/"
+            "edited.png and grid.png (source | reconstruction | edit), each with a JSON sidecar."
+        ),
+        epilog=(
+            "examples:\n"
+            '  p2p-real edit out/chelsea --target "a close-up photo of a tabby dog" --output edits/\n'
+            '  p2p-real edit out/chelsea --target "a close-up photo of a fluffy tabby cat" --output edits/\n'
+            '  p2p-real edit out/chelsea --target "a close-up photo of a tabby dog" --blend cat dog --output edits/\n'
+            '  p2p-real edit out/chelsea --target "a close-up photo of a tabby cat" --reweight tabby=2 --output edits/'
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("input", metavar="INPUT", help="an artifact folder, or a photo with --prompt")
+    parser.add_argument("--target", required=True, help="the edited caption")
+    parser.add_argument("--prompt", help="the photo's caption, when INPUT is a photo")
+    parser.add_argument("--output", "-o", required=True, metavar="DIR")
+    add_model_options(parser)
+    group = parser.add_argument_group("edit (defaults are PIE-Bench's P2P settings)")
+    group.add_argument("--kind", default="auto", choices=EDIT_KINDS,
+                       help="replace (word swap), refine (add words), reweight; auto picks replace or refine")
+    group.add_argument("--cross-replace-steps", type=float, default=0.4, metavar="FRACTION",
+                       help="fraction of steps in which the target takes the source's cross-attention (default: 0.4)")
+    group.add_argument("--self-replace-steps", type=float, default=0.6, metavar="FRACTION",
+                       help="fraction of steps in which the target takes the source's self-attention (default: 0.6)")
+    group.add_argument("--blend", nargs=2, metavar=("SOURCE_WORD", "TARGET_WORD"),
+                       help="LocalBlend: change only where these words attend")
+    group.add_argument("--reweight", action="append", default=[], metavar="WORD=FACTOR",
+                       help="scale a target word's attention by FACTOR in [-2, 2]; repeatable")
+    group.add_argument("--steps", type=int, default=50, help="DDIM steps when INPUT is a photo (default: 50)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run_edit)
+
+
+def parse_reweights(values: list[str]) -> dict[str, float]:
+    weights = {}
+    for value in values:
+        word, _, factor = value.rpartition("=")
+        try:
+            weights[word] = float(factor)
+        except ValueError:
+            raise P2PError(f"--reweight {value!r}: expected WORD=FACTOR, e.g. fluffy=2") from None
+        if not word:
+            raise P2PError(f"--reweight {value!r}: expected WORD=FACTOR, e.g. fluffy=2")
+    return weights
+
+
+def run_edit(args) -> int:
+    from pathlib import Path
+
+    from .artifacts import is_complete, load_inversion
+    from .editing.edit import edit
+    from .editing.options import EditOptions
+    from .images import grid, load_image, save_png, to_pil
+    from .inversion.invert import invert
+    from .inversion.job import write_artifact
+    from .models import load_model
+
+    source = Path(args.input)
+    options = EditOptions(
+        kind=args.kind, cross_replace_steps=args.cross_replace_steps, self_replace_steps=args.self_replace_steps,
+        reweights=parse_reweights(args.reweight), blend_words=tuple(args.blend) if args.blend else None,
+    )
+    if source.is_dir():
+        load_inversion(source)  # a damaged artifact fails before the model loads
+        name = source.name
+        model = load_model(args.model, args.device, args.dtype)
+        inversion = load_inversion(source, model)
+    elif source.is_file():
+        if not args.prompt:
+            raise P2PError(f"{source}: a photo needs --prompt with its caption (or pass an artifact folder)")
+        load_image(source, 64)
+        model = load_model(args.model, args.device, args.dtype)
+        name = source.stem
+        artifact = Path(args.output) / name
+        if is_complete(artifact):
+            inversion = load_inversion(artifact, model)
+        else:
+            [inversion] = invert(model, [load_image(source, model.resolution)], [args.prompt], num_steps=args.steps,
+                                 source_paths=[str(source)], progress=not args.quiet)
+            write_artifact(inversion, artifact)
+    else:
+        raise P2PError(f"{source}: no such artifact folder or photo")
+    result = edit(model, inversion, args.target, options, progress=not args.quiet)
+    folder = Path(args.output) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = {"prompt": args.target, "source_prompt": inversion.prompt, "kind": result.kind,
+                "steps": inversion.num_steps, "guidance": inversion.guidance_scale, "method": inversion.method,
+                "model": model.name, "cross_replace_steps": options.cross_replace_steps,
+                "self_replace_steps": options.self_replace_steps, "reweights": options.reweights,
+                "blend_words": options.blend_words}
+    save_png(to_pil(result.edited), folder / "edited.png", settings)
+    pictures = [to_pil(result.source), to_pil(result.reconstruction), to_pil(result.edited)]
+    save_png(grid(pictures, ["source", "reconstruction", args.target[:40]]), folder / "grid.png", settings)
+    print(f"{result.kind} edit of {source} -> {folder / 'edited.png'} (and grid.png)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,3 +78,33 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "p2p_real.cli", *argv], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == f"p2p-real: error: {fake}: not a readable image (expected JPEG, PNG, WebP, BMP or TIFF)"
+
+
+def test_edit_an_artifact_and_a_photo_end_to_end(tmp_path, capsys):
+    assert main(["invert", str(DATA / "coffee.jpg"), "--prompt", "a cup of coffee on a red saucer",
+                 "--output", str(tmp_path / "inv"), *FAST]) == 0
+    target = "a cup of tea on a red saucer"
+    argv = ["edit", str(tmp_path / "inv" / "coffee"), "--target", target, "--blend", "coffee", "tea",
+            "--output", str(tmp_path / "edits"), "--model", "tiny-random", "--quiet"]
+    assert main(argv) == 0
+    folder = tmp_path / "edits" / "coffee"
+    edited = Image.open(folder / "edited.png")
+    assert edited.size == (128, 128) and edited.text["parameters"].startswith(target)
+    assert Image.open(folder / "grid.png").size[0] == 3 * 128
+    settings = json.loads((folder / "edited.json").read_text())
+    assert settings["kind"] == "replace" and settings["blend_words"] == ["coffee", "tea"]
+    # A photo with --prompt is inverted first, and its artifact is kept beside the edit.
+    argv = ["edit", str(DATA / "rocket.jpg"), "--prompt", "a rocket on a launch pad", "--target",
+            "a fluffy rocket on a launch pad", "--steps", "3", "--output", str(tmp_path / "e2"), "--model", "tiny-random", "--quiet"]
+    assert main(argv) == 0
+    assert load_inversion(tmp_path / "e2" / "rocket").prompt == "a rocket on a launch pad"
+    assert json.loads((tmp_path / "e2" / "rocket" / "edited.json").read_text())["kind"] == "refine"
+    capsys.readouterr()
+    bad = ["edit", str(tmp_path / "inv" / "coffee"), "--target", target, "--blend", "coffee", "horse",
+           "--output", str(tmp_path / "edits"), "--model", "tiny-random", "--quiet"]
+    assert main(bad) == 2
+    assert "the word 'horse' is not in the prompt" in capsys.readouterr().err
+    swap = ["edit", str(tmp_path / "inv" / "coffee"), "--target", "a big cup", "--kind", "replace",
+            "--output", str(tmp_path / "edits"), "--model", "tiny-random", "--quiet"]
+    assert main(swap) == 2
+    assert "same number of words" in capsys.readouterr().err
