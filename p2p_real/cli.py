@@ -137,6 +137,7 @@ def add_edit(verbs) -> None:
     group.add_argument("--reweight", action="append", default=[], metavar="WORD=FACTOR",
                        help="scale a target word's attention by FACTOR in [-2, 2]; repeatable")
     group.add_argument("--steps", type=int, default=50, help="DDIM steps when INPUT is a photo (default: 50)")
+    parser.add_argument("--maps", action="store_true", help="also write maps.png: the edit's cross-attention per target token")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     parser.set_defaults(run=run_edit)
 
@@ -201,7 +202,11 @@ def run_edit(args) -> int:
     save_png(to_pil(result.edited), folder / "edited.png", settings)
     pictures = [to_pil(result.source), to_pil(result.reconstruction), to_pil(result.edited)]
     save_png(grid(pictures, ["source", "reconstruction", args.target[:40]]), folder / "grid.png", settings)
-    print(f"{result.kind} edit of {source} -> {folder / 'edited.png'} (and grid.png)")
+    if args.maps:
+        from .editing.pictures import token_maps
+
+        save_png(token_maps(result.cross_maps, 1, model.tokenizer, args.target, 64), folder / "maps.png", settings)
+    print(f"{result.kind} edit of {source} -> {folder / 'edited.png'} (and grid.png{', maps.png' if args.maps else ''})")
     return 0
 
 

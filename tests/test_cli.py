@@ -85,9 +85,10 @@ def test_edit_an_artifact_and_a_photo_end_to_end(tmp_path, capsys):
                  "--output", str(tmp_path / "inv"), *FAST]) == 0
     target = "a cup of tea on a red saucer"
     argv = ["edit", str(tmp_path / "inv" / "coffee"), "--target", target, "--blend", "coffee", "tea",
-            "--output", str(tmp_path / "edits"), "--model", "tiny-random", "--quiet"]
+            "--output", str(tmp_path / "edits"), "--model", "tiny-random", "--quiet", "--maps"]
     assert main(argv) == 0
     folder = tmp_path / "edits" / "coffee"
+    assert Image.open(folder / "maps.png").size[0] == 8 * 64  # a picture per token of the 8 one-token words
     edited = Image.open(folder / "edited.png")
     assert edited.size == (128, 128) and edited.text["parameters"].startswith(target)
     assert Image.open(folder / "grid.png").size[0] == 3 * 128
