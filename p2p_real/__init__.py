@@ -1,8 +1,9 @@
 """p2p-real: edit real photos with text (null-text inversion + Prompt-to-Prompt).
 
-    from p2p_real import load_model, load_image, invert
+    from p2p_real import load_model, load_image, invert, edit, EditOptions
     model = load_model("tiny-random")
     [inversion] = invert(model, [load_image("cat.jpg", model.resolution)], ["a cat on a mat"])
+    result = edit(model, inversion, "a dog on a mat", EditOptions(blend_words=("cat", "dog")))
 
 Names are imported on first use, so that `p2p-real --help` does not wait for torch.
 """
@@ -18,6 +19,11 @@ _PUBLIC = {
     "NullTextOptions": "inversion.options",
     "load_model": "models",
     "find_photos": "photos",
+    "edit": "editing.edit",
+    "EditOptions": "editing.options",
+    "EditJob": "editing.job",
+    "read_edits_file": "editing.job",
+    "run_edits": "editing.job",
 }
 __all__ = sorted(_PUBLIC)
 

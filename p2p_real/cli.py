@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import traceback
 import warnings
 
 from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_NAMES, INVERSION_METHODS
-from .editing.options import EDIT_KINDS
+from .editing.options import EDIT_KINDS, EditOptions
 from .errors import P2PError
 from .inversion.options import NullTextOptions
 
@@ -17,6 +18,10 @@ EXAMPLES = """examples:
   p2p-real invert data/photos --output out/            # captions from data/photos/captions.json
   p2p-real invert data/photos --output out/ --model tiny-random   # offline smoke run, seconds
 """
+
+
+def wrap(text: str) -> str:
+    return textwrap.fill(text, width=100)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +52,7 @@ def add_invert(verbs) -> None:
     parser = verbs.add_parser(
         "invert",
         help="invert photos into editable artifacts (DDIM inversion + null-text optimisation)",
-        description=(
+        description=wrap(
             "Invert photos into Stable Diffusion. Each photo becomes OUTPUT/<name>/ with inversion.safetensors, "
             "inversion.json, source.png and reconstruction.png. Captions for a folder come from its captions.json "
             '({"photo.jpg": "a caption", ...}) or from photo.txt beside each photo; --prompt is the fallback.'
@@ -106,22 +111,26 @@ def add_edit(verbs) -> None:
     parser = verbs.add_parser(
         "edit",
         help="edit an inverted photo by changing its caption (Prompt-to-Prompt)",
-        description=(
+        description=wrap(
             "Edit a photo by changing its caption. INPUT is an artifact folder from `p2p-real invert`, or a photo "
-            "with --prompt (it is inverted first and its artifact kept in OUTPUT/<name>/). Writes OUTPUT/<name>/"
-            "edited.png and grid.png (source | reconstruction | edit), each with a JSON sidecar."
+            "with --prompt (it is inverted first and its artifact kept in OUTPUT/<photo>/), or an edits file "
+            "(edits.yaml / edits.json, or a folder holding one) listing many edits. Each edit writes "
+            "OUTPUT/<photo>/<edit>/edited.png and grid.png (source | reconstruction | edit), each with a JSON "
+            "sidecar; edits already done with the same settings are skipped unless --force."
         ),
         epilog=(
             "examples:\n"
             '  p2p-real edit out/chelsea --target "a close-up photo of a tabby dog" --output edits/\n'
             '  p2p-real edit out/chelsea --target "a close-up photo of a fluffy tabby cat" --output edits/\n'
             '  p2p-real edit out/chelsea --target "a close-up photo of a tabby dog" --blend cat dog --output edits/\n'
-            '  p2p-real edit out/chelsea --target "a close-up photo of a tabby cat" --reweight tabby=2 --output edits/'
+            '  p2p-real edit out/chelsea --target "a close-up photo of a tabby cat" --reweight tabby=2 --output edits/\n'
+            "  p2p-real edit data/photos --output out/     # the edits listed in data/photos/edits.yaml"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("input", metavar="INPUT", help="an artifact folder, or a photo with --prompt")
-    parser.add_argument("--target", required=True, help="the edited caption")
+    parser.add_argument("input", metavar="INPUT", help="an artifact folder, a photo with --prompt, or an edits file / a folder holding one")
+    parser.add_argument("--target", help="the edited caption")
+    parser.add_argument("--name", help="output folder name for this edit (default: from the target)")
     parser.add_argument("--prompt", help="the photo's caption, when INPUT is a photo")
     parser.add_argument("--output", "-o", required=True, metavar="DIR")
     add_model_options(parser)
@@ -136,8 +145,11 @@ def add_edit(verbs) -> None:
                        help="LocalBlend: change only where these words attend")
     group.add_argument("--reweight", action="append", default=[], metavar="WORD=FACTOR",
                        help="scale a target word's attention by FACTOR in [-2, 2]; repeatable")
+    group.add_argument("--word-steps", action="append", default=[], metavar="WORD=START,END",
+                       help="a target word's own cross-replacement window, e.g. dog=0,0.8; repeatable")
     group.add_argument("--steps", type=int, default=50, help="DDIM steps when INPUT is a photo (default: 50)")
     parser.add_argument("--maps", action="store_true", help="also write maps.png: the edit's cross-attention per target token")
+    parser.add_argument("--force", action="store_true", help="redo edits that are already done")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     parser.set_defaults(run=run_edit)
 
@@ -158,56 +170,58 @@ def parse_reweights(values: list[str]) -> dict[str, float]:
 def run_edit(args) -> int:
     from pathlib import Path
 
-    from .artifacts import is_complete, load_inversion
-    from .editing.edit import edit
-    from .editing.options import EditOptions
-    from .images import grid, load_image, save_png, to_pil
-    from .inversion.invert import invert
-    from .inversion.job import write_artifact
+    from .artifacts import load_inversion
+    from .editing.job import EDITS_FILES, EditJob, read_edits_file, run_edits
+    from .images import load_image
     from .models import load_model
 
     source = Path(args.input)
-    options = EditOptions(
-        kind=args.kind, cross_replace_steps=args.cross_replace_steps, self_replace_steps=args.self_replace_steps,
-        reweights=parse_reweights(args.reweight), blend_words=tuple(args.blend) if args.blend else None,
-    )
-    if source.is_dir():
-        load_inversion(source)  # a damaged artifact fails before the model loads
-        name = source.name
-        model = load_model(args.model, args.device, args.dtype)
-        inversion = load_inversion(source, model)
-    elif source.is_file():
-        if not args.prompt:
-            raise P2PError(f"{source}: a photo needs --prompt with its caption (or pass an artifact folder)")
-        load_image(source, 64)
-        model = load_model(args.model, args.device, args.dtype)
-        name = source.stem
-        artifact = Path(args.output) / name
-        if is_complete(artifact):
-            inversion = load_inversion(artifact, model)
-        else:
-            [inversion] = invert(model, [load_image(source, model.resolution)], [args.prompt], num_steps=args.steps,
-                                 source_paths=[str(source)], progress=not args.quiet)
-            write_artifact(inversion, artifact)
+    edits_file = next((source / name for name in EDITS_FILES if (source / name).is_file()), None) if source.is_dir() else None
+    if source.is_file() and source.suffix.lower() in (".json", ".yaml", ".yml"):
+        edits_file = source
+    if edits_file is not None:
+        jobs = read_edits_file(edits_file)
     else:
-        raise P2PError(f"{source}: no such artifact folder or photo")
-    result = edit(model, inversion, args.target, options, progress=not args.quiet)
-    folder = Path(args.output) / name
-    folder.mkdir(parents=True, exist_ok=True)
-    settings = {"prompt": args.target, "source_prompt": inversion.prompt, "kind": result.kind,
-                "steps": inversion.num_steps, "guidance": inversion.guidance_scale, "method": inversion.method,
-                "model": model.name, "cross_replace_steps": options.cross_replace_steps,
-                "self_replace_steps": options.self_replace_steps, "reweights": options.reweights,
-                "blend_words": options.blend_words}
-    save_png(to_pil(result.edited), folder / "edited.png", settings)
-    pictures = [to_pil(result.source), to_pil(result.reconstruction), to_pil(result.edited)]
-    save_png(grid(pictures, ["source", "reconstruction", args.target[:40]]), folder / "grid.png", settings)
-    if args.maps:
-        from .editing.pictures import token_maps
+        if not args.target:
+            raise P2PError(f"{source}: give --target \"the edited caption\" (or pass a folder or file of edits: {', '.join(EDITS_FILES)})")
+        if source.is_dir():
+            load_inversion(source)  # a damaged artifact fails before the model loads
+        elif source.is_file():
+            if not args.prompt:
+                raise P2PError(f"{source}: a photo needs --prompt with its caption (or pass an artifact folder)")
+            load_image(source, 64)
+        else:
+            raise P2PError(f"{source}: no such artifact folder, photo or edits file")
+        windows = {"default_": args.cross_replace_steps, **parse_word_windows(args.word_steps)} if args.word_steps else args.cross_replace_steps
+        options = EditOptions(
+            kind=args.kind, cross_replace_steps=windows, self_replace_steps=args.self_replace_steps,
+            reweights=parse_reweights(args.reweight), blend_words=tuple(args.blend) if args.blend else None,
+        )
+        jobs = [EditJob(source, args.target, options, args.prompt, args.name or "")]
+    model = load_model(args.model, args.device, args.dtype)
+    report = run_edits(model, jobs, args.output, args.steps, args.force, args.maps, progress=not args.quiet)
+    single = edits_file is None
+    if single and report.failed:
+        raise P2PError(report.failed[0][1])
+    for job, message in report.failed:
+        print(f"p2p-real: skipped the edit {job.target!r} of {job.source}: {message}", file=sys.stderr)
+    for job, folder in report.done if single else []:
+        print(f"edited {job.source} -> {folder}/edited.png (grid.png{', maps.png' if args.maps else ''})")
+    print(f"{len(report.done)} edit(s) in {report.seconds:.1f} s, {len(report.skipped)} already done, "
+          f"{len(report.failed)} failed -> {args.output}")
+    return 1 if report.failed else 0
 
-        save_png(token_maps(result.cross_maps, 1, model.tokenizer, args.target, 64), folder / "maps.png", settings)
-    print(f"{result.kind} edit of {source} -> {folder / 'edited.png'} (and grid.png{', maps.png' if args.maps else ''})")
-    return 0
+
+def parse_word_windows(values: list[str]) -> dict[str, tuple[float, float]]:
+    windows = {}
+    for value in values:
+        word, _, bounds = value.rpartition("=")
+        try:
+            start, end = (float(part) for part in bounds.split(","))
+        except ValueError:
+            raise P2PError(f"--word-steps {value!r}: expected WORD=START,END, e.g. dog=0,0.8") from None
+        windows[word] = (start, end)
+    return windows
 
 
 def main(argv: list[str] | None = None) -> int:

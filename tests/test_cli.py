@@ -87,19 +87,19 @@ def test_edit_an_artifact_and_a_photo_end_to_end(tmp_path, capsys):
     argv = ["edit", str(tmp_path / "inv" / "coffee"), "--target", target, "--blend", "coffee", "tea",
             "--output", str(tmp_path / "edits"), "--model", "tiny-random", "--quiet", "--maps"]
     assert main(argv) == 0
-    folder = tmp_path / "edits" / "coffee"
+    folder = tmp_path / "edits" / "coffee" / "a-cup-of-tea-on-a-red-saucer"
     assert Image.open(folder / "maps.png").size[0] == 8 * 64  # a picture per token of the 8 one-token words
     edited = Image.open(folder / "edited.png")
     assert edited.size == (128, 128) and edited.text["parameters"].startswith(target)
     assert Image.open(folder / "grid.png").size[0] == 3 * 128
     settings = json.loads((folder / "edited.json").read_text())
-    assert settings["kind"] == "replace" and settings["blend_words"] == ["coffee", "tea"]
+    assert settings["resolved_kind"] == "replace" and settings["blend_words"] == ["coffee", "tea"]
     # A photo with --prompt is inverted first, and its artifact is kept beside the edit.
     argv = ["edit", str(DATA / "rocket.jpg"), "--prompt", "a rocket on a launch pad", "--target",
             "a fluffy rocket on a launch pad", "--steps", "3", "--output", str(tmp_path / "e2"), "--model", "tiny-random", "--quiet"]
     assert main(argv) == 0
     assert load_inversion(tmp_path / "e2" / "rocket").prompt == "a rocket on a launch pad"
-    assert json.loads((tmp_path / "e2" / "rocket" / "edited.json").read_text())["kind"] == "refine"
+    assert json.loads((tmp_path / "e2" / "rocket" / "a-fluffy-rocket-on-a-launch-pad" / "edited.json").read_text())["resolved_kind"] == "refine"
     capsys.readouterr()
     bad = ["edit", str(tmp_path / "inv" / "coffee"), "--target", target, "--blend", "coffee", "horse",
            "--output", str(tmp_path / "edits"), "--model", "tiny-random", "--quiet"]
@@ -109,3 +109,34 @@ def test_edit_an_artifact_and_a_photo_end_to_end(tmp_path, capsys):
             "--output", str(tmp_path / "edits"), "--model", "tiny-random", "--quiet"]
     assert main(swap) == 2
     assert "same number of words" in capsys.readouterr().err
+
+
+def test_an_edits_file_runs_many_edits_resumably(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("chelsea.jpg", "coffee.jpg"):
+        shutil.copy(DATA / name, folder)
+    (folder / "edits.yaml").write_text(
+        "edits:\n"
+        "  - {photo: chelsea.jpg, prompt: a tabby cat on a floor, target: a tabby dog on a floor, blend: [cat, dog]}\n"
+        "  - {photo: chelsea.jpg, prompt: a tabby cat on a floor, target: a fluffy tabby cat on a floor, name: fluffy}\n"
+        "  - {photo: coffee.jpg, prompt: a cup of coffee, target: a cup of tea, cross_replace_steps: {default_: 0.4, tea: [0, 0.8]}}\n"
+        "  - {photo: coffee.jpg, prompt: a cup of coffee, target: a cup of tea, blend: [coffee, horse], name: broken}\n"
+    )
+    argv = ["edit", str(folder), "--output", str(tmp_path / "out"), "--steps", "3", "--model", "tiny-random", "--quiet"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "3 edit(s)" in captured.out and "1 failed" in captured.out and "'horse' is not in the prompt" in captured.err
+    for edit in ("chelsea/a-tabby-dog-on-a-floor", "chelsea/fluffy", "coffee/a-cup-of-tea"):
+        assert (tmp_path / "out" / edit / "edited.png").is_file()
+    assert load_inversion(tmp_path / "out" / "chelsea").prompt == "a tabby cat on a floor"
+    stamp = (tmp_path / "out" / "chelsea" / "fluffy" / "edited.png").stat().st_mtime_ns
+    assert main(argv) == 1
+    assert "0 edit(s)" in capsys.readouterr().out  # done edits are skipped; the broken one fails again
+    assert (tmp_path / "out" / "chelsea" / "fluffy" / "edited.png").stat().st_mtime_ns == stamp
+    (folder / "edits.yaml").write_text("edits:\n  - {photo: chelsea.jpg, prompt: a tabby cat on a floor, target: a fluffy tabby cat on a floor, name: fluffy, self_replace_steps: 0.2}\n")
+    assert main(argv) == 0
+    assert "1 edit(s)" in capsys.readouterr().out  # other settings: done again
+    (folder / "edits.yaml").write_text("edits:\n  - {photo: chelsea.jpg, target: x, colour: red}\n")
+    assert main(argv) == 2
+    assert "edit 1: unknown field(s) colour" in capsys.readouterr().err
