@@ -130,3 +130,14 @@ def test_processors_are_restored_even_after_an_error(tiny_model, generator):
             tiny_model.denoise(torch.randn(1, 4, 16, 16, generator=generator), 10, tiny_model.embed(["x"]))
     assert {name: type(processor) for name, processor in tiny_model.unet.attn_processors.items()} == before
     assert ControlledAttention not in set(before.values())
+
+
+def test_prompt_errors_name_the_word_and_the_prompt(tiny_model, inversion):
+    from p2p_real.errors import PromptError
+
+    with pytest.raises(PromptError, match="tokens long"):
+        edit(tiny_model, inversion, "a close-up photo of a " + "very " * 80 + "tabby dog")
+    with pytest.raises(PromptError, match="'fluffy' is not in the prompt 'a close-up photo of a tabby dog'"):
+        edit(tiny_model, inversion, "a close-up photo of a tabby dog", EditOptions(reweights={"fluffy": 2.0}))
+    with pytest.raises(PromptError, match="same number of words"):
+        edit(tiny_model, inversion, "a photo of a big dog", EditOptions(kind="replace"))
