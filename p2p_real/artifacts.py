@@ -41,9 +41,10 @@ class Inversion:
     options: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     source_path: str = ""
+    latent_offsets: torch.Tensor | None = None  # (steps, C, h, w): Direct Inversion's source-branch offsets
 
     def metadata(self) -> dict:
-        data = {key: value for key, value in asdict(self).items() if not isinstance(value, torch.Tensor)}
+        data = {key: value for key, value in asdict(self).items() if not isinstance(value, torch.Tensor) and value is not None}
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **data}
 
     def tensors(self) -> dict[str, torch.Tensor]:

@@ -3,4 +3,4 @@
 DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"  # the model both papers use
 BUILTIN_MODELS = ("tiny-random", "sd-v1-random")
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
-INVERSION_METHODS = ("null-text", "ddim")
+INVERSION_METHODS = ("null-text", "ddim", "negative-prompt", "direct")

@@ -91,7 +91,7 @@ class Model:
         """(B, 3, H, W) in [0, 1] -> latents: the VAE posterior mean, scaled (not a sample)."""
         pixels = (images * 2 - 1).to(self.device, self.vae.dtype)
         mean = self.vae.encode(pixels).latent_dist.mean
-        return mean.float() * self.vae.config.scaling_factor
+        return full_precision(mean) * self.vae.config.scaling_factor
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
@@ -116,13 +116,13 @@ class Model:
     def embed(self, prompts: list[str]) -> torch.Tensor:
         """Prompts -> (B, max_tokens, D) float32 text embeddings (the encoder's last hidden state)."""
         ids = self.token_ids(prompts).to(self.device)
-        return self.text_encoder(ids)[0].float()
+        return full_precision(self.text_encoder(ids)[0])
 
     def denoise(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
         """The UNet's raw prediction (epsilon or v), in float32 for a half-precision model, so that the
         schedule's arithmetic and losses stay in full precision (float64 stays float64)."""
         output = self.unet(latents.to(self.dtype), timestep, encoder_hidden_states=embeddings.to(self.dtype)).sample
-        return output.to(torch.promote_types(latents.dtype, torch.float32))
+        return output.to(full_precision(latents).dtype)
 
     def save(self, folder: str | os.PathLike) -> None:
         """Write a diffusers-layout folder that `load_model(folder)` reads back."""
@@ -132,6 +132,11 @@ class Model:
         self.text_encoder.save_pretrained(folder / "text_encoder")
         self.tokenizer.save_pretrained(folder / "tokenizer")
         DDIMScheduler.from_config(self.scheduler_config).save_pretrained(folder / "scheduler")
+
+
+def full_precision(tensor: torch.Tensor) -> torch.Tensor:
+    """Half precision -> float32; float32 and float64 stay as they are."""
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
 
 
 def fingerprint(model: Model) -> str:

@@ -90,7 +90,9 @@ def edit(model: Model, inversion: Inversion, target: str, options: EditOptions =
     latents = edit_sample(
         model.unet, model.denoise, inversion.noise_latents.to(model.device),
         inversion.null_text_embeddings.to(model.device), model.embed([source, target]), schedule,
-        inversion.guidance_scale, controller, blend, disable=not progress,
+        inversion.guidance_scale, controller, blend,
+        latent_offsets=None if inversion.latent_offsets is None else inversion.latent_offsets.to(model.device),
+        disable=not progress,
     )
     images = to_uint8(model.decode(latents))
     return EditResult(

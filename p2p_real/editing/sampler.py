@@ -22,10 +22,12 @@ def edit_sample(
     guidance_scale: float,
     controller,
     blend: LocalBlend | None = None,
+    latent_offsets: torch.Tensor | None = None,
     disable: bool = True,
 ) -> torch.Tensor:
     """noise_latents (C, h, w): x_T; null_text_embeddings (T, L, D); prompt_embeddings (P, L, D),
-    source first. Returns the final latents (P, C, h, w); row 0 reconstructs the photo."""
+    source first; latent_offsets (T, C, h, w): Direct Inversion's corrections of the source branch.
+    Returns the final latents (P, C, h, w); row 0 reconstructs the photo."""
     prompts = prompt_embeddings.shape[0]
     latents = noise_latents[None].expand(prompts, -1, -1, -1)
     with controlled(unet, controller):
@@ -34,6 +36,10 @@ def edit_sample(
             unconditional = null_text_embeddings[index][None].expand(prompts, -1, -1)
             prediction = guided_prediction(denoise, latents, timestep, unconditional, prompt_embeddings, guidance_scale)
             latents = ddim_step(schedule, prediction, timestep, latents)
+            if latent_offsets is not None:
+                # Before the blend (PnPInversion adds it after), so the background the target
+                # inherits is the corrected source, which is the photo's own trajectory.
+                latents = torch.cat([latents[:1] + latent_offsets[index][None], latents[1:]])
             controller.end_step()
             if blend is not None:
                 latents = blend(latents, index, controller.cross_maps)
