@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     add_invert(verbs)
     add_edit(verbs)
+    add_bench(verbs)
     return parser
 
 
@@ -222,6 +223,134 @@ def parse_word_windows(values: list[str]) -> dict[str, tuple[float, float]]:
             raise P2PError(f"--word-steps {value!r}: expected WORD=START,END, e.g. dog=0,0.8") from None
         windows[word] = (start, end)
     return windows
+
+
+NETWORK_METRICS = ("lpips", "clip", "structure")
+
+
+def add_bench(verbs) -> None:
+    parser = verbs.add_parser(
+        "bench", help="benchmark inversion methods (reconstruct) or edits (edit, PIE-Bench format)",
+        description=wrap(
+            "Benchmarks. `reconstruct` inverts each photo of a folder with each method and reports PSNR, SSIM, "
+            "MSE, LPIPS and seconds per photo. `edit` runs a PIE-Bench mapping_file.json (or an edits file) and "
+            "reports structure distance, background PSNR/LPIPS/MSE/SSIM outside the edit mask and CLIP scores, "
+            "with means per edit type. Both print a table and write JSON; reconstruct also plots quality "
+            "against time. LPIPS, CLIP (ViT-L/14) and DINO weights come from the local caches; "
+            "--metric-weights random uses small random networks for offline smoke runs (not scores)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  p2p-real bench reconstruct data/photos --output bench/ --methods ddim,negative-prompt,direct,null-text\n"
+            "  p2p-real bench edit data/pie_bench/mapping_file.json --output bench/\n"
+            "  p2p-real bench reconstruct data/photos --output bench/ --model tiny-random --steps 5 --metric-weights random"
+        ),
+    )
+    kinds = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    for name, default_metrics, help_text in (
+        ("reconstruct", "lpips", "reconstruction quality and time per inversion method"),
+        ("edit", "lpips,clip,structure", "edit quality on a PIE-Bench mapping file or an edits file"),
+    ):
+        bench = kinds.add_parser(name, help=help_text, description=help_text)
+        bench.add_argument("input", metavar="PATH", help="a folder of captioned photos" if name == "reconstruct"
+                           else "a PIE-Bench mapping_file.json, or an edits file (YAML/JSON)")
+        bench.add_argument("--output", "-o", required=True, metavar="DIR")
+        add_model_options(bench)
+        if name == "reconstruct":
+            bench.add_argument("--methods", default=",".join(INVERSION_METHODS),
+                               help=f"comma-separated, from {', '.join(INVERSION_METHODS)} (default: all)")
+        else:
+            bench.add_argument("--method", default="null-text", choices=INVERSION_METHODS, help="inversion method (default: null-text)")
+        bench.add_argument("--steps", type=int, default=50, help="DDIM steps (default: 50)")
+        bench.add_argument("--metrics", default=default_metrics,
+                           help=f"network metrics beside PSNR/SSIM/MSE: comma-separated from {', '.join(NETWORK_METRICS)}, or none (default: {default_metrics})")
+        bench.add_argument("--metric-weights", default="pretrained", choices=("pretrained", "random"),
+                           help="random: small random metric networks, for offline smoke runs only")
+        bench.add_argument("--clip-model", default=None, metavar="NAME_OR_PATH",
+                           help="CLIP for CLIP scores (default: openai/clip-vit-large-patch14, as PIE-Bench)")
+        bench.add_argument("--structure-model", default=None, metavar="NAME_OR_PATH",
+                           help="DINO ViT for structure distance (default: facebook/dino-vitb8, as PIE-Bench)")
+        bench.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+        bench.set_defaults(run=run_bench)
+
+
+def run_bench(args) -> int:
+    from pathlib import Path
+
+    from .eval import bench
+    from .models import load_model
+    from .photos import find_photos
+
+    output = Path(args.output)
+    names = set() if args.metrics == "none" else set(filter(None, args.metrics.split(",")))
+    if names - set(NETWORK_METRICS):
+        raise P2PError(f"--metrics: unknown {', '.join(sorted(names - set(NETWORK_METRICS)))}; choose from {', '.join(NETWORK_METRICS)} or none")
+    if args.bench == "reconstruct":
+        methods = [method.strip() for method in args.methods.split(",") if method.strip()]
+        unknown = [method for method in methods if method not in INVERSION_METHODS]
+        if unknown or not methods:
+            raise P2PError(f"--methods: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(INVERSION_METHODS)}")
+        photos = find_photos([args.input])
+        missing = [str(photo.path) for photo in photos if not photo.caption]
+        if missing:
+            raise P2PError(f"no caption for {', '.join(missing)}: add them to captions.json")
+        model = load_model(args.model, args.device, args.dtype)
+        metric_models = bench.MetricModels.load(names, args.metric_weights, model.device, "alex")
+        rows = bench.bench_reconstruct(model, photos, methods, metric_models, args.steps, progress=not args.quiet)
+        columns = ["seconds", "psnr", "ssim", "mse", "latent_mse"] + (["lpips"] if metric_models.lpips else [])
+        summary = bench.summarize(rows, "method", columns)
+        device = torch_device_name(model.device)
+        bench.write_json(output / "reconstruct.json", {"model": model.name, "device": device, "steps": args.steps,
+                                                       "metric_weights": args.metric_weights, "summary": summary, "rows": rows})
+        bench.plot_quality_against_time(summary, output / "reconstruct.png", device)
+        print(bench.format_table(summary, columns, "method"))
+        print(f"-> {output / 'reconstruct.json'}, {output / 'reconstruct.png'}")
+    else:
+        edits = bench_edits(Path(args.input))
+        model = load_model(args.model, args.device, args.dtype)
+        # PIE-Bench's LPIPS runs on SqueezeNet.
+        metric_models = bench.MetricModels.load(names, args.metric_weights, model.device, "squeeze",
+                                                args.clip_model, args.structure_model)
+        rows = bench.bench_edit(model, edits, output, metric_models, args.method, args.steps, progress=not args.quiet)
+        columns = ["structure", "psnr_bg", "lpips_bg", "mse_bg", "ssim_bg", "clip_whole", "clip_edited"]
+        summary = bench.summarize(rows, "type", columns)
+        bench.write_json(output / "edit.json", {"model": model.name, "device": torch_device_name(model.device),
+                                                "method": args.method, "steps": args.steps,
+                                                "metric_weights": args.metric_weights, "summary": summary, "rows": rows})
+        print(bench.format_table(summary, columns, "edit type"))
+        print(f"-> {output / 'edit.json'}, edited images in {output / 'edits'}")
+    failed = [row for row in rows if "error" in row]
+    for row in failed:
+        print(f"p2p-real: failed: {row.get('photo') or row.get('key')}: {row['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def bench_edits(path):
+    """PIE-Bench entries from a mapping file, or the same from one of our edits files."""
+    from .editing.job import read_edits_file
+    from .eval.pie_bench import BenchEdit, read_mapping_file
+
+    if path.suffix.lower() == ".json":
+        try:
+            import json
+
+            is_mapping = isinstance(json.loads(path.read_text()), dict) and "edits" not in json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise P2PError(f"{path}: cannot read ({error})") from None
+        if is_mapping:
+            return read_mapping_file(path)
+    return [
+        BenchEdit(key=f"{job.photo_name}-{job.edit_name}", image=job.source, source_prompt=job.prompt or "",
+                  target_prompt=job.target, blend_words=job.options.blend_words, mask=None, edit_type=job.options.kind)
+        for job in read_edits_file(path)
+    ]
+
+
+def torch_device_name(device) -> str:
+    import torch
+
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 
 
 def main(argv: list[str] | None = None) -> int:

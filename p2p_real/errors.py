@@ -19,3 +19,7 @@ class ArtifactError(P2PError):
 
 class PromptError(P2PError):
     """A prompt cannot be used as given (too long, word not in it, ...)."""
+
+
+class MetricLoadError(P2PError):
+    """An evaluation metric's network (CLIP, DINO, LPIPS backbone) could not be found or loaded."""

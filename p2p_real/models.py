@@ -8,12 +8,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
-import socket
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
@@ -21,6 +18,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_NAMES
 from .errors import ModelLoadError, PromptError
+from .hub import load_local_first
 from .schedule import Schedule
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
@@ -168,16 +166,7 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dty
 
 
 def load_pretrained(name_or_path: str) -> Model:
-    path = Path(name_or_path).expanduser()
-    is_folder = path.is_dir()
-    if not is_folder and (path.exists() or name_or_path.count("/") != 1 or name_or_path.startswith((".", "/", "~"))):
-        raise ModelLoadError(
-            f"model {name_or_path!r}: not a folder and not a hub id like 'CompVis/stable-diffusion-v1-4'; "
-            f"built-in names are {', '.join(BUILTIN_MODELS)}"
-        )
-    source = str(path) if is_folder else name_or_path
-
-    def load(local_only: bool) -> Model:
+    def load(source: str, local_only: bool) -> Model:
         options = {"local_files_only": local_only}
         unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", **options)
         vae = AutoencoderKL.from_pretrained(source, subfolder="vae", **options)
@@ -186,43 +175,13 @@ def load_pretrained(name_or_path: str) -> Model:
         scheduler_config = dict(DDIMScheduler.load_config(source, subfolder="scheduler", **options))
         return Model(unet, vae, text_encoder, tokenizer, scheduler_config, name=name_or_path)
 
-    try:
-        return load(local_only=True)  # the cache first: no network wait when the weights are here
-    except (OSError, ValueError) as cached_error:
-        if is_folder:
-            raise ModelLoadError(
-                f"model folder {source}: could not load it as a diffusers Stable Diffusion folder "
-                f"(unet/, vae/, text_encoder/, tokenizer/, scheduler/): {first_line(cached_error)}"
-            ) from None
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        reason = "HF_HUB_OFFLINE is set"
-    elif not hub_reachable():
-        reason = "the Hugging Face hub is unreachable from here"
-    else:
-        try:
-            return load(local_only=False)
-        except (OSError, ValueError) as error:
-            reason = first_line(error)
-    raise ModelLoadError(
-        f"model {name_or_path!r}: the weights are not in the local Hugging Face cache and could not be "
-        f"downloaded ({reason}). On a machine with internet run `hf download {name_or_path} --local-dir DIR`, "
-        f"copy DIR here and pass --model DIR"
-    )
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """A quick connection test, so that an offline run fails in seconds rather than after retries."""
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__
+    if not Path(name_or_path).expanduser().is_dir() and name_or_path.count("/") != 1:
+        raise ModelLoadError(
+            f"model {name_or_path!r}: not a folder and not a hub id like '{DEFAULT_MODEL}'; "
+            f"built-in names are {', '.join(BUILTIN_MODELS)}"
+        )
+    return load_local_first(load, name_or_path, "model", ModelLoadError, "--model",
+                            " as a diffusers Stable Diffusion folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
 
 
 # ---- random-weight models built from configs ----------------------------------------------------

@@ -1,0 +1,61 @@
+import json
+import math
+import shutil
+from pathlib import Path
+
+from p2p_real.cli import main
+from p2p_real.eval.bench import format_table, summarize
+
+DATA = Path(__file__).parent.parent.parent / "data"
+TINY = ["--model", "tiny-random", "--steps", "3", "--quiet"]
+
+
+def test_summary_excludes_nan_and_says_so():
+    rows = [{"method": "a", "psnr": 10.0}, {"method": "a", "psnr": float("nan")}, {"method": "a", "psnr": 20.0},
+            {"method": "b", "psnr": float("inf")}, {"photo": "broken.jpg", "error": "unreadable"}]
+    summary = summarize(rows, "method", ["psnr"])
+    assert summary["a"] == {"count": 3, "psnr": 15.0, "psnr_excluded": 1}
+    assert summary["b"]["count"] == 1 and math.isnan(summary["b"]["psnr"]) and summary["b"]["psnr_excluded"] == 1
+    table = format_table(summary, ["psnr"], "method")
+    assert "psnr: 1 in a" in table and "psnr: 1 in b" in table
+
+
+def test_bench_reconstruct_end_to_end(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("chelsea.jpg", "coffee.jpg"):
+        shutil.copy(DATA / "photos" / name, photos)
+    (photos / "captions.json").write_text(json.dumps({"chelsea.jpg": "a tabby cat", "coffee.jpg": "a cup of coffee"}))
+    argv = ["bench", "reconstruct", str(photos), "--output", str(tmp_path / "out"), "--metrics", "lpips",
+            "--metric-weights", "random", *TINY]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    for method in ("null-text", "ddim", "negative-prompt", "direct"):
+        assert method in table
+    report = json.loads((tmp_path / "out" / "reconstruct.json").read_text())
+    assert len(report["rows"]) == 8 and report["summary"]["null-text"]["count"] == 2
+    assert all(row["seconds"] > 0 and 0 <= row["lpips"] for row in report["rows"])
+    assert report["summary"]["direct"]["latent_mse"] == 0.0  # its offsets reproduce the photo's latent
+    assert (tmp_path / "out" / "reconstruct.png").stat().st_size > 10_000
+
+
+def test_bench_edit_on_the_pie_bench_example(tmp_path, capsys):
+    argv = ["bench", "edit", str(DATA / "pie_bench" / "mapping_file.json"), "--output", str(tmp_path),
+            "--method", "direct", "--metric-weights", "random", *TINY]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    report = json.loads((tmp_path / "edit.json").read_text())
+    assert set(report["summary"]) == {"1", "6", "8"} and report["summary"]["6"]["count"] == 2
+    for row in report["rows"]:
+        assert 0 <= row["clip_whole"] <= 100 and row["structure"] >= 0 and row["psnr_bg"] > 0
+    assert len(list((tmp_path / "edits").glob("*.png"))) == 4
+    assert "edit type" in table
+    # Resumable: the inversions are kept and reused.
+    assert len(list((tmp_path / "artifacts").glob("*/inversion.json"))) == 4
+
+
+def test_bench_rejects_unknown_methods_and_metrics(tmp_path, capsys):
+    assert main(["bench", "reconstruct", str(DATA / "photos"), "--output", str(tmp_path), "--methods", "magic"]) == 2
+    assert "--methods: unknown magic" in capsys.readouterr().err
+    assert main(["bench", "reconstruct", str(DATA / "photos"), "--output", str(tmp_path), "--metrics", "fid"]) == 2
+    assert "--metrics: unknown fid" in capsys.readouterr().err
