@@ -53,3 +53,9 @@ def test_encode_decode_shapes_and_range(tiny_model, generator):
     assert latents.shape == (2, 4, 16, 16) and tiny_model.resolution == 128
     decoded = tiny_model.decode(latents)
     assert decoded.shape == images.shape and decoded.min() >= 0 and decoded.max() <= 1
+
+
+def test_cuda_graphs_need_a_cuda_device(tiny_model):
+    with pytest.raises(ValueError, match="CUDA graphs need a CUDA device"):
+        tiny_random(seed=2).use_cuda_graphs()
+    assert tiny_model.graphs is None

@@ -1,0 +1,186 @@
+"""Null-text inversion and P2P editing speed on one GPU, against a plain baseline in the same run.
+
+Full-size SD v1 architecture with seeded random weights (real weights cannot be downloaded here;
+speed does not depend on weight values). 512x512, 50 DDIM steps, guidance 7.5, and 10 inner Adam
+steps at every timestep (early stop off) for every null-text row, so all rows do the same work.
+Prints a table and writes $OUT/gpu_speed.json after every row (a cut-off run keeps what it had).
+
+    python benchmarks/gpu_speed.py [--batches 8,16] [--skip-fp32]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler
+
+sys.path.insert(0, str(Path(__file__).parent))
+from reference_null_text import reference_null_text_inversion  # noqa: E402
+
+from p2p_real.artifacts import Inversion  # noqa: E402
+from p2p_real.editing.edit import edit  # noqa: E402
+from p2p_real.editing.options import EditOptions  # noqa: E402
+from p2p_real.inversion.ddim import ddim_invert  # noqa: E402
+from p2p_real.inversion.invert import invert  # noqa: E402
+from p2p_real.inversion.null_text import null_text_optimize  # noqa: E402
+from p2p_real.inversion.options import NullTextOptions  # noqa: E402
+from p2p_real.models import Model, load_model  # noqa: E402
+
+STEPS, GUIDANCE = 50, 7.5
+NO_EARLY_STOP = NullTextOptions(early_stop_epsilon=-1.0, early_stop_slope=0.0)
+PEAK_BF16_TFLOPS = 989.0  # H100/H200 SXM dense bf16 (the datasheet's 1,979 is with sparsity)
+PROMPTS = ["a cat sitting on a wooden floor", "a red car parked on a street", "a bowl of fruit on a table",
+           "a mountain lake at sunrise"]
+
+
+def timed(function):
+    """(seconds by CUDA events, peak GiB above the memory in use before, result)."""
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    result = function()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / 1000, (torch.cuda.max_memory_allocated() - base) / 2**30, result
+
+
+def median_timed(function, repeats: int):
+    function()  # warm-up: captures, kernels, allocator
+    runs = [timed(function) for _ in range(repeats)]
+    return float(np.median([r[0] for r in runs])), max(r[1] for r in runs), runs[-1][2]
+
+
+def flop_counts(model: Model, latents, embeddings) -> dict:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.denoise_eager(latents, 500, embeddings)
+    forward = counter.get_total_flops()
+    trainable = embeddings.detach().clone().requires_grad_(True)
+    with FlopCounterMode(display=False) as counter:
+        model.denoise_eager(latents, 500, trainable).sum().backward()
+    return {"unet_forward_gflop": forward / 1e9, "unet_forward_backward_to_embedding_gflop": counter.get_total_flops() / 1e9}
+
+
+def with_unet(model: Model, dtype: torch.dtype, channels_last: bool = False) -> Model:
+    unet = copy.deepcopy(model.unet).to(dtype=dtype)
+    if channels_last:
+        unet = unet.to(memory_format=torch.channels_last)
+    return Model(unet, model.vae, model.text_encoder, model.tokenizer, model.scheduler_config, model.name, model.fingerprint)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batches", default="8,16", help="batch sizes for the batched null-text rows")
+    parser.add_argument("--skip-fp32", action="store_true", help="leave out the project's own fp32 row")
+    args = parser.parse_args()
+    out = Path(os.environ.get("OUT", "."))
+    model = load_model("sd-v1-random", device="cuda", dtype="float32")
+    device = torch.cuda.get_device_name()
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    photos = torch.rand(16, 3, 512, 512, generator=generator, device="cuda")
+    image_latents = torch.cat([model.encode(photos[i : i + 4]) for i in range(0, 16, 4)])  # (16, 4, 64, 64), fp32 VAE
+    prompts = [PROMPTS[i % len(PROMPTS)] for i in range(16)]
+    conditional = model.embed(prompts)
+    unconditional = model.embed([""] * 16)
+    schedule = model.schedule(STEPS)
+    report = {"device": device, "torch": torch.__version__, "steps": STEPS, "inner_steps": 10, "early_stop": False,
+              "weights": "random (full-size SD v1 architecture)", "rows": []}
+    report.update(flop_counts(model, image_latents[:1], conditional[:1]))
+    nti_flop = (STEPS * 10 * report["unet_forward_backward_to_embedding_gflop"] + STEPS * 3 * report["unet_forward_gflop"]) * 1e9
+    report["null_text_tflop_per_photo"] = nti_flop / 1e12
+
+    def add(row: dict) -> None:
+        row["fraction_of_bf16_peak"] = row.get("flop_per_photo", 0) / row["seconds_per_photo"] / (PEAK_BF16_TFLOPS * 1e12)
+        report["rows"].append(row)
+        (out / "gpu_speed.json").write_text(json.dumps(report, indent=2))
+        print(f"{row['what']:<48} {row['seconds_per_photo']:>8.2f} s/photo {row['peak_gib']:>7.2f} GiB "
+              f"err {row.get('latent_mse', float('nan')):.5g}", flush=True)
+
+    # 1. The baseline: the notebook's algorithm, fp32, batch 1.
+    scheduler = DDIMScheduler.from_config(model.scheduler_config)
+    scheduler.set_timesteps(STEPS)
+    reference_run = lambda: reference_null_text_inversion(model.unet, scheduler, image_latents[:1], conditional[:1],
+                                                          unconditional[:1], GUIDANCE, 10, early_stop_epsilon=-1.0)
+    seconds, peak, (reference_latents, _) = timed(reference_run)
+    baseline_error = float((reference_latents - image_latents[:1]).pow(2).mean())
+    add({"what": "baseline: paper's algorithm, fp32, batch 1", "seconds_per_photo": seconds, "peak_gib": peak,
+         "latent_mse": baseline_error, "flop_per_photo": nti_flop, "batch": 1})
+
+    def project_nti(variant: Model, batch: int, steps_schedule=schedule):
+        def run():
+            trajectory = ddim_invert(variant.denoise, image_latents[:batch], conditional[:batch], steps_schedule)
+            return null_text_optimize(variant.denoise, trajectory, conditional[:batch], unconditional[:batch],
+                                      steps_schedule, GUIDANCE, NO_EARLY_STOP)
+        return run
+
+    def nti_row(label: str, variant: Model, batch: int, warm: bool = False):
+        run = project_nti(variant, batch)
+        if warm:
+            project_nti(variant, batch, model.schedule(2))()  # graph captures stay out of the timing
+        seconds, peak, result = timed(run)
+        errors = (result.reconstruction_latents - image_latents[:batch]).pow(2).flatten(1).mean(1)
+        add({"what": label, "seconds_per_photo": seconds / batch, "seconds_total": seconds, "peak_gib": peak,
+             "latent_mse": float(errors[0]), "latent_mse_mean": float(errors.mean()),
+             "latent_mse_vs_baseline": float(errors[0]) / baseline_error - 1,
+             "flop_per_photo": nti_flop, "batch": batch})
+
+    try:
+        if not args.skip_fp32:
+            nti_row("project, fp32, batch 1", model, 1)
+        bf16 = with_unet(model, torch.bfloat16)
+        nti_row("project, bf16 UNet, batch 1", bf16, 1)
+        graphed = with_unet(model, torch.bfloat16).use_cuda_graphs()
+        nti_row("project, bf16 + CUDA graphs, batch 1", graphed, 1, warm=True)
+        channels_last = with_unet(model, torch.bfloat16, channels_last=True).use_cuda_graphs()
+        nti_row("project, bf16 + graphs + channels-last, batch 1", channels_last, 1, warm=True)
+        del channels_last
+        for batch in map(int, args.batches.split(",")):
+            nti_row(f"project, bf16 + CUDA graphs, batch {batch}", graphed, batch, warm=True)
+    except Exception as error:  # keep the rows we have
+        print(f"null-text rows stopped: {type(error).__name__}: {error}", flush=True)
+        report["error"] = f"{type(error).__name__}: {error}"
+
+    # Whole jobs through the public API (encode, invert, reconstruct, decode, metrics), batch 1.
+    fast = with_unet(model, torch.bfloat16).use_cuda_graphs()
+    image = [__import__("PIL.Image", fromlist=["Image"]).fromarray(
+        (photos[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy())]
+    for method in ("ddim", "negative-prompt", "direct"):
+        seconds, peak, [inversion] = median_timed(lambda: invert(fast, image, [prompts[0]], method, STEPS, GUIDANCE), 3)
+        add({"what": f"invert(method={method}), bf16 + graphs, whole job", "seconds_per_photo": seconds, "peak_gib": peak,
+             "latent_mse": inversion.metrics["latent_mse"]})
+    seconds, peak, _ = median_timed(lambda: ddim_invert(fast.denoise, image_latents[:1], conditional[:1], schedule), 5)
+    add({"what": "DDIM inversion alone (50 UNet passes), bf16 + graphs", "seconds_per_photo": seconds, "peak_gib": peak,
+         "flop_per_photo": STEPS * report["unet_forward_gflop"] * 1e9})
+
+    # One P2P edit of a stored inversion: word swap with LocalBlend (eager UNet: controllers run per layer).
+    [stored] = invert(fast, image, ["a cat sitting on a wooden floor"], "direct", STEPS, GUIDANCE)
+    options = EditOptions(blend_words=("cat", "dog"))
+    target = "a dog sitting on a wooden floor"
+    seconds, peak, _ = median_timed(lambda: edit(fast, stored, target, options), 3)
+    add({"what": "P2P edit (swap + LocalBlend), bf16, batch 2 branches", "seconds_per_photo": seconds, "peak_gib": peak,
+         "flop_per_photo": STEPS * 2 * 2 * report["unet_forward_gflop"] * 1e9})
+
+    print(f"\ndevice: {device}; torch {torch.__version__}; full-size SD v1, random weights; 512x512, {STEPS} steps, "
+          f"10 inner steps always")
+    print(f"UNet forward {report['unet_forward_gflop']:.0f} GFLOP; forward+backward to the embedding "
+          f"{report['unet_forward_backward_to_embedding_gflop']:.0f} GFLOP; null-text {report['null_text_tflop_per_photo']:.0f} TFLOP/photo")
+    print(f"{'what':<52} {'s/photo':>8} {'x base':>7} {'peak GiB':>9} {'%peak':>6} {'latent err vs base':>18}")
+    base = report["rows"][0]["seconds_per_photo"]
+    for row in report["rows"]:
+        vs = row.get("latent_mse_vs_baseline")
+        print(f"{row['what']:<52} {row['seconds_per_photo']:>8.3f} {base / row['seconds_per_photo']:>7.1f} "
+              f"{row['peak_gib']:>9.2f} {100 * row['fraction_of_bf16_peak']:>6.1f} {'' if vs is None else f'{100 * vs:+.2f}%':>18}")
+
+
+if __name__ == "__main__":
+    main()
