@@ -5,7 +5,10 @@ speed does not depend on weight values). 512x512, 50 DDIM steps, guidance 7.5, a
 steps at every timestep (early stop off) for every null-text row, so all rows do the same work.
 Prints a table and writes $OUT/gpu_speed.json after every row (a cut-off run keeps what it had).
 
-    python benchmarks/gpu_speed.py [--batches 8,16] [--skip-fp32]
+    python benchmarks/gpu_speed.py [--variants fp32@1,bf16+graphs+cl@1,bf16+graphs+cl@16]
+
+A variant is DTYPE[+tf32][+graphs][+cl]@BATCH: the UNet's dtype (fp32, bf16, fp16), TF32 tensor
+cores for fp32 matmuls and convolutions, CUDA-graph replays, channels-last memory, photos per batch.
 """
 from __future__ import annotations
 
@@ -36,6 +39,8 @@ from p2p_real.models import Model, load_model  # noqa: E402
 STEPS, GUIDANCE = 50, 7.5
 NO_EARLY_STOP = NullTextOptions(early_stop_epsilon=-1.0, early_stop_slope=0.0)
 PEAK_BF16_TFLOPS = 989.0  # H100/H200 SXM dense bf16 (the datasheet's 1,979 is with sparsity)
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DEFAULT_VARIANTS = "fp32@1,bf16@1,bf16+graphs@1,bf16+graphs+cl@1,bf16+graphs+cl@8,bf16+graphs+cl@16"
 PROMPTS = ["a cat sitting on a wooden floor", "a red car parked on a street", "a bowl of fruit on a table",
            "a mountain lake at sunrise"]
 
@@ -80,8 +85,8 @@ def with_unet(model: Model, dtype: torch.dtype, channels_last: bool = False) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--batches", default="8,16", help="batch sizes for the batched null-text rows")
-    parser.add_argument("--skip-fp32", action="store_true", help="leave out the project's own fp32 row")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated DTYPE[+tf32][+graphs][+cl]@BATCH")
+    parser.add_argument("--skip-jobs", action="store_true", help="leave out the whole-job and edit rows")
     args = parser.parse_args()
     out = Path(os.environ.get("OUT", "."))
     model = load_model("sd-v1-random", device="cuda", dtype="float32")
@@ -134,24 +139,26 @@ def main() -> None:
              "latent_mse_vs_baseline": float(errors[0]) / baseline_error - 1,
              "flop_per_photo": nti_flop, "batch": batch})
 
-    try:
-        if not args.skip_fp32:
-            nti_row("project, fp32, batch 1", model, 1)
-        bf16 = with_unet(model, torch.bfloat16)
-        nti_row("project, bf16 UNet, batch 1", bf16, 1)
-        graphed = with_unet(model, torch.bfloat16).use_cuda_graphs()
-        nti_row("project, bf16 + CUDA graphs, batch 1", graphed, 1, warm=True)
-        channels_last = with_unet(model, torch.bfloat16, channels_last=True).use_cuda_graphs()
-        nti_row("project, bf16 + graphs + channels-last, batch 1", channels_last, 1, warm=True)
-        del channels_last
-        for batch in map(int, args.batches.split(",")):
-            nti_row(f"project, bf16 + CUDA graphs, batch {batch}", graphed, batch, warm=True)
-    except Exception as error:  # keep the rows we have
-        print(f"null-text rows stopped: {type(error).__name__}: {error}", flush=True)
-        report["error"] = f"{type(error).__name__}: {error}"
+    for spec in args.variants.split(","):
+        try:
+            dtype_name, *flags, batch = spec.replace("@", "+").split("+")
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = "tf32" in flags
+            variant = with_unet(model, DTYPES[dtype_name], channels_last="cl" in flags)
+            if "graphs" in flags:
+                variant.use_cuda_graphs()
+            nti_row(f"project, {spec}", variant, int(batch), warm="graphs" in flags)
+            del variant
+        except Exception as error:  # keep the rows we have
+            print(f"variant {spec} failed: {type(error).__name__}: {error}", flush=True)
+            report.setdefault("errors", []).append(f"{spec}: {type(error).__name__}: {error}")
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True  # torch's defaults
+    if args.skip_jobs:
+        print_table(report)
+        return
 
     # Whole jobs through the public API (encode, invert, reconstruct, decode, metrics), batch 1.
-    fast = with_unet(model, torch.bfloat16).use_cuda_graphs()
+    fast = with_unet(model, torch.bfloat16, channels_last=True).use_cuda_graphs()
     image = [__import__("PIL.Image", fromlist=["Image"]).fromarray(
         (photos[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy())]
     for method in ("ddim", "negative-prompt", "direct"):
@@ -170,7 +177,11 @@ def main() -> None:
     add({"what": "P2P edit (swap + LocalBlend), bf16, batch 2 branches", "seconds_per_photo": seconds, "peak_gib": peak,
          "flop_per_photo": STEPS * 2 * 2 * report["unet_forward_gflop"] * 1e9})
 
-    print(f"\ndevice: {device}; torch {torch.__version__}; full-size SD v1, random weights; 512x512, {STEPS} steps, "
+    print_table(report)
+
+
+def print_table(report: dict) -> None:
+    print(f"\ndevice: {report['device']}; torch {report['torch']}; full-size SD v1, random weights; 512x512, {STEPS} steps, "
           f"10 inner steps always")
     print(f"UNet forward {report['unet_forward_gflop']:.0f} GFLOP; forward+backward to the embedding "
           f"{report['unet_forward_backward_to_embedding_gflop']:.0f} GFLOP; null-text {report['null_text_tflop_per_photo']:.0f} TFLOP/photo")
