@@ -140,3 +140,12 @@ def test_an_edits_file_runs_many_edits_resumably(tmp_path, capsys):
     (folder / "edits.yaml").write_text("edits:\n  - {photo: chelsea.jpg, target: x, colour: red}\n")
     assert main(argv) == 2
     assert "edit 1: unknown field(s) colour" in capsys.readouterr().err
+
+
+def test_the_smoke_model_defaults_to_ten_steps(tmp_path, capsys):
+    argv = ["invert", str(DATA / "rocket.jpg"), "--prompt", "a rocket", "--output", str(tmp_path),
+            "--model", "tiny-random", "--inner-steps", "0", "--quiet"]
+    assert main(argv) == 0
+    assert load_inversion(tmp_path / "rocket").num_steps == 10
+    assert main([*argv, "--steps", "4", "--force"]) == 0
+    assert load_inversion(tmp_path / "rocket").num_steps == 4
