@@ -17,7 +17,6 @@ import copy
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,6 @@ from diffusers import DDIMScheduler
 sys.path.insert(0, str(Path(__file__).parent))
 from reference_null_text import reference_null_text_inversion  # noqa: E402
 
-from p2p_real.artifacts import Inversion  # noqa: E402
 from p2p_real.editing.edit import edit  # noqa: E402
 from p2p_real.editing.options import EditOptions  # noqa: E402
 from p2p_real.inversion.ddim import ddim_invert  # noqa: E402
@@ -162,7 +160,7 @@ def main() -> None:
     image = [__import__("PIL.Image", fromlist=["Image"]).fromarray(
         (photos[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy())]
     for method in ("ddim", "negative-prompt", "direct"):
-        seconds, peak, [inversion] = median_timed(lambda: invert(fast, image, [prompts[0]], method, STEPS, GUIDANCE), 3)
+        seconds, peak, [inversion] = median_timed(lambda method=method: invert(fast, image, [prompts[0]], method, STEPS, GUIDANCE), 3)
         add({"what": f"invert(method={method}), bf16 + graphs, whole job", "seconds_per_photo": seconds, "peak_gib": peak,
              "latent_mse": inversion.metrics["latent_mse"]})
     seconds, peak, _ = median_timed(lambda: ddim_invert(fast.denoise, image_latents[:1], conditional[:1], schedule), 5)

@@ -60,7 +60,7 @@ def main() -> None:
         ("null-text, paper defaults (early stop on)", NullTextOptions()),
         ("null-text, 10 inner steps always (no early stop)", NullTextOptions(early_stop_epsilon=-1.0, early_stop_slope=0.0)),
     ]:
-        seconds, peak, [inversion] = timed(lambda: invert(model, [photo], [prompt], "null-text", args.steps, 7.5, options), args.repeats)
+        seconds, peak, [inversion] = timed(lambda options=options: invert(model, [photo], [prompt], "null-text", args.steps, 7.5, options), args.repeats)
         rows.append({"what": label, "seconds": seconds, "peak_gib": peak, "latent_mse": inversion.metrics["latent_mse"]})
 
     device = torch.cuda.get_device_name()

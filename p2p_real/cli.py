@@ -1,4 +1,7 @@
-"""`p2p-real invert ...`: parse, call the Python API, print. Exit 0 ok, 1 some items failed, 2 bad input."""
+"""`p2p-real invert | edit | bench`: parse, call the Python API, print.
+
+Exit 0 when all went well, 1 when some items failed, 2 for bad input or usage (one line, no traceback).
+"""
 from __future__ import annotations
 
 import argparse
@@ -283,6 +286,7 @@ def run_bench(args) -> int:
     from pathlib import Path
 
     from .eval import bench
+    from .eval.pie_bench import read_bench_edits
     from .models import load_model
     from .photos import find_photos
 
@@ -304,14 +308,14 @@ def run_bench(args) -> int:
         rows = bench.bench_reconstruct(model, photos, methods, metric_models, args.steps, progress=not args.quiet)
         columns = ["seconds", "psnr", "ssim", "mse", "latent_mse"] + (["lpips"] if metric_models.lpips else [])
         summary = bench.summarize(rows, "method", columns)
-        device = torch_device_name(model.device)
+        device = bench.device_name(model.device)
         bench.write_json(output / "reconstruct.json", {"model": model.name, "device": device, "steps": args.steps,
                                                        "metric_weights": args.metric_weights, "summary": summary, "rows": rows})
         bench.plot_quality_against_time(summary, output / "reconstruct.png", device)
         print(bench.format_table(summary, columns, "method"))
         print(f"-> {output / 'reconstruct.json'}, {output / 'reconstruct.png'}")
     else:
-        edits = bench_edits(Path(args.input))
+        edits = read_bench_edits(Path(args.input))
         model = load_model(args.model, args.device, args.dtype, args.cuda_graphs)
         # PIE-Bench's LPIPS runs on SqueezeNet.
         metric_models = bench.MetricModels.load(names, args.metric_weights, model.device, "squeeze",
@@ -319,7 +323,7 @@ def run_bench(args) -> int:
         rows = bench.bench_edit(model, edits, output, metric_models, args.method, args.steps, progress=not args.quiet)
         columns = ["structure", "psnr_bg", "lpips_bg", "mse_bg", "ssim_bg", "clip_whole", "clip_edited"]
         summary = bench.summarize(rows, "type", columns)
-        bench.write_json(output / "edit.json", {"model": model.name, "device": torch_device_name(model.device),
+        bench.write_json(output / "edit.json", {"model": model.name, "device": bench.device_name(model.device),
                                                 "method": args.method, "steps": args.steps,
                                                 "metric_weights": args.metric_weights, "summary": summary, "rows": rows})
         print(bench.format_table(summary, columns, "edit type"))
@@ -328,33 +332,6 @@ def run_bench(args) -> int:
     for row in failed:
         print(f"p2p-real: failed: {row.get('photo') or row.get('key')}: {row['error']}", file=sys.stderr)
     return 1 if failed else 0
-
-
-def bench_edits(path):
-    """PIE-Bench entries from a mapping file, or the same from one of our edits files."""
-    from .editing.job import read_edits_file
-    from .eval.pie_bench import BenchEdit, read_mapping_file
-
-    if path.suffix.lower() == ".json":
-        try:
-            import json
-
-            is_mapping = isinstance(json.loads(path.read_text()), dict) and "edits" not in json.loads(path.read_text())
-        except (OSError, ValueError) as error:
-            raise P2PError(f"{path}: cannot read ({error})") from None
-        if is_mapping:
-            return read_mapping_file(path)
-    return [
-        BenchEdit(key=f"{job.photo_name}-{job.edit_name}", image=job.source, source_prompt=job.prompt or "",
-                  target_prompt=job.target, blend_words=job.options.blend_words, mask=None, edit_type=job.options.kind)
-        for job in read_edits_file(path)
-    ]
-
-
-def torch_device_name(device) -> str:
-    import torch
-
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..artifacts import is_complete, load_inversion
+from ..artifacts import load_inversion
 from ..errors import P2PError
 from ..images import grid, save_png, to_pil
 from ..models import Model

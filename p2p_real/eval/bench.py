@@ -54,6 +54,10 @@ class MetricModels:
         return models
 
 
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -172,7 +176,7 @@ def bench_edit(
                 image = load_image(entry.image, model.resolution)
                 [inversion] = invert(model, [image], [entry.source_prompt], method, num_steps, source_paths=[str(entry.image)])
                 write_artifact(inversion, folder)
-            edit_options = EditOptions(
+            edit_options = entry.options or EditOptions(
                 kind=options.kind, cross_replace_steps=options.cross_replace_steps,
                 self_replace_steps=options.self_replace_steps, blend_words=entry.blend_words,
             )

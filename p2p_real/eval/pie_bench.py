@@ -27,6 +27,7 @@ class BenchEdit:
     blend_words: tuple[str, str] | None
     mask: np.ndarray | None  # (512, 512) float32 in {0, 1}: 1 = the region to edit
     edit_type: str
+    options: object | None = None  # an edits file's own EditOptions; PIE-Bench entries use the bench's
 
 
 def decode_mask(runs: list[int], size: int = MASK_SIZE) -> np.ndarray:
@@ -70,3 +71,24 @@ def read_mapping_file(path: str | Path) -> list[BenchEdit]:
         except (KeyError, TypeError) as error:
             raise P2PError(f"{path}, entry {key}: missing or malformed field {error}") from None
     return edits
+
+
+def read_bench_edits(path: str | Path) -> list[BenchEdit]:
+    """Entries from a PIE-Bench mapping file, or the same shape from one of our edits files
+    (no masks there, so the masked metrics come out NaN and are counted as such)."""
+    from ..editing.job import read_edits_file
+
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise P2PError(f"{path}: cannot read ({error})") from None
+        if isinstance(data, dict) and "edits" not in data:
+            return read_mapping_file(path)
+    return [
+        BenchEdit(key=f"{job.photo_name}-{job.edit_name}", image=job.source, source_prompt=job.prompt or "",
+                  target_prompt=job.target, blend_words=job.options.blend_words, mask=None, edit_type=job.options.kind,
+                  options=job.options)
+        for job in read_edits_file(path)
+    ]

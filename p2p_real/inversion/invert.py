@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-import torch
 from PIL import Image
 
 from ..artifacts import Inversion

@@ -59,3 +59,14 @@ def test_bench_rejects_unknown_methods_and_metrics(tmp_path, capsys):
     assert "--methods: unknown magic" in capsys.readouterr().err
     assert main(["bench", "reconstruct", str(DATA / "photos"), "--output", str(tmp_path), "--metrics", "fid"]) == 2
     assert "--metrics: unknown fid" in capsys.readouterr().err
+
+
+def test_bench_edit_reads_our_own_edits_file_too(tmp_path, capsys):
+    argv = ["bench", "edit", str(DATA / "photos" / "edits.yaml"), "--output", str(tmp_path), "--method", "ddim",
+            "--metrics", "clip", "--metric-weights", "random", *TINY]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    report = json.loads((tmp_path / "edit.json").read_text())
+    assert len(report["rows"]) == 4 and all(0 <= row["clip_whole"] <= 100 for row in report["rows"])
+    assert all(math.isnan(row["psnr_bg"]) for row in report["rows"])  # no masks in an edits file
+    assert "NaN or missing values excluded" in table and "psnr_bg: 4 in auto" in table
