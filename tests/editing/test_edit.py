@@ -141,3 +141,14 @@ def test_prompt_errors_name_the_word_and_the_prompt(tiny_model, inversion):
         edit(tiny_model, inversion, "a close-up photo of a tabby dog", EditOptions(reweights={"fluffy": 2.0}))
     with pytest.raises(PromptError, match="same number of words"):
         edit(tiny_model, inversion, "a photo of a big dog", EditOptions(kind="replace"))
+
+
+def test_an_edit_that_reaches_no_attention_layer_fails_loudly(tiny_model, inversion):
+    # The reference's hooks matched a class name that modern diffusers no longer has, so its
+    # "edits" silently equalled plain generation; ours must refuse instead.
+    controller, _ = build_controller(tiny_model, SOURCE, "a close-up photo of a tabby dog", STEPS, EditOptions())
+    controller.wants = lambda *args: False  # as if no layer were hooked
+    with pytest.raises(RuntimeError, match="no attention layer reached the controller"):
+        edit_sample(tiny_model.unet, tiny_model.denoise_eager, inversion.noise_latents, inversion.null_text_embeddings,
+                    tiny_model.embed([SOURCE, "a close-up photo of a tabby dog"]), tiny_model.schedule(STEPS),
+                    inversion.guidance_scale, controller)
