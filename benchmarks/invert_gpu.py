@@ -10,33 +10,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).parent))
+from gpu_speed import median_timed  # noqa: E402
+
 from p2p_real.inversion.ddim import ddim_invert
 from p2p_real.inversion.invert import invert
 from p2p_real.inversion.options import NullTextOptions
 from p2p_real.models import load_model
-
-
-def timed(function, repeats: int):
-    """Median seconds (CUDA events) and peak GPU memory (GiB) of `function()`, after one warm-up."""
-    function()
-    times, peak = [], 0.0
-    for _ in range(repeats):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        result = function()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end) / 1000)
-        peak = max(peak, torch.cuda.max_memory_allocated() / 2**30)
-    return float(np.median(times)), peak, result
 
 
 def main() -> None:
@@ -45,7 +33,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
     started = time.time()
-    model = load_model("sd-v1-random", device="cuda", dtype="float32")
+    model = load_model("sd-v1-random", device="cuda", dtype="float32", cuda_graphs=False)  # the plain path, as first measured
     rng = np.random.default_rng(0)
     photo = Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8))
     prompt = "a cat sitting on a wooden floor"
@@ -54,13 +42,17 @@ def main() -> None:
     schedule = model.schedule(args.steps)
     rows = []
 
-    seconds, peak, _ = timed(lambda: ddim_invert(model.denoise, latents, conditional, schedule), args.repeats)
+    weights = torch.cuda.memory_allocated() / 2**30  # peaks below are reported with the weights included
+    seconds, peak, _ = median_timed(lambda: ddim_invert(model.denoise, latents, conditional, schedule), args.repeats)
+    peak += weights
     rows.append({"what": "DDIM inversion (latents only)", "seconds": seconds, "peak_gib": peak})
     for label, options in [
         ("null-text, paper defaults (early stop on)", NullTextOptions()),
         ("null-text, 10 inner steps always (no early stop)", NullTextOptions(early_stop_epsilon=-1.0, early_stop_slope=0.0)),
     ]:
-        seconds, peak, [inversion] = timed(lambda options=options: invert(model, [photo], [prompt], "null-text", args.steps, 7.5, options), args.repeats)
+        seconds, peak, [inversion] = median_timed(
+            lambda options=options: invert(model, [photo], [prompt], "null-text", args.steps, 7.5, options), args.repeats)
+        peak += weights
         rows.append({"what": label, "seconds": seconds, "peak_gib": peak, "latent_mse": inversion.metrics["latent_mse"]})
 
     device = torch.cuda.get_device_name()

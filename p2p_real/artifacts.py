@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -44,7 +44,8 @@ class Inversion:
     latent_offsets: torch.Tensor | None = None  # (steps, C, h, w): Direct Inversion's source-branch offsets
 
     def metadata(self) -> dict:
-        data = {key: value for key, value in asdict(self).items() if not isinstance(value, torch.Tensor) and value is not None}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # not asdict: it would deep-copy the tensors
+        data = {key: value for key, value in data.items() if not isinstance(value, torch.Tensor) and value is not None}
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **data}
 
     def tensors(self) -> dict[str, torch.Tensor]:

@@ -41,7 +41,7 @@ def invert_photos(
     started = time.perf_counter()
     output = Path(output)
     report = JobReport()
-    ready: list[tuple[Photo, object]] = []
+    ready: list[Photo] = []
     for photo in photos:
         if not force and is_complete(output / photo.name):
             report.skipped.append(photo)
@@ -50,19 +50,27 @@ def invert_photos(
         else:
             try:
                 model.token_ids([photo.caption])
-                ready.append((photo, load_image(photo.path, model.resolution)))
+                ready.append(photo)
             except P2PError as error:
                 report.failed.append((photo, str(error)))
     bar = tqdm(total=len(ready), desc="inverting", unit="photo", disable=not progress)
     for start in range(0, len(ready), batch_size):
-        batch = ready[start : start + batch_size]
+        batch = []  # photos are read a batch at a time, so a large folder never sits in memory
+        for photo in ready[start : start + batch_size]:
+            try:
+                batch.append((photo, load_image(photo.path, model.resolution)))
+            except P2PError as error:
+                report.failed.append((photo, str(error)))
+                bar.update()
+        if not batch:
+            continue
         try:
             inversions = invert(
                 model, [image for _, image in batch], [photo.caption for photo, _ in batch], method, num_steps,
                 guidance_scale, options, source_paths=[str(photo.path) for photo, _ in batch], progress=progress,
             )
         except torch.OutOfMemoryError:
-            message = "out of GPU memory: try a smaller --batch-size or --dtype float16"
+            message = "out of GPU memory: try a smaller --batch-size or --dtype bfloat16"
             report.failed.extend((photo, f"{photo.path}: {message}") for photo, _ in batch)
             bar.update(len(batch))
             continue
