@@ -1,0 +1,28 @@
+import json
+
+import torch
+from safetensors.torch import load_file
+
+from p2p_real.inversion.invert import invert
+from p2p_real.models import load_model
+from p2p_real.shapes.scenes import scene_at
+from p2p_real.shapes.train import main
+
+
+def test_training_runs_resumes_and_exports_a_loadable_model(tmp_path):
+    run = tmp_path / "run"
+    tiny = ["--output", str(run), "--batch-size", "2", "--device", "cpu", "--minutes", "5"]
+    assert main(["--stage", "vae", "--steps", "2", *tiny]) == 0
+    assert json.loads((run / "state.json").read_text())["vae_step"] == 2
+    assert main(["--stage", "vae", "--steps", "3", *tiny]) == 0  # resumes at 2, takes one more step
+    assert len((run / "log-vae.jsonl").read_text().splitlines()) == 3
+    scale = json.loads((run / "checkpoint" / "vae" / "config.json").read_text())["scaling_factor"]
+    assert scale != 1.0 and scale > 0  # set from the latents' spread after the stage
+    assert main(["--stage", "unet", "--steps", "2", *tiny, "--export", str(tmp_path / "shapes")]) == 0
+    weights = load_file(str(tmp_path / "shapes" / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert all(tensor.dtype == torch.float16 for tensor in weights.values())  # fp16 on disk, to stay small
+    model = load_model(str(tmp_path / "shapes"), device="cpu")  # float32 for CPU arithmetic
+    assert model.resolution == 64
+    scene = scene_at(seed=99, index=0)
+    [inversion] = invert(model, [scene.image], [scene.caption], method="ddim", num_steps=2)
+    assert inversion.noise_latents.shape == (4, 16, 16)
