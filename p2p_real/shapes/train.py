@@ -15,15 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
-from ..images import to_tensor
 from ..models import SD_V1_SCHEDULER, Model, clip_tokenizer
 from .scenes import scene_at
 
@@ -63,10 +65,35 @@ def build_unet() -> UNet2DConditionModel:
     )
 
 
-def scene_batch(step: int, options: TrainOptions, device) -> tuple[torch.Tensor, list[str]]:
-    """Batch `step` of the endless, reproducible stream of training scenes (seed `options.seed`)."""
-    scenes = [scene_at(options.seed, step * options.batch_size + index, IMAGE_SIZE) for index in range(options.batch_size)]
-    return to_tensor([scene.image for scene in scenes]).to(device), [scene.caption for scene in scenes]
+def scene_pixels(seed: int, index: int) -> tuple[np.ndarray, str]:
+    scene = scene_at(seed, index, IMAGE_SIZE)
+    return np.asarray(scene.image, dtype=np.uint8), scene.caption
+
+
+@dataclass
+class SceneBank:
+    """Training scenes drawn once, in parallel, and kept on the device: the CPU renders a scene in
+    about 8 ms, far slower than a training step of this model on a GPU."""
+
+    images: torch.Tensor  # (N, 3, H, W) uint8
+    captions: list[str]
+
+    @classmethod
+    def draw(cls, seed: int, count: int, device, workers: int | None = None) -> "SceneBank":
+        render = partial(scene_pixels, seed)
+        if workers == 0:
+            drawn = list(map(render, range(count)))
+        else:
+            with ProcessPoolExecutor(workers) as pool:
+                drawn = list(pool.map(render, range(count), chunksize=64))
+        pixels = torch.from_numpy(np.stack([image for image, _ in drawn])).permute(0, 3, 1, 2)  # (N, 3, H, W)
+        return cls(pixels.contiguous().to(device), [caption for _, caption in drawn])
+
+    def batch(self, step: int, options: TrainOptions) -> tuple[torch.Tensor, list[str]]:
+        """Batch `step`: indices drawn from (seed, step) alone, so a resumed run sees what it would have."""
+        generator = torch.Generator().manual_seed(options.seed * 1_000_003 + step)
+        indices = torch.randint(len(self.captions), (options.batch_size,), generator=generator)
+        return self.images[indices.to(self.images.device)].float() / 255, [self.captions[i] for i in indices.tolist()]
 
 
 class Run:
@@ -94,7 +121,7 @@ class Run:
         (self.folder / "state.json").write_text(json.dumps(self.state, indent=2))
 
 
-def train(stage: str, run: Run, options: TrainOptions, max_steps: int, minutes: float) -> int:
+def train(stage: str, run: Run, options: TrainOptions, max_steps: int, minutes: float, bank: SceneBank) -> int:
     """Train `stage` until `max_steps` or `minutes` pass; checkpoint and return the step reached."""
     started = time.monotonic()
     torch.manual_seed(options.seed + run.state.get(f"{stage}_step", 0))
@@ -113,7 +140,7 @@ def train(stage: str, run: Run, options: TrainOptions, max_steps: int, minutes: 
         optimizer.load_state_dict(torch.load(saved_optimizer, map_location=run.device))
     step, log = run.state.get(f"{stage}_step", 0), []
     while step < max_steps and (time.monotonic() - started) < minutes * 60:
-        images, captions = scene_batch(step, options, run.device)
+        images, captions = bank.batch(step, options)
         pixels = images * 2 - 1
         if stage == "vae":
             posterior = vae.encode(pixels).latent_dist
@@ -139,15 +166,15 @@ def train(stage: str, run: Run, options: TrainOptions, max_steps: int, minutes: 
             run.save(parts, optimizer, stage, step, log)
             log = []
     if stage == "vae":
-        parts["vae"].register_to_config(scaling_factor=latent_scale(vae, options, run.device))
+        parts["vae"].register_to_config(scaling_factor=latent_scale(vae, bank, options))
     run.save(parts, optimizer, stage, step, log)
     return step
 
 
 @torch.no_grad()
-def latent_scale(vae: AutoencoderKL, options: TrainOptions, device) -> float:
+def latent_scale(vae: AutoencoderKL, bank: SceneBank, options: TrainOptions) -> float:
     """1 / std of the latents, as SD's 0.18215 was chosen, so the UNet sees unit-variance inputs."""
-    images, _ = scene_batch(10**6, options, device)  # held-out scenes, far from the training stream's start
+    images, _ = bank.batch(-1, options)
     return float(1 / vae.encode(images * 2 - 1).latent_dist.mean.std())
 
 
@@ -169,13 +196,16 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=20_000, help="stop at this step count (default: 20000)")
     parser.add_argument("--minutes", type=float, default=8.0, help="stop and checkpoint after this long (default: 8)")
     parser.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
+    parser.add_argument("--scenes", type=int, default=20_000, help="training scenes (seed 0, indices 0..N-1; default: 20000)")
+    parser.add_argument("--workers", type=int, default=None, help="processes drawing the scenes (default: one per core; 0: none)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--export", metavar="DIR", help="write the trained model as a diffusers folder (fp16)")
     args = parser.parse_args(argv)
     run = Run(args.output, args.device)
     if args.stage:
         options = TrainOptions(batch_size=args.batch_size)
-        step = train(args.stage, run, options, args.steps, args.minutes)
+        bank = SceneBank.draw(options.seed, args.scenes, args.device, args.workers)
+        step = train(args.stage, run, options, args.steps, args.minutes, bank)
         log = run.folder / f"log-{args.stage}.jsonl"
         last = json.loads(log.read_text().splitlines()[-1]) if log.is_file() and log.read_text() else {}
         print(f"{args.stage}: step {step}, loss {last.get('loss', float('nan')):.4f} -> {run.folder}")

@@ -1,17 +1,18 @@
 import json
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 
 from p2p_real.inversion.invert import invert
 from p2p_real.models import load_model
 from p2p_real.shapes.scenes import scene_at
-from p2p_real.shapes.train import main
+from p2p_real.shapes.train import SceneBank, TrainOptions, main
 
 
 def test_training_runs_resumes_and_exports_a_loadable_model(tmp_path):
     run = tmp_path / "run"
-    tiny = ["--output", str(run), "--batch-size", "2", "--device", "cpu", "--minutes", "5"]
+    tiny = ["--output", str(run), "--batch-size", "2", "--device", "cpu", "--minutes", "5", "--scenes", "6", "--workers", "0"]
     assert main(["--stage", "vae", "--steps", "2", *tiny]) == 0
     assert json.loads((run / "state.json").read_text())["vae_step"] == 2
     assert main(["--stage", "vae", "--steps", "3", *tiny]) == 0  # resumes at 2, takes one more step
@@ -26,3 +27,17 @@ def test_training_runs_resumes_and_exports_a_loadable_model(tmp_path):
     scene = scene_at(seed=99, index=0)
     [inversion] = invert(model, [scene.image], [scene.caption], method="ddim", num_steps=2)
     assert inversion.noise_latents.shape == (4, 16, 16)
+
+
+def test_the_scene_bank_is_reproducible_and_matches_the_generator():
+    options = TrainOptions(batch_size=3)
+    bank = SceneBank.draw(seed=0, count=5, device="cpu", workers=2)
+    again = SceneBank.draw(seed=0, count=5, device="cpu", workers=0)
+    assert torch.equal(bank.images, again.images) and bank.captions == again.captions
+    scene = scene_at(0, 4)
+    assert torch.equal(bank.images[4].permute(1, 2, 0), torch.from_numpy(np.asarray(scene.image)))
+    assert bank.captions[4] == scene.caption
+    first, captions = bank.batch(7, options)
+    second, _ = bank.batch(7, options)
+    assert torch.equal(first, second) and first.shape == (3, 3, 64, 64) and 0 <= first.min() and first.max() <= 1
+    assert all(caption in bank.captions for caption in captions)
