@@ -65,7 +65,7 @@ def null_text_optimize(
                 losses = torch.where(active, per_photo.detach(), losses)
                 steps_taken += active
                 active &= per_photo.detach() >= threshold
-            if not active.any():
+            if options.stop_batch_early and not active.any():
                 break
         with torch.no_grad():
             embedding = embedding.detach()

@@ -12,3 +12,7 @@ class NullTextOptions:
     learning_rate: float = 1e-2  # at step i the rate is learning_rate * (1 - i / 100)
     early_stop_epsilon: float = 1e-5  # stop a timestep's iterations when loss < epsilon + i * slope
     early_stop_slope: float = 2e-5
+    # Not the paper's: leave a timestep's loop as soon as every photo of the batch has stopped. That
+    # reads one boolean from the GPU per inner step; False never syncs (stopped photos are frozen by
+    # the masked update, so the results are the same) and suits CUDA-graph capture of the loop.
+    stop_batch_early: bool = True

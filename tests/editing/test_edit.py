@@ -152,3 +152,13 @@ def test_an_edit_that_reaches_no_attention_layer_fails_loudly(tiny_model, invers
         edit_sample(tiny_model.unet, tiny_model.denoise_eager, inversion.noise_latents, inversion.null_text_embeddings,
                     tiny_model.embed([SOURCE, "a close-up photo of a tabby dog"]), tiny_model.schedule(STEPS),
                     inversion.guidance_scale, controller)
+
+
+def test_v_prediction_models_edit_through_the_same_path(tiny_v_model):
+    photo = load_image("data/photos/chelsea.jpg", tiny_v_model.resolution)
+    [inversion] = invert(tiny_v_model, [photo], [SOURCE], method="null-text", num_steps=3)
+    same = edit(tiny_v_model, inversion, SOURCE, EditOptions(kind="replace"))
+    assert torch.equal(same.edited, same.reconstruction)
+    assert (same.reconstruction.int() - inversion.reconstruction.int()).abs().max() <= 2
+    swapped = edit(tiny_v_model, inversion, "a close-up photo of a tabby dog")
+    assert (swapped.edited.float() - swapped.reconstruction.float()).abs().mean() > 0.5

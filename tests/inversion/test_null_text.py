@@ -109,3 +109,18 @@ def test_zero_inner_steps_at_guidance_one_is_plain_ddim_sampling(tiny_model, inv
     assert torch.equal(result.null_text_embeddings, unconditional.expand(STEPS, -1, -1, -1))
     expected = guided_path(tiny_model, trajectory[-1], conditional, result.null_text_embeddings, schedule, 1.0)[-1]
     assert (result.reconstruction_latents - expected).norm() / expected.norm() < 1e-4
+
+
+def test_running_on_after_every_photo_stopped_changes_nothing(tiny_model, inverted):
+    # The no-sync loop keeps iterating stopped photos under the masked update: same results.
+    _, conditional, unconditional, schedule, trajectory, batched = inverted
+    threshold = float(batched.final_losses.median())
+    results = [
+        null_text_optimize(tiny_model.denoise, trajectory, conditional, unconditional, schedule, 7.5,
+                           NullTextOptions(learning_rate=0.1, early_stop_epsilon=threshold, stop_batch_early=stop))
+        for stop in (True, False)
+    ]
+    assert (results[0].inner_steps < 10).any()  # some timesteps did stop early
+    assert torch.equal(results[0].inner_steps, results[1].inner_steps)
+    assert torch.equal(results[0].final_losses, results[1].final_losses)
+    assert torch.equal(results[0].null_text_embeddings, results[1].null_text_embeddings)
