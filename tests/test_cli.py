@@ -100,6 +100,11 @@ def test_edit_an_artifact_and_a_photo_end_to_end(tmp_path, capsys):
     assert main(argv) == 0
     assert load_inversion(tmp_path / "e2" / "rocket").prompt == "a rocket on a launch pad"
     assert json.loads((tmp_path / "e2" / "rocket" / "a-fluffy-rocket-on-a-launch-pad" / "edited.json").read_text())["resolved_kind"] == "refine"
+    # The kept artifact is not silently reused for another caption of the same photo.
+    capsys.readouterr()
+    other = [*argv[:3], "a rocket at night", *argv[4:]]
+    assert main(other) == 2
+    assert "inverted with the prompt 'a rocket on a launch pad', not 'a rocket at night'" in capsys.readouterr().err
     capsys.readouterr()
     bad = ["edit", str(tmp_path / "inv" / "coffee"), "--target", target, "--blend", "coffee", "horse",
            "--output", str(tmp_path / "edits"), "--model", "tiny-random", "--quiet"]

@@ -139,6 +139,10 @@ def run_edits(
         try:
             artifact = job.source if job.source.is_dir() else output / job.photo_name
             inversion = load_inversion(artifact, model)
+            if job.source.is_file() and job.prompt and job.prompt != inversion.prompt:
+                # A kept artifact is reused only for the caption it was inverted with.
+                raise P2PError(f"{artifact}: inverted with the prompt {inversion.prompt!r}, not {job.prompt!r}; "
+                               f"delete that folder or use another --output to invert again")
             settings = edit_settings(job, inversion, model)
             if not force and recorded_settings(folder) == settings:
                 report.skipped.append(job)
