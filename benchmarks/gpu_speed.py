@@ -6,6 +6,7 @@ steps at every timestep (early stop off) for every null-text row, so all rows do
 Prints a table and writes $OUT/gpu_speed.json after every row (a cut-off run keeps what it had).
 
     python benchmarks/gpu_speed.py [--variants fp32@1,bf16+graphs+cl@1,bf16+graphs+cl@16]
+    python benchmarks/gpu_speed.py --model p2p_real/assets/shapes --scenes-seed 2000 --skip-jobs   # trained weights
 
 A variant is DTYPE[+tf32][+graphs][+cl]@BATCH: the UNet's dtype (fp32, bf16, fp16), TF32 tensor
 cores for fp32 matmuls and convolutions, CUDA-graph replays, channels-last memory, photos per batch.
@@ -85,19 +86,33 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated DTYPE[+tf32][+graphs][+cl]@BATCH")
     parser.add_argument("--skip-jobs", action="store_true", help="leave out the whole-job and edit rows")
+    parser.add_argument("--model", default="sd-v1-random", help="built-in name or diffusers folder (default: sd-v1-random)")
+    parser.add_argument("--scenes-seed", type=int, default=None,
+                        help="photos: generated shape scenes of this seed with their captions (for the shapes model), "
+                             "instead of random pixels")
     args = parser.parse_args()
     out = Path(os.environ.get("OUT", "."))
-    model = load_model("sd-v1-random", device="cuda", dtype="float32")
+    model = load_model(args.model, device="cuda", dtype="float32", cuda_graphs=False)
     device = torch.cuda.get_device_name()
-    generator = torch.Generator(device="cuda").manual_seed(0)
-    photos = torch.rand(16, 3, 512, 512, generator=generator, device="cuda")
-    image_latents = torch.cat([model.encode(photos[i : i + 4]) for i in range(0, 16, 4)])  # (16, 4, 64, 64), fp32 VAE
-    prompts = [PROMPTS[i % len(PROMPTS)] for i in range(16)]
+    if args.scenes_seed is None:
+        generator = torch.Generator(device="cuda").manual_seed(0)
+        photos = torch.rand(16, 3, model.resolution, model.resolution, generator=generator, device="cuda")
+        prompts = [PROMPTS[i % len(PROMPTS)] for i in range(16)]
+    else:
+        from p2p_real.images import to_tensor
+        from p2p_real.shapes.scenes import scene_at
+
+        scenes = [scene_at(args.scenes_seed, index, model.resolution) for index in range(16)]
+        photos = to_tensor([scene.image for scene in scenes]).cuda()
+        prompts = [scene.caption for scene in scenes]
+    image_latents = torch.cat([model.encode(photos[i : i + 4]) for i in range(0, 16, 4)])  # (16, 4, h, w), fp32 VAE
     conditional = model.embed(prompts)
     unconditional = model.embed([""] * 16)
     schedule = model.schedule(STEPS)
+    weights = "random (full-size SD v1 architecture)" if args.model == "sd-v1-random" else f"trained: {args.model}"
     report = {"device": device, "torch": torch.__version__, "steps": STEPS, "inner_steps": 10, "early_stop": False,
-              "weights": "random (full-size SD v1 architecture)", "rows": []}
+              "model": args.model, "weights": weights, "resolution": model.resolution,
+              "photos": "random pixels" if args.scenes_seed is None else f"shape scenes, seed {args.scenes_seed}", "rows": []}
     report.update(flop_counts(model, image_latents[:1], conditional[:1]))
     nti_flop = (STEPS * 10 * report["unet_forward_backward_to_embedding_gflop"] + STEPS * 3 * report["unet_forward_gflop"]) * 1e9
     report["null_text_tflop_per_photo"] = nti_flop / 1e12
@@ -179,8 +194,8 @@ def main() -> None:
 
 
 def print_table(report: dict) -> None:
-    print(f"\ndevice: {report['device']}; torch {report['torch']}; full-size SD v1, random weights; 512x512, {STEPS} steps, "
-          f"10 inner steps always")
+    print(f"\ndevice: {report['device']}; torch {report['torch']}; {report['model']}, weights {report['weights']}; "
+          f"{report['resolution']}px, {report['photos']}; {STEPS} steps, 10 inner steps always")
     print(f"UNet forward {report['unet_forward_gflop']:.0f} GFLOP; forward+backward to the embedding "
           f"{report['unet_forward_backward_to_embedding_gflop']:.0f} GFLOP; null-text {report['null_text_tflop_per_photo']:.0f} TFLOP/photo")
     print(f"{'what':<52} {'s/photo':>8} {'x base':>7} {'peak GiB':>9} {'%peak':>6} {'latent err vs base':>18}")
