@@ -11,7 +11,7 @@ import textwrap
 import traceback
 import warnings
 
-from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DEFAULT_STEPS, DTYPE_NAMES, INVERSION_METHODS, SMOKE_MODEL_STEPS
+from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DEFAULT_STEPS, DTYPE_NAMES, INVERSION_METHODS, SMALL_MODEL_STEPS
 from .editing.options import EDIT_KINDS, EditOptions
 from .errors import P2PError
 from .inversion.options import NullTextOptions
@@ -73,7 +73,7 @@ def add_invert(verbs) -> None:
     add_model_options(parser)
     group = parser.add_argument_group("inversion (defaults are the paper's)")
     group.add_argument("--method", default="null-text", choices=INVERSION_METHODS, help="null-text (default) or plain ddim")
-    group.add_argument("--steps", type=int, default=None, help="DDIM steps (default: 50, the papers'; 10 with --model tiny-random, a smoke model)")
+    group.add_argument("--steps", type=int, default=None, help="DDIM steps (default: 50, the papers'; 20 with --model shapes, 10 with tiny-random)")
     group.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default: 7.5)")
     group.add_argument("--inner-steps", type=int, default=defaults.num_inner_steps, help="Adam steps per timestep at most (default: 10)")
     group.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="Adam rate, decayed by (1 - i/100) (default: 1e-2)")
@@ -155,7 +155,7 @@ def add_edit(verbs) -> None:
     group.add_argument("--word-steps", action="append", default=[], metavar="WORD=START,END",
                        help="a target word's own cross-replacement window, e.g. dog=0,0.8; repeatable")
     group.add_argument("--steps", type=int, default=None,
-                       help="DDIM steps when a photo is inverted first (default: 50; 10 with --model tiny-random)")
+                       help="DDIM steps when a photo is inverted first (default: 50; 20 with --model shapes, 10 with tiny-random)")
     parser.add_argument("--maps", action="store_true", help="also write maps.png: the edit's cross-attention per target token")
     parser.add_argument("--force", action="store_true", help="redo edits that are already done")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -269,7 +269,7 @@ def add_bench(verbs) -> None:
                                help=f"comma-separated, from {', '.join(INVERSION_METHODS)} (default: all)")
         else:
             bench.add_argument("--method", default="null-text", choices=INVERSION_METHODS, help="inversion method (default: null-text)")
-        bench.add_argument("--steps", type=int, default=None, help="DDIM steps (default: 50, the papers'; 10 with --model tiny-random, a smoke model)")
+        bench.add_argument("--steps", type=int, default=None, help="DDIM steps (default: 50, the papers'; 20 with --model shapes, 10 with tiny-random)")
         bench.add_argument("--metrics", default=default_metrics,
                            help=f"network metrics beside PSNR/SSIM/MSE: comma-separated from {', '.join(NETWORK_METRICS)}, or none (default: {default_metrics})")
         bench.add_argument("--metric-weights", default="pretrained", choices=("pretrained", "random"),
@@ -337,7 +337,7 @@ def run_bench(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "steps", 0) is None:  # the paper's 50, but seconds-fast runs on the smoke model
-        args.steps = SMOKE_MODEL_STEPS if args.model == "tiny-random" else DEFAULT_STEPS
+        args.steps = SMALL_MODEL_STEPS.get(args.model, DEFAULT_STEPS)
     # Library deprecation chatter is not for users of a command-line tool.
     warnings.filterwarnings("ignore", category=UserWarning, module="huggingface_hub|diffusers|transformers")
     warnings.filterwarnings("ignore", category=FutureWarning)

@@ -1,8 +1,10 @@
 """Names and defaults that users see, importable without torch so that `--help` is instant."""
 
 DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"  # the model both papers use
-BUILTIN_MODELS = ("tiny-random", "sd-v1-random")
+BUILTIN_MODELS = ("shapes", "tiny-random", "sd-v1-random")
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
 INVERSION_METHODS = ("null-text", "ddim", "negative-prompt", "direct")
 DEFAULT_STEPS = 50  # DDIM steps, as both papers
-SMOKE_MODEL_STEPS = 10  # the CLI's default for --model tiny-random, so that a smoke run takes seconds
+# The CLI's step defaults for the small built-ins, so that a run on a CPU takes seconds: tiny-random
+# is a smoke model; shapes (64x64) at 20 steps: see docs/SHAPES.md for what 20 costs against 50.
+SMALL_MODEL_STEPS = {"tiny-random": 10, "shapes": 20}

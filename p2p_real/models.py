@@ -22,6 +22,7 @@ from .hub import load_local_first
 from .schedule import Schedule
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
+SHAPES_FOLDER = Path(__file__).parent / "assets" / "shapes"  # trained by p2p_real/shapes/train.py (docs/SHAPES.md)
 
 # SD v1's scheduler settings (its scheduler_config.json), used by the random-weight builds.
 SD_V1_SCHEDULER = {
@@ -169,14 +170,18 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dty
                cuda_graphs: bool = True) -> Model:
     """A model by hub id (e.g. CompVis/stable-diffusion-v1-4), local diffusers folder, or built-in name.
 
-    Built-ins: `tiny-random` (a seconds-fast random-weight model for tests and smoke runs) and
-    `sd-v1-random` (the full SD v1 architecture with random weights, for speed measurements).
+    Built-ins: `shapes` (a small model of SD v1's family trained on generated shape scenes, shipped
+    with the package: offline demos that show real edits), `tiny-random` (a seconds-fast random-weight
+    model for tests and smoke runs) and `sd-v1-random` (the full SD v1 architecture with random
+    weights, for speed measurements).
     On a CUDA device the UNet runs channels-last and, unless `cuda_graphs=False`, replayed from
     CUDA graphs: the same arithmetic, about 5x faster at batch 1 (docs/BENCHMARKS.md).
     """
     torch_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if name_or_path == "tiny-random":
+    if name_or_path == "shapes":
+        model = load_pretrained(str(SHAPES_FOLDER), name="shapes")
+    elif name_or_path == "tiny-random":
         model = tiny_random()
     elif name_or_path == "sd-v1-random":
         model = sd_v1_random()
@@ -190,7 +195,7 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dty
     return model
 
 
-def load_pretrained(name_or_path: str) -> Model:
+def load_pretrained(name_or_path: str, name: str | None = None) -> Model:
     def load(source: str, local_only: bool) -> Model:
         options = {"local_files_only": local_only}
         unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", **options)
@@ -198,7 +203,7 @@ def load_pretrained(name_or_path: str) -> Model:
         text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", **options)
         tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **options)
         scheduler_config = dict(DDIMScheduler.load_config(source, subfolder="scheduler", **options))
-        return Model(unet, vae, text_encoder, tokenizer, scheduler_config, name=name_or_path)
+        return Model(unet, vae, text_encoder, tokenizer, scheduler_config, name=name or name_or_path)
 
     if not Path(name_or_path).expanduser().is_dir() and name_or_path.count("/") != 1:
         raise ModelLoadError(
