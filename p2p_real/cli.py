@@ -20,6 +20,8 @@ EXAMPLES = """examples:
   p2p-real invert data/photos/chelsea.jpg --prompt "a cat sitting on a wooden floor" --output out/
   p2p-real invert data/photos --output out/            # captions from data/photos/captions.json
   p2p-real invert data/photos --output out/ --model tiny-random   # offline smoke run, seconds
+  p2p-real invert data/shapes --output out/ --model shapes        # offline, a trained 64x64 model
+  p2p-real edit data/shapes --output out/ --model shapes          # the edits in data/shapes/edits.yaml
 """
 
 
@@ -73,7 +75,7 @@ def add_invert(verbs) -> None:
     add_model_options(parser)
     group = parser.add_argument_group("inversion (defaults are the paper's)")
     group.add_argument("--method", default="null-text", choices=INVERSION_METHODS, help="null-text (default) or plain ddim")
-    group.add_argument("--steps", type=int, default=None, help="DDIM steps (default: 50, the papers'; 20 with --model shapes, 10 with tiny-random)")
+    group.add_argument("--steps", type=int, default=None, help="DDIM steps (default: 50, the papers'; 10 with --model shapes or tiny-random)")
     group.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default: 7.5)")
     group.add_argument("--inner-steps", type=int, default=defaults.num_inner_steps, help="Adam steps per timestep at most (default: 10)")
     group.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="Adam rate, decayed by (1 - i/100) (default: 1e-2)")
@@ -155,7 +157,8 @@ def add_edit(verbs) -> None:
     group.add_argument("--word-steps", action="append", default=[], metavar="WORD=START,END",
                        help="a target word's own cross-replacement window, e.g. dog=0,0.8; repeatable")
     group.add_argument("--steps", type=int, default=None,
-                       help="DDIM steps when a photo is inverted first (default: 50; 20 with --model shapes, 10 with tiny-random)")
+                       help="DDIM steps when a photo is inverted first (default: 50; 10 with --model shapes or tiny-random)")
+    group.add_argument("--batch-size", type=int, default=1, help="photos inverted together when they are inverted first (default: 1)")
     parser.add_argument("--maps", action="store_true", help="also write maps.png: the edit's cross-attention per target token")
     parser.add_argument("--force", action="store_true", help="redo edits that are already done")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -206,8 +209,11 @@ def run_edit(args) -> int:
             reweights=parse_reweights(args.reweight), blend_words=tuple(args.blend) if args.blend else None,
         )
         jobs = [EditJob(source, args.target, options, args.prompt, args.name or "")]
+    if args.batch_size < 1:
+        raise P2PError(f"--batch-size must be at least 1; got {args.batch_size}")
     model = load_model(args.model, args.device, args.dtype, args.cuda_graphs)
-    report = run_edits(model, jobs, args.output, args.steps, args.force, args.maps, progress=not args.quiet)
+    report = run_edits(model, jobs, args.output, args.steps, args.force, args.maps, progress=not args.quiet,
+                       batch_size=args.batch_size)
     single = edits_file is None
     if single and report.failed:
         raise P2PError(report.failed[0][1])
@@ -269,7 +275,7 @@ def add_bench(verbs) -> None:
                                help=f"comma-separated, from {', '.join(INVERSION_METHODS)} (default: all)")
         else:
             bench.add_argument("--method", default="null-text", choices=INVERSION_METHODS, help="inversion method (default: null-text)")
-        bench.add_argument("--steps", type=int, default=None, help="DDIM steps (default: 50, the papers'; 20 with --model shapes, 10 with tiny-random)")
+        bench.add_argument("--steps", type=int, default=None, help="DDIM steps (default: 50, the papers'; 10 with --model shapes or tiny-random)")
         bench.add_argument("--metrics", default=default_metrics,
                            help=f"network metrics beside PSNR/SSIM/MSE: comma-separated from {', '.join(NETWORK_METRICS)}, or none (default: {default_metrics})")
         bench.add_argument("--metric-weights", default="pretrained", choices=("pretrained", "random"),

@@ -119,8 +119,10 @@ def run_edits(
     force: bool = False,
     maps: bool = False,
     progress: bool = True,
+    batch_size: int = 1,
 ) -> EditReport:
-    """Invert the photos that need it, then run each edit into OUTPUT/<photo>/<edit name>/."""
+    """Invert the photos that need it (`batch_size` at a time), then run each edit into
+    OUTPUT/<photo>/<edit name>/."""
     from ..inversion.job import invert_photos
     from .edit import edit
     from .pictures import token_maps
@@ -129,7 +131,8 @@ def run_edits(
     output = Path(output)
     report = EditReport()
     photos = {job.source: Photo(job.source, job.prompt, job.photo_name) for job in jobs if job.source.is_file()}
-    inverted = invert_photos(model, list(photos.values()), output, num_steps=num_steps, progress=progress) if photos else None
+    inverted = invert_photos(model, list(photos.values()), output, num_steps=num_steps, batch_size=batch_size,
+                             progress=progress) if photos else None
     failed_photos = {photo.path: message for photo, message in (inverted.failed if inverted else [])}
     for job in tqdm(jobs, desc="editing", unit="edit", disable=not progress):
         folder = output / job.photo_name / job.edit_name
