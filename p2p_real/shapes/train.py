@@ -128,16 +128,22 @@ class Run:
     """A training run's folder: checkpoint/<part>/ (diffusers layout), ema-<part>.safetensors,
     optimizer-<stage>.pt, log-<stage>.jsonl, state.json."""
 
-    def __init__(self, folder: str | Path, device: str):
+    def __init__(self, folder: str | Path, device: str, init_from: str | Path | None = None):
         self.folder = Path(folder)
         self.device = device
+        # An exported model to start from when the run has no checkpoint of a part: a later session
+        # can go on training the shipped weights (only fp16 weights come back from the device tool,
+        # not the run's fp32 checkpoint and optimiser state).
+        self.init_from = Path(init_from) if init_from else None
         self.state = json.loads((self.folder / "state.json").read_text()) if (self.folder / "state.json").is_file() else {}
 
     def part(self, name: str, build, averaged: bool = False):
         """A part as last saved (its moving average if `averaged` and one exists), or built new."""
         saved = self.folder / "checkpoint" / name
         classes = {"vae": AutoencoderKL, "unet": UNet2DConditionModel, "text_encoder": CLIPTextModel}
-        module = classes[name].from_pretrained(saved) if saved.is_dir() else build()
+        if not saved.is_dir() and self.init_from is not None and (self.init_from / name).is_dir():
+            saved = self.init_from / name
+        module = classes[name].from_pretrained(saved).float() if saved.is_dir() else build()
         average = self.folder / f"ema-{name}.safetensors"
         if averaged and average.is_file():
             module.load_state_dict(load_file(average), strict=False)  # parameters only; buffers as saved
@@ -270,8 +276,10 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="processes drawing the scenes (default: one per core; 0: none)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--export", metavar="DIR", help="write the trained model as a diffusers folder (fp16)")
+    parser.add_argument("--init-from", metavar="DIR", help="start parts the run has no checkpoint of from this exported "
+                                                           "model, e.g. p2p_real/assets/shapes (a fresh optimiser)")
     args = parser.parse_args(argv)
-    run = Run(args.output, args.device)
+    run = Run(args.output, args.device, args.init_from)
     if args.stage:
         options = TrainOptions(batch_size=args.batch_size)
         cache = run.folder / f"scenes-{options.seed}-{args.scenes}.npz"

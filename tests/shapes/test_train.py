@@ -22,6 +22,10 @@ def test_training_runs_resumes_and_exports_a_loadable_model(tmp_path):
     assert main(["--stage", "unet", "--steps", "2", *tiny, "--export", str(tmp_path / "shapes")]) == 0
     weights = load_file(str(tmp_path / "shapes" / "unet" / "diffusion_pytorch_model.safetensors"))
     assert all(tensor.dtype == torch.float16 for tensor in weights.values())  # fp16 on disk, to stay small
+    again = tmp_path / "again"  # a new run that starts from the export: same weights before its first step
+    assert main(["--stage", "unet", "--steps", "0", *tiny[2:], "--output", str(again), "--init-from", str(tmp_path / "shapes")]) == 0
+    restarted = load_file(str(again / "checkpoint" / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert all(torch.equal(restarted[key], weights[key].float()) for key in weights)
     model = load_model(str(tmp_path / "shapes"), device="cpu")  # float32 for CPU arithmetic
     assert model.resolution == 64
     scene = scene_at(seed=99, index=0)
