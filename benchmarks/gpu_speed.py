@@ -8,8 +8,10 @@ Prints a table and writes $OUT/gpu_speed.json after every row (a cut-off run kee
     python benchmarks/gpu_speed.py [--variants fp32@1,bf16+graphs+cl@1,bf16+graphs+cl@16]
     python benchmarks/gpu_speed.py --model p2p_real/assets/shapes --scenes-seed 2000 --skip-jobs   # trained weights
 
-A variant is DTYPE[+tf32][+graphs][+cl]@BATCH: the UNet's dtype (fp32, bf16, fp16), TF32 tensor
-cores for fp32 matmuls and convolutions, CUDA-graph replays, channels-last memory, photos per batch.
+A variant is DTYPE[+mixed][+tf32][+graphs][+cl]@BATCH: the UNet's dtype (fp32, bf16, fp16), TF32
+tensor cores for fp32 matmuls and convolutions, CUDA-graph replays, channels-last memory, photos per
+batch. +mixed runs DTYPE only where a gradient flows (null-text's inner loop, 500 of the 650 passes)
+and fp32 elsewhere (the DDIM trajectory, each timestep's conditional prediction and its advance).
 """
 from __future__ import annotations
 
@@ -80,6 +82,18 @@ def with_unet(model: Model, dtype: torch.dtype, channels_last: bool = False) -> 
     if channels_last:
         unet = unet.to(memory_format=torch.channels_last)
     return Model(unet, model.vae, model.text_encoder, model.tokenizer, model.scheduler_config, model.name, model.fingerprint)
+
+
+class GradientPassesIn:
+    """`denoise` through `gradient_model` where autograd records (the inner loop), else through
+    `plain_model`: the passes whose rounding lands in the latents themselves stay in fp32."""
+
+    def __init__(self, gradient_model: Model, plain_model: Model):
+        self.gradient_model, self.plain_model = gradient_model, plain_model
+
+    def denoise(self, latents, timestep, embeddings):
+        model = self.gradient_model if torch.is_grad_enabled() else self.plain_model
+        return model.denoise(latents, timestep, embeddings)
 
 
 def main() -> None:
@@ -159,6 +173,9 @@ def main() -> None:
             variant = with_unet(model, DTYPES[dtype_name], channels_last="cl" in flags)
             if "graphs" in flags:
                 variant.use_cuda_graphs()
+            if "mixed" in flags:
+                plain = with_unet(model, torch.float32, channels_last="cl" in flags)
+                variant = GradientPassesIn(variant, plain.use_cuda_graphs() if "graphs" in flags else plain)
             nti_row(f"project, {spec}", variant, int(batch), warm="graphs" in flags)
             del variant
         except Exception as error:  # keep the rows we have
