@@ -134,6 +134,7 @@ def run_edits(
     inverted = invert_photos(model, list(photos.values()), output, num_steps=num_steps, batch_size=batch_size,
                              progress=progress) if photos else None
     failed_photos = {photo.path: message for photo, message in (inverted.failed if inverted else [])}
+    loaded: dict[Path, object] = {}  # artifact -> Inversion: read and hash-checked once, however many edits use it
     for job in tqdm(jobs, desc="editing", unit="edit", disable=not progress):
         folder = output / job.photo_name / job.edit_name
         if job.source in failed_photos:
@@ -141,7 +142,9 @@ def run_edits(
             continue
         try:
             artifact = job.source if job.source.is_dir() else output / job.photo_name
-            inversion = load_inversion(artifact, model)
+            if artifact not in loaded:
+                loaded[artifact] = load_inversion(artifact, model)
+            inversion = loaded[artifact]
             if job.source.is_file() and job.prompt and job.prompt != inversion.prompt:
                 # A kept artifact is reused only for the caption it was inverted with.
                 raise P2PError(f"{artifact}: inverted with the prompt {inversion.prompt!r}, not {job.prompt!r}; "
