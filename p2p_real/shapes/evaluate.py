@@ -32,6 +32,7 @@ from ..editing.alignment import equalizer
 from ..editing.edit import EditResult, build_controller, edit
 from ..editing.options import EditOptions
 from ..editing.sampler import edit_sample
+from ..errors import P2PError
 from ..eval.metrics import background, psnr, reconstruction_metrics
 from ..images import grid, to_tensor, to_uint8, write_json_atomic
 from ..inversion.invert import invert
@@ -455,7 +456,11 @@ def main(argv: list[str] | None = None) -> int:
     from ..eval.bench import device_name, synchronize
     from ..models import load_model
 
-    model = load_model(args.model, args.device, args.dtype, args.cuda_graphs)
+    try:
+        model = load_model(args.model, args.device, args.dtype, args.cuda_graphs)
+    except P2PError as error:
+        print(f"python -m p2p_real.shapes.evaluate: {error}", file=sys.stderr)
+        return 2
     options = replace(NULL_TEXT, num_inner_steps=args.inner_steps)
     common = {"count": args.scenes, "seed": args.seed, "steps": args.steps, "guidance": args.guidance,
               "batch_size": args.batch_size, "progress": not args.quiet}
