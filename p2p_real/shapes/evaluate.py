@@ -34,7 +34,7 @@ from ..editing.options import EditOptions
 from ..editing.sampler import edit_sample
 from ..errors import P2PError
 from ..eval.metrics import background, psnr, reconstruction_metrics
-from ..images import grid, to_tensor, to_uint8, write_json_atomic
+from ..images import grid, to_pil, to_tensor, to_uint8, write_json_atomic
 from ..inversion.invert import invert
 from ..inversion.options import NullTextOptions
 from ..models import Model
@@ -185,7 +185,7 @@ def p2p_scene(model: Model, scene: Scene, inversion, index: int, factors) -> tup
     item, words = scene.objects[0], parse_caption(scene.caption)
     source_mask, bg = scene.masks[0], scene.background_colour
     region = dilate(source_mask)
-    reconstructed = read_object(to_image(inversion.reconstruction), bg)
+    reconstructed = read_object(to_pil(inversion.reconstruction), bg)
     row = {"index": index, "caption": scene.caption, "reconstruction": {
         "colour": reconstructed.colour == item.colour, "shape": reconstructed.shape == item.shape,
         "background_psnr_source": background_psnr(inversion.reconstruction, inversion.image, region)}}
@@ -243,7 +243,7 @@ def shape_scores(result: EditResult, scene: Scene, shape: str) -> dict:
     shape drawn in its place."""
     item = scene.objects[0]
     template = render_scene([replace(item, shape=shape)], "plain", scene.background_colour, size=scene.masks.shape[1]).masks[0]
-    reading = read_object(to_image(result.edited), scene.background_colour)
+    reading = read_object(to_pil(result.edited), scene.background_colour)
     shift = None
     if reading.colour != "none":
         shift = float(np.linalg.norm(np.subtract(centroid(reading.mask), centroid(scene.masks[0]))))
@@ -279,7 +279,7 @@ def reweight_scores(pictures: torch.Tensor, background_colour: str, word: str, f
     areas, saturations = [], []
     for picture in pictures:
         mask = far_from_background(picture.numpy().astype(np.float64), background_colour)
-        saturation = np.asarray(to_image(picture).convert("HSV"), dtype=np.float64)[..., 1] / 255
+        saturation = np.asarray(to_pil(picture).convert("HSV"), dtype=np.float64)[..., 1] / 255
         areas.append(int(mask.sum()))
         saturations.append(float(saturation[mask].mean()) if mask.any() else 0.0)
     row = {"word": word, "factors": list(factors), "area": areas, "saturation": saturations}
@@ -344,10 +344,6 @@ def as_batch(picture: torch.Tensor) -> torch.Tensor:
     return picture.permute(2, 0, 1)[None].float() / 255
 
 
-def to_image(picture: torch.Tensor) -> Image.Image:
-    return Image.fromarray(picture.numpy())
-
-
 def pick(scores: dict, keys) -> dict:
     return {key: float(scores[key]) for key in keys}
 
@@ -365,7 +361,7 @@ def figure(rows: list[list[tuple[torch.Tensor, str]]]) -> Image.Image:
     """Rows of labelled (H, W, 3) uint8 pictures, enlarged without smoothing to ~192 pixels each."""
     side = rows[0][0][0].shape[0]
     scale = max(1, 192 // side)
-    strips = [grid([to_image(picture).resize((side * scale,) * 2, Image.Resampling.NEAREST) for picture, _ in row],
+    strips = [grid([to_pil(picture).resize((side * scale,) * 2, Image.Resampling.NEAREST) for picture, _ in row],
                    [text for _, text in row]) for row in rows]
     canvas = Image.new("RGB", (max(strip.width for strip in strips), sum(strip.height for strip in strips)), "white")
     for number, strip in enumerate(strips):

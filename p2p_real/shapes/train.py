@@ -92,7 +92,7 @@ class SceneBank:
     empty_ids: torch.Tensor  # (MAX_TOKENS,): the empty caption, for guidance dropout
 
     @classmethod
-    def draw(cls, seed: int, count: int, device, workers: int | None = None, cache: Path | None = None) -> "SceneBank":
+    def draw(cls, seed: int, count: int, device, workers: int | None = None, cache: Path | None = None) -> SceneBank:
         """Render scenes (seed, 0..count-1), or read them from `cache` (an .npz) when it holds them."""
         if cache is not None and cache.is_file():
             saved = np.load(cache)
@@ -113,6 +113,10 @@ class SceneBank:
         ids = tokenizer([*captions, ""], padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt").input_ids
         images = torch.from_numpy(np.ascontiguousarray(pixels)).to(device)
         return cls(images, captions, ids[:-1].to(device), ids[-1].to(device))
+
+    def pixels(self, selection) -> torch.Tensor:
+        """Scenes `selection` (indices or a slice) as float pixels in [-1, 1], the VAE's range."""
+        return self.images[selection].float() / 127.5 - 1
 
     def batch_indices(self, step: int, options: TrainOptions) -> torch.Tensor:
         """Batch `step`'s scenes: drawn from (seed, step) alone, so a resumed run sees what it would have."""
@@ -168,7 +172,7 @@ def encode_bank(vae: AutoencoderKL, bank: SceneBank, chunk: int = 512) -> torch.
     scale = vae.config.scaling_factor
     latents = [[], []]
     for start in range(0, len(bank.images), chunk):
-        pixels = bank.images[start : start + chunk].float() / 127.5 - 1
+        pixels = bank.pixels(slice(start, start + chunk))
         for side, view in enumerate((pixels, pixels.flip(-1))):
             latents[side].append(vae.encode(view).latent_dist.mean * scale)
     return torch.stack([torch.cat(side) for side in latents])
@@ -209,7 +213,7 @@ def train(stage: str, run: Run, options: TrainOptions, max_steps: int, minutes: 
         indices = bank.batch_indices(step, options).to(device)
         with autocast:
             if stage == "vae":
-                pixels = bank.images[indices].float() / 127.5 - 1
+                pixels = bank.pixels(indices)
                 posterior = vae.encode(pixels).latent_dist
                 reconstruction = vae.decode(posterior.sample()).sample.float()
                 loss = F.l1_loss(reconstruction, pixels) + F.mse_loss(reconstruction, pixels) + options.kl_weight * posterior.kl().mean()
@@ -249,8 +253,7 @@ def train(stage: str, run: Run, options: TrainOptions, max_steps: int, minutes: 
 @torch.no_grad()
 def latent_scale(vae: AutoencoderKL, bank: SceneBank, count: int = 512) -> float:
     """1 / std of the latents, as SD's 0.18215 was chosen, so the UNet sees unit-variance inputs."""
-    pixels = bank.images[:count].float() / 127.5 - 1
-    return float(1 / vae.encode(pixels).latent_dist.mean.std())
+    return float(1 / vae.encode(bank.pixels(slice(0, count))).latent_dist.mean.std())
 
 
 def export(run: Run, folder: str | Path) -> Path:
