@@ -17,7 +17,7 @@ class CudaGraphDenoiser:
         self.replays: dict[tuple, object] = {}
 
     def eager(self, latents: torch.Tensor, timestep: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
-        output = self.unet(latents.to(self.dtype), timestep, encoder_hidden_states=embeddings.to(self.dtype)).sample
+        output = self.unet(latents.to(self.dtype), timestep, encoder_hidden_states=embeddings).sample
         return output.float()
 
     def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:

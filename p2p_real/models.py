@@ -17,6 +17,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_NAMES
+from .attention import ControlledAttention, keep_text_projections_in_fp32
 from .errors import ModelLoadError, PromptError
 from .hub import load_local_first
 from .schedule import Schedule
@@ -53,6 +54,7 @@ class Model:
     def __post_init__(self):
         for part in (self.unet, self.vae, self.text_encoder):
             part.requires_grad_(False).eval()
+        self.unet.set_attn_processor(ControlledAttention())  # SDPA that takes the embedding in any precision
         if not self.fingerprint:
             self.fingerprint = fingerprint(self)
 
@@ -84,6 +86,8 @@ class Model:
         for part in (self.unet, self.vae, self.text_encoder):
             # Passing dtype at all makes diffusers warn, so only when it changes something.
             part.to(device=device, **({"dtype": dtype} if dtype not in (None, part.dtype) else {}))
+        if dtype in (torch.float16, torch.bfloat16):
+            keep_text_projections_in_fp32(self.unet)  # see p2p_real/attention.py for why
         return self
 
     @torch.no_grad()
@@ -120,15 +124,16 @@ class Model:
 
     def denoise(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
         """The UNet's raw prediction (epsilon or v), in float32 for a half-precision model, so that the
-        schedule's arithmetic and losses stay in full precision (float64 stays float64). Replayed
-        from CUDA graphs once `use_cuda_graphs()` was called."""
+        schedule's arithmetic and losses stay in full precision (float64 stays float64). The
+        embeddings go in as they are: a half-precision UNet reads them with float32 projections.
+        Replayed from CUDA graphs once `use_cuda_graphs()` was called."""
         if self.graphs is not None:
             return self.graphs(latents, timestep, embeddings)
         return self.denoise_eager(latents, timestep, embeddings)
 
     def denoise_eager(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
         """`denoise` through the UNet's modules: the path that attention processors see."""
-        output = self.unet(latents.to(self.dtype), timestep, encoder_hidden_states=embeddings.to(self.dtype)).sample
+        output = self.unet(latents.to(self.dtype), timestep, encoder_hidden_states=embeddings).sample
         return output.to(full_precision(latents).dtype)
 
     def use_cuda_graphs(self) -> "Model":

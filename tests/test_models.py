@@ -59,3 +59,26 @@ def test_cuda_graphs_need_a_cuda_device(tiny_model):
     with pytest.raises(ValueError, match="CUDA graphs need a CUDA device"):
         tiny_random(seed=2).use_cuda_graphs()
     assert tiny_model.graphs is None
+
+
+def test_a_bfloat16_model_sees_embedding_changes_smaller_than_bfloat16_can_hold(generator):
+    # Null-text inversion moves the embedding by small Adam steps; a bf16 UNet must not round them away.
+    full = load_model("tiny-random", device="cpu")
+    half = load_model("tiny-random", device="cpu", dtype="bfloat16")
+    assert half.dtype == torch.bfloat16
+    attn2 = half.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn2
+    assert attn2.to_k.weight.dtype == attn2.to_v.weight.dtype == torch.float32
+    assert attn2.to_q.weight.dtype == torch.bfloat16
+    latents = torch.randn(2, 4, 16, 16, generator=generator)
+    embedding = full.embed(["a photo of a dog", ""]).bfloat16().float()  # on bf16's grid
+    # Under half of bf16's spacing at each value: rounding the embedding would undo the whole step.
+    step = embedding.abs() * 2**-10 * torch.randn(embedding.shape, generator=generator).sign()
+    assert torch.equal((embedding + step).bfloat16(), embedding.bfloat16())
+    before, after = half.denoise(latents, 501, embedding), half.denoise(latents, 501, embedding + step)
+    assert before.dtype == torch.float32 and not torch.equal(before, after)
+    reference = full.denoise(latents, 501, embedding)
+    assert (before - reference).norm() / reference.norm() < 0.03  # and it is still the same function
+
+    trainable = embedding.clone().requires_grad_(True)
+    half.denoise(latents, 501, trainable).pow(2).sum().backward()
+    assert trainable.grad.dtype == torch.float32 and trainable.grad.abs().sum() > 0
