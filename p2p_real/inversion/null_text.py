@@ -45,7 +45,7 @@ def null_text_optimize(
         with torch.no_grad():
             conditional_prediction = denoise(latents, timestep, conditional)  # once per timestep, reused
         embedding = embedding.detach().clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([embedding], lr=options.learning_rate * (1 - index / 100))
+        optimizer = torch.optim.Adam([embedding], lr=options.learning_rate * (1 - index / 100), eps=1e-8 * options.loss_scale)
         threshold = options.early_stop_epsilon + index * options.early_stop_slope
         active = torch.ones(batch, dtype=torch.bool, device=latents.device)
         steps_taken = torch.zeros(batch, dtype=torch.long, device=latents.device)
@@ -56,7 +56,7 @@ def null_text_optimize(
             reconstructed = ddim_step(schedule, prediction, timestep, latents)
             per_photo = (reconstructed - target).pow(2).flatten(1).mean(1)  # (B,) MSE of each photo
             optimizer.zero_grad(set_to_none=True)
-            per_photo.sum().backward()  # the sum keeps each photo's gradient its own
+            (per_photo.sum() * options.loss_scale).backward()  # the sum keeps each photo's gradient its own
             previous = embedding.detach().clone()
             optimizer.step()
             with torch.no_grad():

@@ -124,3 +124,16 @@ def test_running_on_after_every_photo_stopped_changes_nothing(tiny_model, invert
     assert torch.equal(results[0].inner_steps, results[1].inner_steps)
     assert torch.equal(results[0].final_losses, results[1].final_losses)
     assert torch.equal(results[0].null_text_embeddings, results[1].null_text_embeddings)
+
+
+def test_the_loss_scale_leaves_every_adam_step_exactly_as_it_was(tiny_model):
+    generator = torch.Generator().manual_seed(5)
+    latents = tiny_model.encode(torch.rand(2, 3, 128, 128, generator=generator))
+    conditional, unconditional = tiny_model.embed(["a cat", "a bowl of fruit"]), tiny_model.embed(["", ""])
+    schedule = tiny_model.schedule(3)
+    trajectory = ddim_invert(tiny_model.denoise, latents, conditional, schedule)
+    runs = [null_text_optimize(tiny_model.denoise, trajectory, conditional, unconditional, schedule, 7.5,
+                               NullTextOptions(learning_rate=0.1, num_inner_steps=3, loss_scale=scale))
+            for scale in (1.0, 2.0**12)]
+    assert torch.equal(runs[0].null_text_embeddings, runs[1].null_text_embeddings)
+    assert not torch.equal(runs[0].null_text_embeddings[0], unconditional)  # it did move
