@@ -1,19 +1,28 @@
-"""CUDA-graph replays of the UNet, behind the `denoise` seam: one capture per batch shape and
-gradient mode, then each call is a single replay instead of ~1,000 kernel launches. At batch 1 the
-UNet is bound by launches, not arithmetic, so this is where most of the speed-up comes from.
+"""CUDA-graph replays of the UNet, behind the `denoise` seam: one capture per batch shape, gradient
+mode and caller phase, then each call is a single replay instead of ~1,000 kernel launches. At
+batch 1 the UNet is bound by launches, not arithmetic, so this is where most of the speed-up comes
+from.
 
-Only for fixed code paths: an attention controller runs Python per layer, which a replay would
-skip, so editing always calls the UNet directly.
+A replay skips Python, so code that runs inside the UNet (a P2P controller in the attention
+processors) must keep its per-step state in tensors it updates in place, and name its Python
+control flow with `phase` (see p2p_real/editing/controllers.py). Such code must not run twice for
+one step, so no call is a throwaway warm-up: the first call of a shape and phase runs eagerly on
+the capture stream (it is that step's result and the warm-up), the second is captured and replayed.
 """
 from __future__ import annotations
+
+from typing import Callable, Hashable
 
 import torch
 
 
 class CudaGraphDenoiser:
-    def __init__(self, unet, dtype: torch.dtype):
+    def __init__(self, unet, dtype: torch.dtype, phase: Callable[[], Hashable] | None = None):
         self.unet = unet
         self.dtype = dtype
+        self.phase = phase
+        self.stream = torch.cuda.Stream()  # warm-ups and captures share it: libraries cache handles per stream
+        self.warmed: set[tuple] = set()
         self.replays: dict[tuple, object] = {}
 
     def eager(self, latents: torch.Tensor, timestep: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
@@ -23,28 +32,38 @@ class CudaGraphDenoiser:
     def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
         timestep_tensor = torch.full((), timestep, dtype=torch.long, device=latents.device)
         with_grad = torch.is_grad_enabled() and embeddings.requires_grad
-        key = (tuple(latents.shape), tuple(embeddings.shape), latents.dtype, embeddings.dtype, with_grad)
+        key = (tuple(latents.shape), tuple(embeddings.shape), latents.dtype, embeddings.dtype, with_grad,
+               None if self.phase is None else self.phase())
         if key not in self.replays:
-            self.replays[key] = self.capture(latents, timestep_tensor, embeddings, with_grad)
+            if with_grad:
+                # Forward and backward graphs, gradients flowing to the embeddings only; warms up itself.
+                self.replays[key] = torch.cuda.make_graphed_callables(
+                    self.eager, (latents.detach().clone(), timestep_tensor, embeddings.detach().clone().requires_grad_(True)))
+            elif key not in self.warmed:
+                self.warmed.add(key)
+                return self.on_capture_stream(latents, timestep_tensor, embeddings)
+            else:
+                self.replays[key] = self.capture(latents, timestep_tensor, embeddings)
         return self.replays[key](latents, timestep_tensor, embeddings)
 
-    def capture(self, latents, timestep, embeddings, with_grad: bool):
-        samples = (latents.detach().clone(), timestep.clone(), embeddings.detach().clone())
-        if with_grad:
-            # Forward and backward graphs, with gradients flowing to the embeddings only.
-            return torch.cuda.make_graphed_callables(self.eager, (samples[0], samples[1], samples[2].requires_grad_(True)))
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side), torch.no_grad():
-            for _ in range(3):  # warm up kernels and the allocator outside the capture
-                self.eager(*samples)
-        torch.cuda.current_stream().wait_stream(side)
+    def on_capture_stream(self, latents, timestep, embeddings) -> torch.Tensor:
+        current = torch.cuda.current_stream()
+        self.stream.wait_stream(current)
+        with torch.cuda.stream(self.stream), torch.no_grad():
+            output = self.eager(latents, timestep, embeddings)
+        current.wait_stream(self.stream)
+        output.record_stream(current)  # allocated on the capture stream, used on this one
+        return output
+
+    def capture(self, latents, timestep, embeddings):
+        inputs = (latents.detach().clone(), timestep.clone(), embeddings.detach().clone())
         graph = torch.cuda.CUDAGraph()
-        with torch.no_grad(), torch.cuda.graph(graph):
-            output = self.eager(*samples)
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.no_grad(), torch.cuda.graph(graph, stream=self.stream):
+            output = self.eager(*inputs)
 
         def replay(latents, timestep, embeddings):
-            for buffer, value in zip(samples, (latents, timestep, embeddings)):
+            for buffer, value in zip(inputs, (latents, timestep, embeddings)):
                 buffer.copy_(value)
             graph.replay()
             return output.clone()  # the next replay overwrites `output`

@@ -10,6 +10,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Callable
 from pathlib import Path
 
 import torch
@@ -135,6 +136,15 @@ class Model:
         """`denoise` through the UNet's modules: the path that attention processors see."""
         output = self.unet(latents.to(self.dtype), timestep, encoder_hidden_states=embeddings).sample
         return output.to(full_precision(latents).dtype)
+
+    def controlled_denoise(self, phase) -> Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]:
+        """`denoise` for the length of one edit, while a controller runs in the attention layers:
+        replayed from CUDA graphs captured per `phase` of the controller when graphs are on."""
+        if self.graphs is None:
+            return self.denoise_eager
+        from .graphs import CudaGraphDenoiser
+
+        return CudaGraphDenoiser(self.unet, self.dtype, phase=phase)
 
     def use_cuda_graphs(self) -> "Model":
         """Replay the UNet from CUDA graphs (captured per batch shape): far fewer launches per step."""

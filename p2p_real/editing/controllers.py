@@ -2,7 +2,12 @@
 
 A controller sees `(probabilities, is_cross, place, num_queries)` for every layer that it asked
 for, with probabilities (2P, heads, queries, keys): the P unconditional rows first (left alone),
-then the P conditional rows, source prompt first. The sampler sets `step` before each UNet call.
+then the P conditional rows, source prompt first. The sampler calls `begin_step(index)` before each
+UNet call.
+
+Controllers can run inside a CUDA-graph replay of the UNet: what changes from step to step is read
+from tensors they update in place (`begin_step`), the maps are summed in place, and `phase()` names
+the Python control flow of a step (which layers want probabilities), one captured graph per phase.
 """
 from __future__ import annotations
 
@@ -17,9 +22,9 @@ class AttentionStore:
 
     resolution: int  # maps of layers with resolution^2 queries are kept (16 for SD v1 at 512 px)
     step: int = 0
-    cross_maps: torch.Tensor | None = None  # (P, layers*heads, r, r, keys), summed over steps
-    _this_step: list = field(default_factory=list)
     layers_seen: int = 0
+    _sums: list = field(default_factory=list)  # per stored layer, (P, heads, r, r, keys), summed in place
+    _slot: int = 0  # the next stored layer of this step
 
     def stores(self, is_cross: bool, place: str, num_queries: int) -> bool:
         return is_cross and place != "mid" and num_queries == self.resolution**2
@@ -27,17 +32,29 @@ class AttentionStore:
     def wants(self, is_cross: bool, place: str, num_queries: int) -> bool:
         return self.stores(is_cross, place, num_queries)
 
+    def phase(self):
+        """What `wants` depends on at this step: a CUDA graph captured in one phase replays only in it."""
+        return None
+
+    def to(self, device) -> "AttentionStore":
+        return self
+
+    def begin_step(self, index: int) -> None:
+        self.step, self._slot = index, 0
+
+    @property
+    def cross_maps(self) -> torch.Tensor | None:
+        """(P, layers*heads, r, r, keys): the kept maps summed over the steps so far."""
+        return torch.cat(self._sums, dim=1) if self._sums else None
+
     def keep(self, conditional: torch.Tensor, is_cross: bool, place: str, num_queries: int) -> None:
         if self.stores(is_cross, place, num_queries):
             prompts, heads, _, keys = conditional.shape
-            self._this_step.append(conditional.detach().float().reshape(prompts, heads, self.resolution, self.resolution, keys))
-
-    def end_step(self) -> None:
-        """Fold this step's maps into the running sum (called after each UNet call)."""
-        if self._this_step:
-            maps = torch.cat(self._this_step, dim=1)
-            self.cross_maps = maps if self.cross_maps is None else self.cross_maps + maps
-            self._this_step = []
+            maps = conditional.detach().float().reshape(prompts, heads, self.resolution, self.resolution, keys)
+            if self._slot == len(self._sums):
+                self._sums.append(torch.zeros_like(maps))
+            self._sums[self._slot].add_(maps)
+            self._slot += 1
 
     def __call__(self, probabilities, is_cross, place, num_queries):
         self.layers_seen += 1
@@ -59,11 +76,28 @@ class EditController(AttentionStore):
     refine_indices: torch.Tensor | None = None  # (P - 1, keys)
     refine_alphas: torch.Tensor | None = None  # (P - 1, keys)
     equalizer: torch.Tensor | None = None  # (P - 1, keys)
+    _step_alphas: torch.Tensor | None = None  # cross_alphas[step], updated in place
 
     def wants(self, is_cross: bool, place: str, num_queries: int) -> bool:
         if is_cross:
             return True  # 77 keys: explicit probabilities are cheap here
-        return self.step in self.self_steps and num_queries <= self.self_max_queries
+        return self.phase() and num_queries <= self.self_max_queries
+
+    def phase(self) -> bool:
+        return self.step in self.self_steps
+
+    def to(self, device) -> "EditController":
+        for name in ("cross_alphas", "replace_mappers", "refine_indices", "refine_alphas", "equalizer"):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name).to(device))
+        return self
+
+    def begin_step(self, index: int) -> None:
+        super().begin_step(index)
+        if self._step_alphas is None:
+            self._step_alphas = self.cross_alphas[index].clone()
+        else:
+            self._step_alphas.copy_(self.cross_alphas[index])
 
     def edit_cross(self, base: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """base (h, q, k) from the source, targets (P-1, h, q, k) -> edited targets."""
@@ -76,7 +110,7 @@ class EditController(AttentionStore):
             edited = gathered * alphas + targets * (1 - alphas)
         if self.equalizer is not None:
             edited = edited * self.equalizer.to(base)[:, None, None, :]
-        alpha = self.cross_alphas[self.step].to(base)  # (keys,)
+        alpha = self._step_alphas.to(base)  # (keys,)
         return edited * alpha + targets * (1 - alpha)
 
     def __call__(self, probabilities, is_cross, place, num_queries):

@@ -19,7 +19,9 @@ class LocalBlend:
 
     def mask(self, cross_maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """cross_maps: (P, layers*heads, r, r, length) attention summed over steps -> (P, 1, h, w)."""
-        weights = self.word_weights.to(cross_maps)[:, None, None, None, :]
+        if self.word_weights.device != cross_maps.device:
+            self.word_weights = self.word_weights.to(cross_maps.device)  # once, not every step
+        weights = self.word_weights.to(cross_maps.dtype)[:, None, None, None, :]
         maps = (cross_maps * weights).sum(-1).mean(1, keepdim=True)  # (P, 1, r, r)
         maps = F.max_pool2d(maps, kernel_size=3, stride=1, padding=1)
         maps = F.interpolate(maps, size=size)

@@ -30,9 +30,10 @@ def edit_sample(
     Returns the final latents (P, C, h, w); row 0 reconstructs the photo."""
     prompts = prompt_embeddings.shape[0]
     latents = noise_latents[None].expand(prompts, -1, -1, -1)
+    controller.to(latents.device)
     with controlled(unet, controller):
         for index, timestep in enumerate(tqdm(schedule.timesteps.tolist(), desc="editing", leave=False, disable=disable)):
-            controller.step = index
+            controller.begin_step(index)
             unconditional = null_text_embeddings[index][None].expand(prompts, -1, -1)
             prediction = guided_prediction(denoise, latents, timestep, unconditional, prompt_embeddings, guidance_scale)
             latents = ddim_step(schedule, prediction, timestep, latents)
@@ -40,7 +41,6 @@ def edit_sample(
                 # Before the blend (PnPInversion adds it after), so the background the target
                 # inherits is the corrected source, which is the photo's own trajectory.
                 latents = torch.cat([latents[:1] + latent_offsets[index][None], latents[1:]])
-            controller.end_step()
             if blend is not None:
                 latents = blend(latents, index, controller.cross_maps)
     if controller.layers_seen == 0:  # the reference's silent failure mode: nothing was hooked

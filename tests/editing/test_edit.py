@@ -163,3 +163,38 @@ def test_v_prediction_models_edit_through_the_same_path(tiny_v_model):
     assert (same.reconstruction.int() - inversion.reconstruction.int()).abs().max() <= 2
     swapped = edit(tiny_v_model, inversion, "a close-up photo of a tabby dog")
     assert (swapped.edited.float() - swapped.reconstruction.float()).abs().mean() > 0.5
+
+
+class AsReplayed:
+    """Runs the UNet eagerly, but shows the controller the Python step of the first call in each of
+    its phases: all that a CUDA-graph replay (Model.controlled_denoise on a GPU) lets Python see."""
+
+    def __init__(self, model, controller):
+        self.model, self.controller, self.captured_at = model, controller, {}
+
+    def __call__(self, latents, timestep, embeddings):
+        step = self.controller.step
+        self.controller.step = self.captured_at.setdefault(self.controller.phase(), step)
+        try:
+            return self.model.denoise_eager(latents, timestep, embeddings)
+        finally:
+            self.controller.step = step
+
+
+@pytest.mark.parametrize("target, options", [
+    ("a close-up photo of a tabby dog", EditOptions(cross_replace_steps=0.5, self_replace_steps=0.3, blend_words=("cat", "dog"))),
+    ("a close-up photo of a fluffy tabby cat", EditOptions(cross_replace_steps={"default_": 0.6, "fluffy": 0.3})),
+    (SOURCE, EditOptions(reweights={"tabby": 2.0}, cross_replace_steps=0.5)),
+])
+def test_controllers_read_their_step_from_tensors_so_graph_replays_edit_alike(tiny_model, inversion, target, options):
+    results = []
+    for replayed in (False, True):
+        controller, _ = build_controller(tiny_model, inversion.prompt, target, inversion.num_steps, options)
+        blend = build_blend(tiny_model, inversion.prompt, target, inversion.num_steps, options)
+        denoise = AsReplayed(tiny_model, controller) if replayed else tiny_model.denoise_eager
+        results.append(edit_sample(
+            tiny_model.unet, denoise, inversion.noise_latents, inversion.null_text_embeddings,
+            tiny_model.embed([inversion.prompt, target]), tiny_model.schedule(inversion.num_steps),
+            inversion.guidance_scale, controller, blend,
+        ))
+    torch.testing.assert_close(results[1], results[0], rtol=0, atol=0)
