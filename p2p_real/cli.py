@@ -11,7 +11,7 @@ import textwrap
 import traceback
 import warnings
 
-from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DEFAULT_STEPS, DTYPE_NAMES, INVERSION_METHODS, SMALL_MODEL_STEPS
+from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DEFAULT_STEPS, DTYPE_CHOICES, INVERSION_METHODS, SMALL_MODEL_STEPS
 from .editing.options import EDIT_KINDS, EditOptions
 from .errors import P2PError
 from .inversion.options import NullTextOptions
@@ -49,8 +49,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME_OR_PATH",
                        help=f"hub id or local diffusers folder (default: {DEFAULT_MODEL}); built-in: {', '.join(BUILTIN_MODELS)}")
     group.add_argument("--device", default=None, help="cuda, cuda:1, cpu, ... (default: cuda if available)")
-    group.add_argument("--dtype", default="float32", choices=DTYPE_NAMES,
-                       help="weights' precision (default: float32, as the papers; bfloat16 is about 2x faster on a GPU)")
+    group.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
+                       help="weights' precision (default: auto, float16 on a GPU and float32 on the CPU; on a GPU float16 "
+                            "is about 5x faster than float32 at the same reconstruction error, bfloat16 as fast but less accurate)")
     group.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                        help="on a GPU, run the UNet eagerly instead of replaying CUDA graphs (slower, same results)")
 

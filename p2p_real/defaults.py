@@ -3,6 +3,9 @@
 DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"  # the model both papers use
 BUILTIN_MODELS = ("shapes", "tiny-random", "sd-v1-random")
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
+# "auto": float16 on a GPU, float32 elsewhere. On a GPU float16 is about 5x faster than float32 and
+# reconstructs as well (docs/BENCHMARKS.md, runs 5-6); bfloat16 is as fast but measurably worse.
+DTYPE_CHOICES = ("auto", *DTYPE_NAMES)
 INVERSION_METHODS = ("null-text", "ddim", "negative-prompt", "direct")
 DEFAULT_STEPS = 50  # DDIM steps, as both papers
 # The CLI's step defaults for the small built-ins, so that a run on a CPU takes seconds: tiny-random

@@ -181,7 +181,7 @@ def fingerprint(model: Model) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dtype: str | torch.dtype = "float32",
+def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dtype: str | torch.dtype = "auto",
                cuda_graphs: bool = True) -> Model:
     """A model by hub id (e.g. CompVis/stable-diffusion-v1-4), local diffusers folder, or built-in name.
 
@@ -189,11 +189,14 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dty
     with the package: offline demos that show real edits), `tiny-random` (a seconds-fast random-weight
     model for tests and smoke runs) and `sd-v1-random` (the full SD v1 architecture with random
     weights, for speed measurements).
-    On a CUDA device the UNet runs channels-last and, unless `cuda_graphs=False`, replayed from
-    CUDA graphs: the same arithmetic, about 5x faster at batch 1 (docs/BENCHMARKS.md).
+    `dtype="auto"` is float16 on a CUDA device and float32 elsewhere. On a CUDA device the UNet runs
+    channels-last and, unless `cuda_graphs=False`, replayed from CUDA graphs: the same arithmetic,
+    far fewer kernel launches (docs/BENCHMARKS.md).
     """
-    torch_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if dtype == "auto":
+        dtype = "float16" if torch.device(device).type == "cuda" else "float32"
+    torch_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
     if name_or_path == "shapes":
         model = load_pretrained(str(SHAPES_FOLDER), name="shapes")
     elif name_or_path == "tiny-random":

@@ -65,7 +65,7 @@ def test_a_bfloat16_model_sees_embedding_changes_smaller_than_bfloat16_can_hold(
     # Null-text inversion moves the embedding by small Adam steps; a bf16 UNet must not round them away.
     full = load_model("tiny-random", device="cpu")
     half = load_model("tiny-random", device="cpu", dtype="bfloat16")
-    assert half.dtype == torch.bfloat16
+    assert full.dtype == torch.float32 and half.dtype == torch.bfloat16  # "auto" is float32 on the CPU
     attn2 = half.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn2
     assert attn2.to_k.weight.dtype == attn2.to_v.weight.dtype == torch.float32
     assert attn2.to_q.weight.dtype == torch.bfloat16

@@ -70,7 +70,7 @@ def invert_photos(
                 guidance_scale, options, source_paths=[str(photo.path) for photo, _ in batch], progress=progress,
             )
         except torch.OutOfMemoryError:
-            message = "out of GPU memory: try a smaller --batch-size or --dtype bfloat16"
+            message = "out of GPU memory: try a smaller --batch-size, or --dtype float16 if you chose float32"
             report.failed.extend((photo, f"{photo.path}: {message}") for photo, _ in batch)
             bar.update(len(batch))
             continue
