@@ -172,7 +172,7 @@ def main() -> None:
         seconds, peak, result = timed(run)
         errors = (result.reconstruction_latents - image_latents[:batch]).pow(2).flatten(1).mean(1)
         add({"what": label, "seconds_per_photo": seconds / batch, "seconds_total": seconds, "peak_gib": peak,
-             "latent_mse": float(errors[0]), "latent_mse_mean": float(errors.mean()),
+             "latent_mse": float(errors[0]), "latent_mse_mean": float(errors.mean()), "latent_mse_per_photo": errors.tolist(),
              "latent_mse_vs_baseline": float(errors[0]) / baseline_error - 1,
              "flop_per_photo": nti_flop, "batch": batch})
 

@@ -45,11 +45,27 @@ class ControlledAttention:
             hidden_states = probabilities.to(value.dtype) @ value
         else:
             hidden_states = F.scaled_dot_product_attention(query, key, value, scale=attn.scale)
+            weight = None if self.controller is None or is_cross else self.controller.self_replacement(self.place, num_queries)
+            if weight is not None:
+                hidden_states = self.replace_self_attention(hidden_states, query, key, value, weight, attn.scale)
         hidden_states = hidden_states.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim)  # (B, q, h*d)
         hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
         if attn.residual_connection:
             hidden_states = hidden_states + residual
         return hidden_states / attn.rescale_output_factor
+
+
+    @staticmethod
+    def replace_self_attention(hidden_states, query, key, value, weight, scale):
+        """Rows [unconditional x P, source, targets x (P - 1)]: the targets' output moves by `weight`
+        toward softmax(Q_source K_source^T) V_target, fused attention with the source's probabilities."""
+        prompts = hidden_states.shape[0] // 2
+        source, targets = slice(prompts, prompts + 1), slice(prompts + 1, None)
+        shape = value[targets].shape
+        replaced = F.scaled_dot_product_attention(query[source].expand(shape[0], -1, -1, -1),
+                                                  key[source].expand(shape[0], -1, -1, -1), value[targets], scale=scale)
+        own = hidden_states[targets]
+        return torch.cat([hidden_states[: prompts + 1], own + weight.to(own.dtype) * (replaced - own)])
 
 
 def keep_text_projections_in_fp32(unet) -> None:

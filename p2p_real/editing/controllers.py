@@ -36,6 +36,11 @@ class AttentionStore:
         """What `wants` depends on at this step: a CUDA graph captured in one phase replays only in it."""
         return None
 
+    def self_replacement(self, place: str, num_queries: int) -> torch.Tensor | None:
+        """For a self-attention layer: None, or a 0-dim weight w, and the conditional targets then
+        attend with the source's probabilities by w (out = w P_source V + (1 - w) P_target V)."""
+        return None
+
     def to(self, device) -> "AttentionStore":
         return self
 
@@ -67,6 +72,10 @@ class EditController(AttentionStore):
     """Word swap (`replace_mappers`), refinement (`refine_indices`/`refine_alphas`) and re-weighting
     (`equalizer`), each optional and chained in that order, then mixed with the target's own maps
     by the per-step, per-token `cross_alphas`; self-attention is taken from the source in `self_steps`.
+
+    Self-attention replacement needs no explicit probabilities: P_source V_target is fused attention
+    with the source's queries and keys and the target's values. It is weighted by a tensor that is 1
+    inside `self_steps` and 0 outside, so every step runs the same code: one CUDA-graph phase.
     """
 
     cross_alphas: torch.Tensor | None = None  # (T + 1, keys)
@@ -77,14 +86,15 @@ class EditController(AttentionStore):
     refine_alphas: torch.Tensor | None = None  # (P - 1, keys)
     equalizer: torch.Tensor | None = None  # (P - 1, keys)
     _step_alphas: torch.Tensor | None = None  # cross_alphas[step], updated in place
+    _self_weight: torch.Tensor | None = None  # 1.0 in self_steps, else 0.0, updated in place
 
     def wants(self, is_cross: bool, place: str, num_queries: int) -> bool:
-        if is_cross:
-            return True  # 77 keys: explicit probabilities are cheap here
-        return self.phase() and num_queries <= self.self_max_queries
+        return is_cross  # 77 keys: explicit probabilities are cheap here
 
-    def phase(self) -> bool:
-        return self.step in self.self_steps
+    def self_replacement(self, place: str, num_queries: int) -> torch.Tensor | None:
+        if len(self.self_steps) == 0 or num_queries > self.self_max_queries:
+            return None
+        return self._self_weight
 
     def to(self, device) -> "EditController":
         for name in ("cross_alphas", "replace_mappers", "refine_indices", "refine_alphas", "equalizer"):
@@ -96,8 +106,10 @@ class EditController(AttentionStore):
         super().begin_step(index)
         if self._step_alphas is None:
             self._step_alphas = self.cross_alphas[index].clone()
+            self._self_weight = torch.zeros((), device=self.cross_alphas.device)
         else:
             self._step_alphas.copy_(self.cross_alphas[index])
+        self._self_weight.fill_(float(index in self.self_steps))
 
     def edit_cross(self, base: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """base (h, q, k) from the source, targets (P-1, h, q, k) -> edited targets."""
@@ -118,7 +130,8 @@ class EditController(AttentionStore):
         prompts = probabilities.shape[0] // 2
         conditional = probabilities[prompts:]
         base, targets = conditional[0], conditional[1:]
-        targets = self.edit_cross(base, targets) if is_cross else base.expand_as(targets)
+        if is_cross:
+            targets = self.edit_cross(base, targets)
         conditional = torch.cat([base[None], targets])
         self.keep(conditional, is_cross, place, num_queries)  # LocalBlend reads the edited maps
         return torch.cat([probabilities[:prompts], conditional])

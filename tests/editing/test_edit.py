@@ -198,3 +198,27 @@ def test_controllers_read_their_step_from_tensors_so_graph_replays_edit_alike(ti
             inversion.guidance_scale, controller, blend,
         ))
     torch.testing.assert_close(results[1], results[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.25])
+def test_self_attention_replacement_is_the_sources_probabilities_on_the_targets_values(tiny_model, generator, weight):
+    attention = tiny_model.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn1.double()
+    hidden = torch.randn(6, 64, attention.to_q.in_features, generator=generator, dtype=torch.float64)  # P = 3
+
+    class Replacing(AttentionStore):
+        def self_replacement(self, place, num_queries):
+            return torch.tensor(weight, dtype=torch.float64)
+
+    try:
+        replaced = ControlledAttention(Replacing(resolution=8), "down")(attention, hidden)
+        plain = ControlledAttention()(attention, hidden)
+        heads = attention.heads
+        q, k, v = ((hidden @ w.T).unflatten(-1, (heads, -1)).transpose(1, 2)
+                   for w in (attention.to_q.weight, attention.to_k.weight, attention.to_v.weight))
+        source_probabilities = torch.softmax(q[3] @ k[3].transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1)  # row 3: source
+        taken = (source_probabilities @ v[4:]).transpose(1, 2).flatten(2)  # (2, n, h*d), before to_out
+        expected_targets = attention.to_out[0](taken)
+    finally:
+        attention.float()
+    torch.testing.assert_close(replaced[:4], plain[:4], rtol=0, atol=0)  # unconditional rows and the source
+    torch.testing.assert_close(replaced[4:], weight * expected_targets + (1 - weight) * plain[4:], rtol=1e-10, atol=1e-10)
