@@ -1,7 +1,7 @@
 """Peak GPU memory of one 512x512 null-text inversion, in a fresh process, through the public API
 (load_model + invert), with the full-size SD v1 architecture (random weights).
 
-    python benchmarks/peak_memory.py --dtype bfloat16
+    python benchmarks/peak_memory.py --dtype float16
 """
 import argparse
 import json
@@ -14,7 +14,7 @@ from PIL import Image
 from p2p_real import invert, load_model
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--dtype", default="bfloat16")
+parser.add_argument("--dtype", default="float16")
 parser.add_argument("--steps", type=int, default=10, help="memory does not grow with the step count")
 parser.add_argument("--batch", type=int, default=1)
 args = parser.parse_args()
