@@ -8,14 +8,16 @@ Prints a table and writes $OUT/gpu_speed.json after every row (a cut-off run kee
     python benchmarks/gpu_speed.py [--variants fp32@1,bf16+graphs+cl@1,bf16+graphs+cl@16]
     python benchmarks/gpu_speed.py --model p2p_real/assets/shapes --scenes-seed 2000 --skip-jobs   # trained weights
 
-A variant is DTYPE[+mixed][+lastK][+exactsum][+roundemb][+noscale][+tf32][+graphs][+cl]@BATCH: the UNet's dtype (fp32, bf16,
+A variant is DTYPE[+mixed][+lastK][+exactsum][+roundemb][+noscale][+tf32][+cudnnbench][+nosync][+compile][+graphs][+cl]@BATCH: the UNet's dtype (fp32, bf16,
 fp16), TF32 tensor cores for fp32 matmuls and convolutions, CUDA-graph replays, channels-last
 memory, photos per batch. +mixed runs DTYPE only where a gradient flows (null-text's inner loop,
 500 of the 650 passes) and fp32 elsewhere (the DDIM trajectory, each timestep's conditional
 prediction and its advance); +lastK runs the last K timesteps (all their passes) in fp32; +exactsum
 makes cuBLAS accumulate half-precision GEMMs in fp32; +roundemb rounds the text embedding to DTYPE
 before the UNet, as before the text projections were kept in fp32 (p2p_real/attention.py); +noscale
-backpropagates the unscaled loss (NullTextOptions.loss_scale = 1).
+backpropagates the unscaled loss (NullTextOptions.loss_scale = 1); +cudnnbench lets cuDNN time its
+convolution algorithms (torch.backends.cudnn.benchmark); +nosync never reads the early-stop flags on
+the host (NullTextOptions.stop_batch_early = False); +compile captures the UNet compiled by torch.compile (with +graphs).
 """
 from __future__ import annotations
 
@@ -107,7 +109,7 @@ class PrecisionRouter:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated DTYPE[+mixed][+lastK][+exactsum][+roundemb][+noscale][+tf32][+graphs][+cl]@BATCH")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated DTYPE[+mixed][+lastK][+exactsum][+roundemb][+noscale][+tf32][+cudnnbench][+nosync][+compile][+graphs][+cl]@BATCH")
     parser.add_argument("--skip-jobs", action="store_true", help="leave out the whole-job and edit rows")
     parser.add_argument("--model", default="sd-v1-random", help="built-in name or diffusers folder (default: sd-v1-random)")
     parser.add_argument("--scenes-seed", type=int, default=None,
@@ -180,19 +182,21 @@ def main() -> None:
         try:
             dtype_name, *flags, batch = spec.replace("@", "+").split("+")
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = "tf32" in flags
+            torch.backends.cudnn.benchmark = "cudnnbench" in flags  # time cuDNN's convolution algorithms first
             # cuBLAS may reduce half-precision GEMMs in half precision unless told not to.
             exact_sums = "exactsum" in flags
             torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = not exact_sums
             torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = not exact_sums
             variant = with_unet(model, DTYPES[dtype_name], channels_last="cl" in flags, round_embedding="roundemb" in flags)
             if "graphs" in flags:
-                variant.use_cuda_graphs()
+                variant.use_cuda_graphs(compile="compile" in flags)  # compiled in the warm-up, outside the timing
             last = next((int(flag[4:]) for flag in flags if flag.startswith("last")), 0)
             if "mixed" in flags or last:
                 exact = with_unet(model, torch.float32, channels_last="cl" in flags)
                 exact = exact.use_cuda_graphs() if "graphs" in flags else exact
                 variant = PrecisionRouter(variant, exact, "mixed" in flags, set(schedule.timesteps.tolist()[len(schedule.timesteps) - last:]))
             options = replace(NO_EARLY_STOP, loss_scale=1.0) if "noscale" in flags else NO_EARLY_STOP
+            options = replace(options, stop_batch_early=False) if "nosync" in flags else options
             nti_row(f"project, {spec}", variant, int(batch), warm="graphs" in flags, options=options)
             del variant
         except Exception as error:  # keep the rows we have
@@ -200,6 +204,7 @@ def main() -> None:
             report.setdefault("errors", []).append(f"{spec}: {type(error).__name__}: {error}")
         finally:
             torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True  # torch's defaults
+            torch.backends.cudnn.benchmark = False
             torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = True
             torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = True
     if args.skip_jobs:

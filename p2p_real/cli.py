@@ -54,6 +54,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                             "is about 5x faster than float32 at the same reconstruction error, bfloat16 as fast but less accurate)")
     group.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                        help="on a GPU, run the UNet eagerly instead of replaying CUDA graphs (slower, same results)")
+    group.add_argument("--compile", action="store_true",
+                       help="on a GPU, compile the UNet with torch.compile before capturing it: null-text inversion "
+                            "about 1.4x faster, after a few minutes of compiling per batch size (worth it for folders)")
 
 
 def add_invert(verbs) -> None:
@@ -102,7 +105,7 @@ def run_invert(args) -> int:
         from .images import load_image
 
         load_image(photos[0].path, 64)
-    model = load_model(args.model, args.device, args.dtype, args.cuda_graphs)
+    model = load_model(args.model, args.device, args.dtype, args.cuda_graphs, args.compile)
     options = NullTextOptions(num_inner_steps=args.inner_steps, learning_rate=args.learning_rate, early_stop_epsilon=args.early_stop)
     report = invert_photos(model, photos, args.output, args.method, args.steps, args.guidance, options,
                            args.batch_size, args.force, progress=not args.quiet)
@@ -212,7 +215,7 @@ def run_edit(args) -> int:
         jobs = [EditJob(source, args.target, options, args.prompt, args.name or "")]
     if args.batch_size < 1:
         raise P2PError(f"--batch-size must be at least 1; got {args.batch_size}")
-    model = load_model(args.model, args.device, args.dtype, args.cuda_graphs)
+    model = load_model(args.model, args.device, args.dtype, args.cuda_graphs, args.compile)
     report = run_edits(model, jobs, args.output, args.steps, args.force, args.maps, progress=not args.quiet,
                        batch_size=args.batch_size)
     single = edits_file is None
@@ -310,7 +313,7 @@ def run_bench(args) -> int:
         missing = [str(photo.path) for photo in photos if not photo.caption]
         if missing:
             raise P2PError(f"no caption for {', '.join(missing)}: add them to captions.json")
-        model = load_model(args.model, args.device, args.dtype, args.cuda_graphs)
+        model = load_model(args.model, args.device, args.dtype, args.cuda_graphs, args.compile)
         metric_models = bench.MetricModels.load(names, args.metric_weights, model.device, "alex")
         rows = bench.bench_reconstruct(model, photos, methods, metric_models, args.steps, progress=not args.quiet)
         columns = ["seconds", "psnr", "ssim", "mse", "latent_mse"] + (["lpips"] if metric_models.lpips else [])
@@ -323,7 +326,7 @@ def run_bench(args) -> int:
         print(f"-> {output / 'reconstruct.json'}, {output / 'reconstruct.png'}")
     else:
         edits = read_bench_edits(Path(args.input))
-        model = load_model(args.model, args.device, args.dtype, args.cuda_graphs)
+        model = load_model(args.model, args.device, args.dtype, args.cuda_graphs, args.compile)
         # PIE-Bench's LPIPS runs on SqueezeNet.
         metric_models = bench.MetricModels.load(names, args.metric_weights, model.device, "squeeze",
                                                 args.clip_model, args.structure_model)

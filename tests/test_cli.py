@@ -62,8 +62,9 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
         ["invert", str(tmp_path / "missing.jpg"), "--prompt", "x", "--output", str(tmp_path / "o")],
         ["invert", str(DATA / "chelsea.jpg"), "--prompt", "x", "--output", str(tmp_path / "o"), "--model", "./no/such/model"],
         ["invert", str(DATA / "chelsea.jpg"), "--prompt", "word " * 100, "--output", str(tmp_path / "o"), "--model", "tiny-random", "--quiet"],
+        ["invert", str(DATA / "chelsea.jpg"), "--prompt", "x", "--output", str(tmp_path / "o"), "--model", "tiny-random", "--device", "cpu", "--compile"],
     ]
-    expected = ["not_a_photo.jpg", "no caption", "missing.jpg", "no/such/model", "tokens long"]
+    expected = ["not_a_photo.jpg", "no caption", "missing.jpg", "no/such/model", "tokens long", "drop --compile"]
     for argv, needle in zip(cases, expected):
         assert main(argv) == 2, argv
         error = capsys.readouterr().err
