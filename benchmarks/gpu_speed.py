@@ -115,6 +115,7 @@ def main() -> None:
     parser.add_argument("--scenes-seed", type=int, default=None,
                         help="photos: generated shape scenes of this seed with their captions (for the shapes model), "
                              "instead of random pixels")
+    parser.add_argument("--compile-jobs", action="store_true", help="the whole-job, DDIM and edit rows with --compile")
     parser.add_argument("--photos", type=int, default=16, help="photos drawn; the largest batch of a variant (default: 16)")
     args = parser.parse_args()
     out = Path(os.environ.get("OUT", "."))
@@ -178,7 +179,7 @@ def main() -> None:
              "latent_mse_vs_baseline": float(errors[0]) / baseline_error - 1,
              "flop_per_photo": nti_flop, "batch": batch})
 
-    for spec in args.variants.split(","):
+    for spec in filter(None, args.variants.split(",")):
         try:
             dtype_name, *flags, batch = spec.replace("@", "+").split("+")
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = "tf32" in flags
@@ -212,15 +213,16 @@ def main() -> None:
         return
 
     # Whole jobs through the public API (encode, invert, reconstruct, decode, metrics), batch 1, fp16.
-    fast = with_unet(model, torch.float16, channels_last=True).use_cuda_graphs()
+    fast = with_unet(model, torch.float16, channels_last=True).use_cuda_graphs(compile=args.compile_jobs)
+    tag = "fp16 + compile + graphs" if args.compile_jobs else "fp16 + graphs"
     image = [__import__("PIL.Image", fromlist=["Image"]).fromarray(
         (photos[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy())]
     for method in ("ddim", "negative-prompt", "direct"):
         seconds, peak, [inversion] = median_timed(lambda method=method: invert(fast, image, [prompts[0]], method, STEPS, GUIDANCE), 3)
-        add({"what": f"invert(method={method}), fp16 + graphs, whole job", "seconds_per_photo": seconds, "peak_gib": peak,
+        add({"what": f"invert(method={method}), {tag}, whole job", "seconds_per_photo": seconds, "peak_gib": peak,
              "latent_mse": inversion.metrics["latent_mse"]})
     seconds, peak, _ = median_timed(lambda: ddim_invert(fast.denoise, image_latents[:1], conditional[:1], schedule), 5)
-    add({"what": "DDIM inversion alone (50 UNet passes), fp16 + graphs", "seconds_per_photo": seconds, "peak_gib": peak,
+    add({"what": f"DDIM inversion alone (50 UNet passes), {tag}", "seconds_per_photo": seconds, "peak_gib": peak,
          "flop_per_photo": STEPS * report["unet_forward_gflop"] * 1e9})
 
     # One P2P edit of a stored inversion: word swap with LocalBlend, the controlled UNet run eagerly
