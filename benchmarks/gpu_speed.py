@@ -226,7 +226,7 @@ def main() -> None:
          "flop_per_photo": STEPS * report["unet_forward_gflop"] * 1e9})
 
     # One P2P edit of a stored inversion: word swap with LocalBlend, the controlled UNet run eagerly
-    # and replayed from CUDA graphs (two captures per edit, one per self-attention phase, included).
+    # and replayed from CUDA graphs (the edit's one capture included).
     [stored] = invert(fast, image, ["a cat sitting on a wooden floor"], "direct", STEPS, GUIDANCE)
     options = EditOptions(blend_words=("cat", "dog"))
     target = "a dog sitting on a wooden floor"

@@ -1,26 +1,22 @@
-"""CUDA-graph replays of the UNet, behind the `denoise` seam: one capture per batch shape, gradient
-mode and caller phase, then each call is a single replay instead of ~1,000 kernel launches. At
-batch 1 the UNet is bound by launches, not arithmetic, so this is where most of the speed-up comes
-from.
+"""CUDA-graph replays of the UNet, behind the `denoise` seam: one capture per batch shape and
+gradient mode, then each call is a single replay instead of ~1,000 kernel launches. At batch 1 the
+UNet is bound by launches, not arithmetic, so this is where most of the speed-up comes from.
 
 A replay skips Python, so code that runs inside the UNet (a P2P controller in the attention
-processors) must keep its per-step state in tensors it updates in place, and name its Python
-control flow with `phase` (see p2p_real/editing/controllers.py). Such code must not run twice for
-one step, so no call is a throwaway warm-up: the first call of a shape and phase runs eagerly on
-the capture stream (it is that step's result and the warm-up), the second is captured and replayed.
+processors) must keep its per-step state in tensors it updates in place (see
+p2p_real/editing/controllers.py). Such code must not run twice for one step, so no call is a
+throwaway warm-up: the first call of a shape runs eagerly on the capture stream (it is that step's
+result and the warm-up), the second is captured and replayed.
 """
 from __future__ import annotations
-
-from typing import Callable, Hashable
 
 import torch
 
 
 class CudaGraphDenoiser:
-    def __init__(self, unet, dtype: torch.dtype, phase: Callable[[], Hashable] | None = None):
+    def __init__(self, unet, dtype: torch.dtype):
         self.unet = unet
         self.dtype = dtype
-        self.phase = phase
         self.stream = torch.cuda.Stream()  # warm-ups and captures share it: libraries cache handles per stream
         self.warmed: set[tuple] = set()
         self.replays: dict[tuple, object] = {}
@@ -32,8 +28,7 @@ class CudaGraphDenoiser:
     def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
         timestep_tensor = torch.full((), timestep, dtype=torch.long, device=latents.device)
         with_grad = torch.is_grad_enabled() and embeddings.requires_grad
-        key = (tuple(latents.shape), tuple(embeddings.shape), latents.dtype, embeddings.dtype, with_grad,
-               None if self.phase is None else self.phase())
+        key = (tuple(latents.shape), tuple(embeddings.shape), latents.dtype, embeddings.dtype, with_grad)
         if key not in self.replays:
             if with_grad:
                 # Forward and backward graphs, gradients flowing to the embeddings only; warms up itself.

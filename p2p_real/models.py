@@ -10,17 +10,17 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable
 from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_NAMES
 from .attention import ControlledAttention, keep_text_projections_in_fp32
+from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_NAMES
 from .errors import ModelLoadError, PromptError
 from .hub import load_local_first
+from .sampling import Denoise
 from .schedule import Schedule
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
@@ -137,14 +137,15 @@ class Model:
         output = self.unet(latents.to(self.dtype), timestep, encoder_hidden_states=embeddings).sample
         return output.to(full_precision(latents).dtype)
 
-    def controlled_denoise(self, phase) -> Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]:
+    def controlled_denoise(self) -> Denoise:
         """`denoise` for the length of one edit, while a controller runs in the attention layers:
-        replayed from CUDA graphs captured per `phase` of the controller when graphs are on."""
+        replayed from CUDA graphs captured for this edit when graphs are on (a capture records the
+        controller's tensors, so it serves one edit)."""
         if self.graphs is None:
             return self.denoise_eager
         from .graphs import CudaGraphDenoiser
 
-        return CudaGraphDenoiser(self.unet, self.dtype, phase=phase)
+        return CudaGraphDenoiser(self.unet, self.dtype)
 
     def use_cuda_graphs(self, compile: bool = False) -> "Model":
         """Replay the UNet from CUDA graphs (captured per batch shape): far fewer launches per step.

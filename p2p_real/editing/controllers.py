@@ -5,9 +5,9 @@ for, with probabilities (2P, heads, queries, keys): the P unconditional rows fir
 then the P conditional rows, source prompt first. The sampler calls `begin_step(index)` before each
 UNet call.
 
-Controllers can run inside a CUDA-graph replay of the UNet: what changes from step to step is read
-from tensors they update in place (`begin_step`), the maps are summed in place, and `phase()` names
-the Python control flow of a step (which layers want probabilities), one captured graph per phase.
+Controllers can run inside a CUDA-graph replay of the UNet, which skips Python: what changes from
+step to step is read from tensors they update in place (`begin_step`), the maps are summed in place,
+and which layers want probabilities never depends on the step, so one captured graph serves them all.
 """
 from __future__ import annotations
 
@@ -31,10 +31,6 @@ class AttentionStore:
 
     def wants(self, is_cross: bool, place: str, num_queries: int) -> bool:
         return self.stores(is_cross, place, num_queries)
-
-    def phase(self):
-        """What `wants` depends on at this step: a CUDA graph captured in one phase replays only in it."""
-        return None
 
     def self_replacement(self, place: str, num_queries: int) -> torch.Tensor | None:
         """For a self-attention layer: None, or a 0-dim weight w, and the conditional targets then
@@ -75,7 +71,7 @@ class EditController(AttentionStore):
 
     Self-attention replacement needs no explicit probabilities: P_source V_target is fused attention
     with the source's queries and keys and the target's values. It is weighted by a tensor that is 1
-    inside `self_steps` and 0 outside, so every step runs the same code: one CUDA-graph phase.
+    inside `self_steps` and 0 outside, so every step runs the same code: one CUDA graph.
     """
 
     cross_alphas: torch.Tensor | None = None  # (T + 1, keys)

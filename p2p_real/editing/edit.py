@@ -88,7 +88,7 @@ def edit(model: Model, inversion: Inversion, target: str, options: EditOptions =
     blend = build_blend(model, source, target, inversion.num_steps, options)
     schedule = model.schedule(inversion.num_steps)
     latents = edit_sample(
-        model.unet, model.controlled_denoise(controller.phase), inversion.noise_latents.to(model.device),
+        model.unet, model.controlled_denoise(), inversion.noise_latents.to(model.device),
         inversion.null_text_embeddings.to(model.device), model.embed([source, target]), schedule,
         inversion.guidance_scale, controller, blend,
         latent_offsets=None if inversion.latent_offsets is None else inversion.latent_offsets.to(model.device),

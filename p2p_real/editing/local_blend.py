@@ -19,15 +19,17 @@ class LocalBlend:
 
     def mask(self, cross_maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """cross_maps: (P, layers*heads, r, r, length) attention summed over steps -> (P, 1, h, w)."""
-        if self.word_weights.device != cross_maps.device:
-            self.word_weights = self.word_weights.to(cross_maps.device)  # once, not every step
-        weights = self.word_weights.to(cross_maps.dtype)[:, None, None, None, :]
+        weights = self.word_weights.to(cross_maps)[:, None, None, None, :]
         maps = (cross_maps * weights).sum(-1).mean(1, keepdim=True)  # (P, 1, r, r)
         maps = F.max_pool2d(maps, kernel_size=3, stride=1, padding=1)
         maps = F.interpolate(maps, size=size)
         maps = maps / maps.amax(dim=(2, 3), keepdim=True).clamp_min(1e-12)
         mask = maps > self.threshold
         return (mask[:1] | mask).to(cross_maps.dtype)  # each target's region, united with the source's
+
+    def to(self, device) -> "LocalBlend":
+        self.word_weights = self.word_weights.to(device)  # once, not a host copy every step
+        return self
 
     def __call__(self, latents: torch.Tensor, step: int, cross_maps: torch.Tensor | None) -> torch.Tensor:
         """latents: (P, C, h, w) after sampling step `step`; the source branch (row 0) is never changed."""

@@ -31,6 +31,8 @@ def edit_sample(
     prompts = prompt_embeddings.shape[0]
     latents = noise_latents[None].expand(prompts, -1, -1, -1)
     controller.to(latents.device)
+    if blend is not None:
+        blend.to(latents.device)
     with controlled(unet, controller):
         for index, timestep in enumerate(tqdm(schedule.timesteps.tolist(), desc="editing", leave=False, disable=disable)):
             controller.begin_step(index)

@@ -266,7 +266,7 @@ def reweight_sweep(model: Model, inversion, reweights: list[dict[str, float]]) -
     controller, _ = build_controller(model, prompt, prompt, inversion.num_steps, options)
     controller.equalizer = torch.stack([equalizer(model.tokenizer, prompt, weights, model.max_tokens) for weights in reweights])
     latents = edit_sample(
-        model.unet, model.controlled_denoise(controller.phase), inversion.noise_latents.to(model.device), inversion.null_text_embeddings.to(model.device),
+        model.unet, model.controlled_denoise(), inversion.noise_latents.to(model.device), inversion.null_text_embeddings.to(model.device),
         model.embed([prompt] * (1 + len(reweights))), model.schedule(inversion.num_steps), inversion.guidance_scale, controller,
     )
     pictures = to_uint8(model.decode(latents))

@@ -166,15 +166,16 @@ def test_v_prediction_models_edit_through_the_same_path(tiny_v_model):
 
 
 class AsReplayed:
-    """Runs the UNet eagerly, but shows the controller the Python step of the first call in each of
-    its phases: all that a CUDA-graph replay (Model.controlled_denoise on a GPU) lets Python see."""
+    """Runs the UNet eagerly, but shows the controller the Python step of its first call: all that a
+    CUDA-graph replay (Model.controlled_denoise on a GPU) lets Python see."""
 
     def __init__(self, model, controller):
-        self.model, self.controller, self.captured_at = model, controller, {}
+        self.model, self.controller, self.captured_at = model, controller, None
 
     def __call__(self, latents, timestep, embeddings):
         step = self.controller.step
-        self.controller.step = self.captured_at.setdefault(self.controller.phase(), step)
+        self.captured_at = step if self.captured_at is None else self.captured_at
+        self.controller.step = self.captured_at
         try:
             return self.model.denoise_eager(latents, timestep, embeddings)
         finally:
