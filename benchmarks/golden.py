@@ -121,7 +121,7 @@ def main() -> int:
     for name in sorted(before.keys() & tensors.keys()):
         worst, ok = difference(name, before[name], tensors[name])
         print(f"{name:<58}{worst:>12.3g}  {'yes' if ok else 'NO'}")
-        if not ok:
+        if not ok and not name.split("/")[1] == "direct":  # Direct Inversion's reconstruction is now sampled
             failures.append(name)
     for key in sorted(before_scalars):
         now = scalars.get(key)
@@ -129,7 +129,7 @@ def main() -> int:
             failures.append(f"{key}: {before_scalars[key]} -> {now}")
         elif key.split("/")[1] != "edit":
             changes = {metric: (value, now.get(metric)) for metric, value in before_scalars[key].items()
-                       if now is None or not abs(value - now.get(metric, float("nan"))) <= 1e-4 * max(abs(value), 1)}
+                       if now is None or not abs(value - now.get(metric, float("nan"))) <= 1e-4 * abs(value) + 1e-12}
             if changes:
                 print(f"{key}: metrics changed {changes}")
                 if key.split("/")[1] != "direct":  # only Direct Inversion's metrics may change: they become measured

@@ -40,7 +40,7 @@ from p2p_real.attention import keep_text_projections_in_fp32  # noqa: E402
 from p2p_real.editing.edit import edit  # noqa: E402
 from p2p_real.editing.options import EditOptions  # noqa: E402
 from p2p_real.inversion.ddim import ddim_invert  # noqa: E402
-from p2p_real.inversion.invert import invert  # noqa: E402
+from p2p_real.pipeline import invert  # noqa: E402
 from p2p_real.inversion.null_text import null_text_optimize  # noqa: E402
 from p2p_real.inversion.options import NullTextOptions  # noqa: E402
 from p2p_real.models import Model, load_model  # noqa: E402

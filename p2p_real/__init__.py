@@ -14,7 +14,7 @@ _PUBLIC = {
     "load_inversion": "artifacts",
     "save_inversion": "artifacts",
     "load_image": "images",
-    "invert": "inversion.invert",
+    "invert": "pipeline",
     "invert_photos": "inversion.job",
     "NullTextOptions": "inversion.options",
     "load_model": "models",

@@ -42,6 +42,9 @@ class Inversion:
     metrics: dict = field(default_factory=dict)
     source_path: str = ""
     latent_offsets: torch.Tensor | None = None  # (steps, C, h, w): Direct Inversion's source-branch offsets
+    # Per sampling step, what the method reports of itself; null-text: final_loss, early_stop_threshold,
+    # reached_threshold and inner_steps, since non-convergence is what users of the reference meet.
+    diagnostics: dict = field(default_factory=dict)
 
     def metadata(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # not asdict: it would deep-copy the tensors

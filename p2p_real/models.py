@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +17,7 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from .attention import ControlledAttention, keep_text_projections_in_fp32
+from .attention import FusedAttention, keep_text_projections_in_fp32
 from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_NAMES
 from .errors import ModelLoadError, PromptError
 from .hub import load_local_first
@@ -51,11 +52,12 @@ class Model:
     name: str
     fingerprint: str = field(default="")
     graphs: object | None = field(default=None, repr=False)  # a CudaGraphDenoiser, once enabled
+    controlling: bool = field(default=False, repr=False)  # inside `controlled(plan)`
 
     def __post_init__(self):
         for part in (self.unet, self.vae, self.text_encoder):
             part.requires_grad_(False).eval()
-        self.unet.set_attn_processor(ControlledAttention())  # SDPA that takes the embedding in any precision
+        self.unet.set_attn_processor(FusedAttention())  # SDPA that takes the embedding in any precision
         if not self.fingerprint:
             self.fingerprint = fingerprint(self)
 
@@ -128,6 +130,9 @@ class Model:
         schedule's arithmetic and losses stay in full precision (float64 stays float64). The
         embeddings go in as they are: a half-precision UNet reads them with float32 projections.
         Replayed from CUDA graphs once `use_cuda_graphs()` was called."""
+        if self.controlling:
+            # A graph captured before the edit would replay the plain UNet: never let that happen silently.
+            raise RuntimeError("model.denoise was called inside model.controlled(plan); use the denoise it yields")
         if self.graphs is not None:
             return self.graphs(latents, timestep, embeddings)
         return self.denoise_eager(latents, timestep, embeddings)
@@ -137,15 +142,38 @@ class Model:
         output = self.unet(latents.to(self.dtype), timestep, encoder_hidden_states=embeddings).sample
         return output.to(full_precision(latents).dtype)
 
-    def controlled_denoise(self) -> Denoise:
-        """`denoise` for the length of one edit, while a controller runs in the attention layers:
-        replayed from CUDA graphs captured for this edit when graphs are on (a capture records the
-        controller's tensors, so it serves one edit)."""
-        if self.graphs is None:
-            return self.denoise_eager
-        from .graphs import CudaGraphDenoiser
+    @contextmanager
+    def controlled(self, plan):
+        """`with model.controlled(plan) as denoise:` runs the UNet under a Prompt-to-Prompt plan.
 
-        return CudaGraphDenoiser(self.unet, self.dtype)
+        Installs the editing processors with a fresh `EditState` (`denoise.state`), yields the
+        `denoise` to sample with (replayed from CUDA graphs captured inside this block when graphs
+        are on: a capture bakes in the processors, so it never outlives the block), and restores
+        the previous processors, even on error. After a clean exit it checks that the plan reached
+        some attention layer: the reference code's silent failure was an edit that edited nothing.
+        """
+        from .editing.attention import EditingAttention
+        from .editing.state import EditState
+
+        if self.controlling:
+            raise RuntimeError("model.controlled(...) blocks cannot nest")
+        plan = plan.to(self.device)
+        state = EditState(self.device)
+        previous = dict(self.unet.attn_processors)  # set_attn_processor consumes the dict it is given
+        self.unet.set_attn_processor({name: EditingAttention(plan, state, name) for name in previous})
+        self.controlling = True
+        try:
+            if self.graphs is None:
+                yield ControlledDenoise(self.denoise_eager, plan, state)
+            else:
+                from .graphs import CudaGraphDenoiser
+
+                yield ControlledDenoise(CudaGraphDenoiser(self.unet, self.dtype), plan, state)
+        finally:
+            self.unet.set_attn_processor(previous)
+            self.controlling = False
+        if state.layers_seen == 0:
+            raise RuntimeError("no attention layer reached the edit; it would equal plain generation")
 
     def use_cuda_graphs(self, compile: bool = False) -> "Model":
         """Replay the UNet from CUDA graphs (captured per batch shape): far fewer launches per step.
@@ -167,6 +195,18 @@ class Model:
         self.text_encoder.save_pretrained(folder / "text_encoder")
         self.tokenizer.save_pretrained(folder / "tokenizer")
         DDIMScheduler.from_config(self.scheduler_config).save_pretrained(folder / "scheduler")
+
+
+@dataclass
+class ControlledDenoise:
+    """The `denoise` of a `Model.controlled` block, with the plan it runs and its state."""
+
+    denoise: Denoise
+    plan: object  # EditPlan
+    state: object  # EditState
+
+    def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.denoise(latents, timestep, embeddings)
 
 
 def full_precision(tensor: torch.Tensor) -> torch.Tensor:

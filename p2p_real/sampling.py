@@ -1,7 +1,10 @@
-"""Classifier-free guidance and deterministic DDIM sampling, written against the `denoise` seam.
+"""Classifier-free guidance and the one deterministic DDIM sampling loop, written against the
+`denoise` seam (k-diffusion's sampler shape: a plain function of the model, the latents, the
+schedule and per-step callbacks).
 
-`denoise(latents, timestep, embeddings) -> prediction` is the only way these functions touch a
-model, so inversion, editing and the benchmarks share one loop.
+`denoise(latents, timestep, embeddings) -> prediction` is the only way this touches a model.
+Plain reconstruction, negative-prompt inversion, Direct Inversion's offsets and source branch and
+Prompt-to-Prompt editing all run through `ddim_sample`; what differs between them is a callback.
 """
 from __future__ import annotations
 
@@ -10,36 +13,50 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from .rows import split_guidance, stack_for_guidance
 from .schedule import Schedule, ddim_step
 
 Denoise = Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]
+BeforeStep = Callable[[int], None]  # called with the step's index before the UNet runs
+AfterStep = Callable[[int, torch.Tensor], torch.Tensor]  # (index, latents after the step) -> latents
+
+
+def guide(unconditional_prediction: torch.Tensor, conditional_prediction: torch.Tensor, guidance_scale: float) -> torch.Tensor:
+    """eps_u + w (eps_c - eps_u) (Ho & Salimans 2022). The only place the formula is written."""
+    return unconditional_prediction + guidance_scale * (conditional_prediction - unconditional_prediction)
 
 
 def guided_prediction(denoise: Denoise, latents, timestep: int, unconditional, conditional, guidance_scale: float):
-    """eps_u + w (eps_c - eps_u), both halves in one batched call (Ho & Salimans 2022)."""
-    batch = latents.shape[0]
-    prediction = denoise(torch.cat([latents, latents]), timestep, torch.cat([unconditional, conditional]))
-    unconditional_prediction, conditional_prediction = prediction.split(batch)
-    return unconditional_prediction + guidance_scale * (conditional_prediction - unconditional_prediction)
+    """Both halves of guidance in one batched UNet call (`p2p_real.rows` gives the order)."""
+    prediction = denoise(stack_for_guidance(latents, latents), timestep, stack_for_guidance(unconditional, conditional))
+    return guide(*split_guidance(prediction), guidance_scale)
 
 
 @torch.no_grad()
 def ddim_sample(
     denoise: Denoise,
-    noise_latents: torch.Tensor,
-    conditional: torch.Tensor,
-    unconditional_per_step: torch.Tensor,
+    latents: torch.Tensor,
     schedule: Schedule,
+    conditional: torch.Tensor,
+    unconditional: torch.Tensor,
     guidance_scale: float,
+    before_step: BeforeStep | None = None,
+    after_step: AfterStep | None = None,
+    desc: str = "sampling",
     disable: bool = True,
 ) -> torch.Tensor:
-    """Run DDIM from x_T to x_0 with guidance; `unconditional_per_step` is (steps, B, L, D).
+    """Guided DDIM (eta = 0) from x_T, latents (B, C, h, w), to x_0.
 
-    Null-text inversion's optimised embeddings go in as they are; a plain empty-prompt
-    embedding is passed expanded over the steps.
+    conditional: (B, L, D); unconditional: (steps, B, L, D), one embedding per step, so null-text's
+    optimised embeddings go in as they are and a plain empty prompt goes in expanded over the steps.
+    `before_step(index)` runs before each UNet call (an edit moves its step counter there);
+    `after_step(index, latents)` may replace the latents after each step (offsets, LocalBlend).
     """
-    latents = noise_latents
-    for index, timestep in enumerate(tqdm(schedule.timesteps.tolist(), desc="sampling", leave=False, disable=disable)):
-        prediction = guided_prediction(denoise, latents, timestep, unconditional_per_step[index], conditional, guidance_scale)
+    for index, timestep in enumerate(tqdm(schedule.timesteps.tolist(), desc=desc, leave=False, disable=disable)):
+        if before_step is not None:
+            before_step(index)
+        prediction = guided_prediction(denoise, latents, timestep, unconditional[index], conditional, guidance_scale)
         latents = ddim_step(schedule, prediction, timestep, latents)
+        if after_step is not None:
+            latents = after_step(index, latents)
     return latents

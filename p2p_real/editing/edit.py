@@ -1,20 +1,25 @@
-"""Edit an inverted photo by changing its caption: build the controller, run both branches, decode."""
+"""Edit an inverted photo by changing its caption: plan, one batched sampling pass, decode.
+
+Rows of the pass: the unconditional ones, the source (which retraces the photo), then one row per
+target; N edits of one inversion cost one pass with N + 1 prompts instead of N passes with 2.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
 from ..artifacts import Inversion, check_model
-from ..errors import PromptError
 from ..images import to_uint8
+from ..inversion.direct import add_offsets
 from ..models import Model
-from .alignment import equalizer, refinement_mapper, replacement_mapper, token_positions
-from .controllers import EditController
+from ..rows import split_source
+from ..sampling import ddim_sample
+from ..schedule import Schedule
 from .local_blend import LocalBlend
-from .options import EDIT_KINDS, EditOptions
-from .sampler import edit_sample
-from .schedules import cross_replace_alphas, self_replace_range
+from .options import EditOptions
+from .plan import EditPlan, build_plan
 
 
 @dataclass
@@ -22,80 +27,78 @@ class EditResult:
     source: torch.Tensor  # (H, W, 3) uint8: the photo
     reconstruction: torch.Tensor  # (H, W, 3) uint8: the source branch of this run
     edited: torch.Tensor  # (H, W, 3) uint8
-    cross_maps: torch.Tensor  # (P, layers*heads, r, r, keys): attention summed over steps
+    cross_maps: torch.Tensor  # (2, layers*heads, r, r, keys): source and target attention summed over steps
     mask: torch.Tensor | None  # (1, h, w): LocalBlend's last mask for the target, if any
     kind: str
 
 
-def attention_resolutions(model: Model) -> tuple[int, int]:
-    """(store resolution, largest self-replaced query count), scaled from SD v1 at 64x64 latents:
-    maps come from the coarsest cross-attention level (16x16 there) and self-attention is
-    replaced in layers of at most (latent/2)^2 queries (32x32 there)."""
-    latent = model.unet.config.sample_size
-    levels = [index for index, kind in enumerate(model.unet.config.down_block_types) if "CrossAttn" in kind]
-    return latent // 2 ** max(levels), (latent // 2) ** 2
+def edit(model: Model, inversion: Inversion, targets: str | Sequence[str],
+         options: EditOptions | Sequence[EditOptions] = EditOptions(), progress: bool = False) -> EditResult | list[EditResult]:
+    """Edit `inversion`'s photo so that it shows `targets` instead of its caption.
 
-
-def resolve_kind(source: str, target: str, options: EditOptions) -> str:
-    if options.kind not in EDIT_KINDS:
-        raise PromptError(f"unknown edit kind {options.kind!r}; choose one of {', '.join(EDIT_KINDS)}")
-    if options.kind != "auto":
-        return options.kind
-    if source == target:
-        return "reweight"
-    return "replace" if len(source.split(" ")) == len(target.split(" ")) else "refine"
-
-
-def build_controller(model: Model, source: str, target: str, num_steps: int, options: EditOptions) -> tuple[EditController, str]:
-    kind = resolve_kind(source, target, options)
-    length = model.max_tokens
-    model.token_ids([source, target])  # a prompt that is too long fails here, by name
-    resolution, self_max_queries = attention_resolutions(model)
-    controller = EditController(
-        resolution=resolution,
-        cross_alphas=cross_replace_alphas(model.tokenizer, target, num_steps, options.cross_replace_steps, length),
-        self_steps=self_replace_range(num_steps, options.self_replace_steps),
-        self_max_queries=self_max_queries,
-    )
-    if kind == "replace":
-        controller.replace_mappers = replacement_mapper(model.tokenizer, source, target, length)[None]
-    elif kind == "refine":
-        indices, alphas = refinement_mapper(model.tokenizer, source, target, length)
-        controller.refine_indices, controller.refine_alphas = indices[None], alphas[None]
-    elif source != target:
-        raise PromptError(f"a re-weight edit keeps the prompt: {target!r} differs from {source!r}; use --kind auto")
-    if options.reweights:
-        controller.equalizer = equalizer(model.tokenizer, target, options.reweights, length)[None]
-    elif kind == "reweight":
-        raise PromptError("a re-weight edit needs words to re-weight, e.g. --reweight fluffy=2")
-    return controller, kind
-
-
-def build_blend(model: Model, source: str, target: str, num_steps: int, options: EditOptions) -> LocalBlend | None:
-    if options.blend_words is None:
-        return None
-    weights = torch.zeros(2, model.max_tokens)
-    for row, (prompt, word) in enumerate(zip((source, target), options.blend_words)):
-        weights[row, token_positions(model.tokenizer, prompt, word)] = 1
-    return LocalBlend(weights, start_step=int(options.blend_start * num_steps), threshold=options.blend_threshold)
-
-
-def edit(model: Model, inversion: Inversion, target: str, options: EditOptions = EditOptions(), progress: bool = False) -> EditResult:
-    """Edit `inversion`'s photo so that it shows `target` instead of its caption."""
+    One target (a string) gives one `EditResult`; a list of targets gives a list, all edited in one
+    batched sampling pass, with one `EditOptions` for all of them or one each.
+    """
     check_model(inversion, model, inversion.source_path or "the inversion")
+    single = isinstance(targets, str)
+    targets = [targets] if single else list(targets)
+    if not targets or not all(isinstance(target, str) for target in targets):
+        raise TypeError("targets must be a caption or a non-empty list of captions")
+    options = [options] * len(targets) if isinstance(options, EditOptions) else list(options)
+    if len(options) != len(targets):
+        raise ValueError(f"{len(targets)} targets but {len(options)} EditOptions; give one for all or one each")
     source = inversion.prompt
-    controller, kind = build_controller(model, source, target, inversion.num_steps, options)
-    blend = build_blend(model, source, target, inversion.num_steps, options)
-    schedule = model.schedule(inversion.num_steps)
-    latents = edit_sample(
-        model.unet, model.controlled_denoise(), inversion.noise_latents.to(model.device),
-        inversion.null_text_embeddings.to(model.device), model.embed([source, target]), schedule,
-        inversion.guidance_scale, controller, blend,
-        latent_offsets=None if inversion.latent_offsets is None else inversion.latent_offsets.to(model.device),
-        disable=not progress,
-    )
+    plan = build_plan(model, source, targets, options, inversion.num_steps)
+    offsets = inversion.latent_offsets
+    sampled = sample_plan(model, plan, inversion.noise_latents, inversion.null_text_embeddings, model.embed([source, *targets]),
+                          model.schedule(inversion.num_steps), inversion.guidance_scale,
+                          None if offsets is None else offsets[:, None], disable=not progress)
+    latents, cross_maps, masks = sampled.latents, sampled.cross_maps, sampled.masks
     images = to_uint8(model.decode(latents))
-    return EditResult(
-        source=inversion.image, reconstruction=images[0], edited=images[1], cross_maps=controller.cross_maps,
-        mask=None if blend is None or blend.last_mask is None else blend.last_mask[1], kind=kind,
-    )
+    (reconstruction,), edited = split_source(images)
+    source_maps, target_maps = split_source(cross_maps)
+    results = [
+        EditResult(source=inversion.image, reconstruction=reconstruction, edited=edited[row],
+                   cross_maps=torch.cat([source_maps, target_maps[row : row + 1]]),
+                   mask=None if masks is None or not plan.blend.enabled[row] else masks[row], kind=plan.kinds[row])
+        for row in range(len(targets))
+    ]
+    return results[0] if single else results
+
+
+@dataclass
+class SampledEdit:
+    latents: torch.Tensor  # (P, C, h, w): row 0 the source branch, then one row per target
+    cross_maps: torch.Tensor  # (P, layers*heads, r, r, keys) summed over the steps
+    masks: torch.Tensor | None  # (N, 1, h, w): LocalBlend's last masks, when the plan blends
+
+
+def sample_plan(model: Model, plan: EditPlan, noise_latents: torch.Tensor, null_text_embeddings: torch.Tensor,
+                prompt_embeddings: torch.Tensor, schedule: Schedule, guidance_scale: float,
+                latent_offsets: torch.Tensor | None = None, disable: bool = True) -> SampledEdit:
+    """The one sampling loop under `plan`: noise_latents (C, h, w); null_text_embeddings (T, L, D);
+    prompt_embeddings (P, L, D), source first; latent_offsets (T, 1, C, h, w) for the source row."""
+    prompts = prompt_embeddings.shape[0]
+    null_text = null_text_embeddings.to(model.device)[:, None].expand(-1, prompts, -1, -1)  # (T, P, L, D)
+    offsets = None if latent_offsets is None else latent_offsets.to(model.device)
+    with model.controlled(plan) as denoise:
+        blend = None if denoise.plan.blend is None else LocalBlend(denoise.plan.blend, lambda: denoise.state.cross_maps)
+        latents = ddim_sample(
+            denoise, noise_latents.to(model.device)[None].expand(prompts, -1, -1, -1), schedule, prompt_embeddings,
+            null_text, guidance_scale, before_step=denoise.state.begin_step, after_step=after_step(offsets, blend),
+            desc="editing", disable=disable,
+        )
+    return SampledEdit(latents, denoise.state.cross_maps, None if blend is None else blend.last_masks)
+
+
+def after_step(offsets: torch.Tensor | None, blend: LocalBlend | None):
+    """Direct Inversion's offsets on the source row, then LocalBlend: so the background the targets
+    inherit is the corrected source, the photo's own trajectory (PnPInversion adds it after)."""
+    correct = None if offsets is None else add_offsets(offsets, rows=slice(0, 1))
+    if correct is None or blend is None:
+        return correct or blend
+
+    def both(index: int, latents: torch.Tensor) -> torch.Tensor:
+        return blend(index, correct(index, latents))
+
+    return both

@@ -2,38 +2,49 @@
 blend words' cross-attention covers, so an edit stays local."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
+from ..rows import join_source, split_source
+from .plan import BlendPlan
 
-@dataclass
+
+def attention_mask(maps: torch.Tensor, word_weights: torch.Tensor, thresholds: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """maps: (N, layers*heads, r, r, keys) summed over steps; word_weights: (N, keys) -> (N, 1, h, w) bool:
+    the words' maps averaged over heads and layers, 3x3 max-pooled, resized, over 0.3 of their max."""
+    maps = (maps * word_weights.to(maps)[:, None, None, None, :]).sum(-1).mean(1, keepdim=True)  # (N, 1, r, r)
+    maps = F.max_pool2d(maps, kernel_size=3, stride=1, padding=1)
+    maps = F.interpolate(maps, size=size)
+    maps = maps / maps.amax(dim=(2, 3), keepdim=True).clamp_min(1e-12)
+    return maps > thresholds.to(maps)[:, None, None, None]
+
+
+def blend_masks(blend: BlendPlan, cross_maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, 1, h, w) float: each target's region, united with the source's region of its own word."""
+    source_maps, target_maps = split_source(cross_maps)
+    source = attention_mask(source_maps.expand_as(target_maps), blend.word_weights[:, 0], blend.thresholds, size)
+    target = attention_mask(target_maps, blend.word_weights[:, 1], blend.thresholds, size)
+    return (source | target).to(cross_maps.dtype)
+
+
 class LocalBlend:
-    """word_weights: (P, length), 1 at the blend words' tokens in each prompt (source first)."""
+    """An `after_step` callback of `ddim_sample`: latents (P, C, h, w), the source first; the source
+    row is never changed. `cross_maps` reads the maps summed so far (EditState.cross_maps), the edit's
+    maps after the controller's edit, as the reference reads them."""
 
-    word_weights: torch.Tensor
-    start_step: int  # blend from this step on (int(0.2 T) in the reference)
-    threshold: float = 0.3
-    last_mask: torch.Tensor | None = None  # (P, 1, h, w), the mask of the latest blend, for inspection
+    def __init__(self, blend: BlendPlan, cross_maps):
+        self.blend, self.cross_maps = blend, cross_maps
+        device = blend.word_weights.device  # per-target switches live on the device: no copy per step
+        self.enabled = torch.tensor(blend.enabled, device=device)[:, None, None, None]
+        self.start_steps = torch.tensor(blend.start_steps, device=device)[:, None, None, None]
+        self.last_masks: torch.Tensor | None = None  # (N, 1, h, w), for inspection
 
-    def mask(self, cross_maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """cross_maps: (P, layers*heads, r, r, length) attention summed over steps -> (P, 1, h, w)."""
-        weights = self.word_weights.to(cross_maps)[:, None, None, None, :]
-        maps = (cross_maps * weights).sum(-1).mean(1, keepdim=True)  # (P, 1, r, r)
-        maps = F.max_pool2d(maps, kernel_size=3, stride=1, padding=1)
-        maps = F.interpolate(maps, size=size)
-        maps = maps / maps.amax(dim=(2, 3), keepdim=True).clamp_min(1e-12)
-        mask = maps > self.threshold
-        return (mask[:1] | mask).to(cross_maps.dtype)  # each target's region, united with the source's
-
-    def to(self, device) -> "LocalBlend":
-        self.word_weights = self.word_weights.to(device)  # once, not a host copy every step
-        return self
-
-    def __call__(self, latents: torch.Tensor, step: int, cross_maps: torch.Tensor | None) -> torch.Tensor:
-        """latents: (P, C, h, w) after sampling step `step`; the source branch (row 0) is never changed."""
-        if step < self.start_step or cross_maps is None:
+    def __call__(self, index: int, latents: torch.Tensor) -> torch.Tensor:
+        active = [enabled and index >= start for enabled, start in zip(self.blend.enabled, self.blend.start_steps)]
+        maps = self.cross_maps()
+        if not any(active) or maps is None:
             return latents
-        self.last_mask = self.mask(cross_maps, latents.shape[2:])
-        return latents[:1] + self.last_mask.to(latents.dtype) * (latents - latents[:1])
+        self.last_masks = blend_masks(self.blend, maps, latents.shape[2:])
+        source, targets = split_source(latents)
+        blended = source + self.last_masks.to(latents.dtype) * (targets - source)
+        return join_source(source, torch.where(self.enabled & (self.start_steps <= index), blended, targets))

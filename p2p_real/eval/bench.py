@@ -16,7 +16,7 @@ from ..editing.edit import edit
 from ..editing.options import EditOptions
 from ..errors import P2PError
 from ..images import load_image, save_png, to_pil, to_tensor
-from ..inversion.invert import invert
+from ..pipeline import invert
 from ..inversion.job import write_artifact
 from ..inversion.options import NullTextOptions
 from ..models import Model

@@ -1,12 +1,12 @@
 """Direct Inversion (Ju et al. 2024, "PnP Inversion"): keep the plain empty-prompt embedding and
 instead record, per step, the latent offset that puts guided sampling back on the DDIM-inversion
-trajectory. Editing adds the offset to the source branch, which then reproduces the photo exactly."""
+trajectory. Sampling (and editing's source branch) adds the offsets and retraces the photo."""
 from __future__ import annotations
 
 import torch
 
-from ..sampling import Denoise, guided_prediction
-from ..schedule import Schedule, ddim_step
+from ..sampling import Denoise, ddim_sample
+from ..schedule import Schedule
 
 
 @torch.no_grad()
@@ -24,10 +24,23 @@ def direct_offsets(
     corrected result), so the offsets hold no accumulated drift.
     """
     offsets = []
-    latents = trajectory[-1]
-    for index, timestep in enumerate(schedule.timesteps.tolist()):
-        target = trajectory[-index - 2]
-        prediction = guided_prediction(denoise, latents, timestep, unconditional, conditional, guidance_scale)
-        offsets.append(target - ddim_step(schedule, prediction, timestep, latents))
-        latents = target
+
+    def back_onto_the_pivot(index: int, latents: torch.Tensor) -> torch.Tensor:
+        pivot = trajectory[-index - 2]
+        offsets.append(pivot - latents)
+        return pivot
+
+    ddim_sample(denoise, trajectory[-1], schedule, conditional, unconditional.expand(schedule.num_steps, -1, -1, -1),
+                guidance_scale, after_step=back_onto_the_pivot)
     return torch.stack(offsets)
+
+
+def add_offsets(offsets: torch.Tensor, rows: slice = slice(None)):
+    """An `after_step` callback: add offsets[index] (steps, B, C, h, w) to `rows` of the latents."""
+
+    def after_step(index: int, latents: torch.Tensor) -> torch.Tensor:
+        corrected = latents.clone()
+        corrected[rows] += offsets[index]
+        return corrected
+
+    return after_step

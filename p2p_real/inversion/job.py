@@ -13,7 +13,7 @@ from ..errors import P2PError
 from ..images import load_image, save_png, to_pil
 from ..models import Model
 from ..photos import Photo
-from .invert import invert
+from ..pipeline import invert
 from .options import NullTextOptions
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from ..sampling import Denoise
+from ..sampling import Denoise, guide
 from ..schedule import Schedule, ddim_step
 from .options import NullTextOptions
 
@@ -15,7 +15,7 @@ from .options import NullTextOptions
 @dataclass
 class NullTextResult:
     null_text_embeddings: torch.Tensor  # (steps, B, L, D), the embedding to use at each sampling step
-    reconstruction_latents: torch.Tensor  # (B, C, h, w): x_0 as guided sampling with them reproduces it
+    reconstruction_latents: torch.Tensor  # (B, C, h, w): x_0 where the optimisation's own guided steps ended
     final_losses: torch.Tensor  # (steps, B): the last inner loss of each timestep
     inner_steps: torch.Tensor  # (steps, B): Adam iterations each photo took per timestep
 
@@ -51,8 +51,7 @@ def null_text_optimize(
         steps_taken = torch.zeros(batch, dtype=torch.long, device=latents.device)
         losses = torch.zeros(batch, device=latents.device)
         for _ in range(options.num_inner_steps):
-            unconditional_prediction = denoise(latents, timestep, embedding)
-            prediction = unconditional_prediction + guidance_scale * (conditional_prediction - unconditional_prediction)
+            prediction = guide(denoise(latents, timestep, embedding), conditional_prediction, guidance_scale)
             reconstructed = ddim_step(schedule, prediction, timestep, latents)
             per_photo = (reconstructed - target).pow(2).flatten(1).mean(1)  # (B,) MSE of each photo
             optimizer.zero_grad(set_to_none=True)
@@ -69,8 +68,7 @@ def null_text_optimize(
                 break
         with torch.no_grad():
             embedding = embedding.detach()
-            unconditional_prediction = denoise(latents, timestep, embedding)
-            prediction = unconditional_prediction + guidance_scale * (conditional_prediction - unconditional_prediction)
+            prediction = guide(denoise(latents, timestep, embedding), conditional_prediction, guidance_scale)
             latents = ddim_step(schedule, prediction, timestep, latents)
         embeddings.append(embedding)
         final_losses.append(losses)

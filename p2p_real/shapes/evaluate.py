@@ -28,14 +28,12 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..defaults import DTYPE_NAMES
-from ..editing.alignment import equalizer
-from ..editing.edit import EditResult, build_controller, edit
+from ..editing.edit import EditResult, edit
 from ..editing.options import EditOptions
-from ..editing.sampler import edit_sample
 from ..errors import P2PError
 from ..eval.metrics import background, psnr, reconstruction_metrics
 from ..images import grid, to_pil, to_tensor, to_uint8, write_json_atomic
-from ..inversion.invert import invert
+from ..pipeline import invert
 from ..inversion.options import NullTextOptions
 from ..models import Model
 from ..sampling import ddim_sample
@@ -85,8 +83,8 @@ def text_following(model: Model, count: int, seed: int = HELD_OUT_SEED, steps: i
     for start in tqdm(range(0, count, batch_size), desc="text following", disable=not progress):
         batch = captions[start : start + batch_size]
         unconditional = model.embed([""] * len(batch))[None].expand(steps, -1, -1, -1)
-        latents = ddim_sample(model.denoise, noise[start : start + len(batch)].to(model.device), model.embed(batch),
-                              unconditional, schedule, guidance)
+        latents = ddim_sample(model.denoise, noise[start : start + len(batch)].to(model.device), schedule,
+                              model.embed(batch), unconditional, guidance)
         for offset, image in enumerate(to_uint8(model.decode(latents))):
             words = parse_caption(batch[offset])
             reading = read_object(Image.fromarray(image.numpy()), words["background_colour"])
@@ -257,20 +255,12 @@ def background_scores(result: EditResult, region: np.ndarray) -> dict:
             "background_psnr_source": background_psnr(result.edited, result.source, region)}
 
 
-@torch.no_grad()
 def reweight_sweep(model: Model, inversion, reweights: list[dict[str, float]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """The source branch and one picture per re-weighting of the caption, from one sampling batch:
-    `edit` takes one target, but the controller takes one equalizer row per target prompt."""
+    """The source branch and one picture per re-weighting of the caption, from one sampling pass."""
     prompt = inversion.prompt
-    options = EditOptions(kind="reweight", reweights=reweights[0], **REWEIGHT_OPTIONS)
-    controller, _ = build_controller(model, prompt, prompt, inversion.num_steps, options)
-    controller.equalizer = torch.stack([equalizer(model.tokenizer, prompt, weights, model.max_tokens) for weights in reweights])
-    latents = edit_sample(
-        model.unet, model.controlled_denoise(), inversion.noise_latents.to(model.device), inversion.null_text_embeddings.to(model.device),
-        model.embed([prompt] * (1 + len(reweights))), model.schedule(inversion.num_steps), inversion.guidance_scale, controller,
-    )
-    pictures = to_uint8(model.decode(latents))
-    return pictures[0], pictures[1:]
+    options = [EditOptions(kind="reweight", reweights=weights, **REWEIGHT_OPTIONS) for weights in reweights]
+    results = edit(model, inversion, [prompt] * len(reweights), options)
+    return results[0].reconstruction, torch.stack([result.edited for result in results])
 
 
 def reweight_scores(pictures: torch.Tensor, background_colour: str, word: str, factors) -> dict:

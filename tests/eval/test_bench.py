@@ -35,7 +35,8 @@ def test_bench_reconstruct_end_to_end(tmp_path, capsys):
     report = json.loads((tmp_path / "out" / "reconstruct.json").read_text())
     assert len(report["rows"]) == 8 and report["summary"]["null-text"]["count"] == 2
     assert all(row["seconds"] > 0 and 0 <= row["lpips"] for row in report["rows"])
-    assert report["summary"]["direct"]["latent_mse"] == 0.0  # its offsets reproduce the photo's latent
+    # Direct Inversion's offsets put sampling back on the photo's latent (measured, not assumed)
+    assert report["summary"]["direct"]["latent_mse"] < 1e-6 * report["summary"]["ddim"]["latent_mse"]
     assert (tmp_path / "out" / "reconstruct.png").stat().st_size > 10_000
 
 

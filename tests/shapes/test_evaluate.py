@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from p2p_real.inversion.invert import invert
+from p2p_real.pipeline import invert
 from p2p_real.inversion.options import NullTextOptions
 from p2p_real.models import load_model
 from p2p_real.shapes.evaluate import (

@@ -1,0 +1,73 @@
+"""The inversion methods as a table of functions that read alike (k-diffusion's samplers' manner):
+
+    method(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, disable)
+        -> MethodResult(null_text_embeddings, latent_offsets, options, diagnostics)
+
+Each starts from the same DDIM-inversion trajectory and says how guided sampling should retrace it:
+with which unconditional embedding at each step, and with which latent correction. `reconstruct`
+then samples for every method alike, so no method's reconstruction is assumed.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+
+from ..sampling import Denoise, ddim_sample
+from ..schedule import Schedule
+from .direct import add_offsets, direct_offsets
+from .null_text import null_text_optimize
+from .options import NullTextOptions
+
+
+@dataclass
+class MethodResult:
+    null_text_embeddings: torch.Tensor  # (steps, B, L, D): the unconditional embedding at each sampling step
+    latent_offsets: torch.Tensor | None = None  # (steps, B, C, h, w): added to the latents after each step
+    options: dict = field(default_factory=dict)  # the settings that shaped the result, for the artifact
+    diagnostics: dict[str, torch.Tensor] = field(default_factory=dict)  # per step and photo: (steps, B)
+
+
+def plain(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, disable=True) -> MethodResult:
+    """`ddim`: the empty prompt's embedding at every step. Fast; guided sampling drifts from the photo."""
+    return MethodResult(unconditional.expand(schedule.num_steps, -1, -1, -1))
+
+
+def negative_prompt(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, disable=True) -> MethodResult:
+    """Miyake et al. 2023: the prompt's own embedding as the unconditional one at every step, so
+    guidance collapses to the conditional prediction, which retraces DDIM inversion to first order."""
+    return MethodResult(conditional.expand(schedule.num_steps, -1, -1, -1))
+
+
+def direct(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, disable=True) -> MethodResult:
+    """Ju et al. 2024: the empty prompt's embedding, plus per-step offsets back onto the trajectory."""
+    offsets = direct_offsets(denoise, trajectory, conditional, unconditional, schedule, guidance_scale)
+    return MethodResult(unconditional.expand(schedule.num_steps, -1, -1, -1), latent_offsets=offsets)
+
+
+def null_text(denoise, trajectory, conditional, unconditional, schedule, guidance_scale,
+              options: NullTextOptions = NullTextOptions(), disable=True) -> MethodResult:
+    """Mokady et al. 2023: one optimised unconditional embedding per step. Diagnostics: each step's
+    last loss, its early-stop threshold, whether the loss got below it, and the Adam steps it took."""
+    result = null_text_optimize(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, disable)
+    thresholds = torch.tensor([options.early_stop_epsilon + index * options.early_stop_slope for index in range(schedule.num_steps)])
+    losses = result.final_losses.float().cpu()
+    return MethodResult(result.null_text_embeddings, options=asdict(options), diagnostics={
+        "final_loss": losses,
+        "early_stop_threshold": thresholds[:, None].expand_as(losses),
+        "reached_threshold": losses < thresholds[:, None],
+        "inner_steps": result.inner_steps.cpu(),
+    })
+
+
+Method = Callable[..., MethodResult]
+METHODS: dict[str, Method] = {"null-text": null_text, "ddim": plain, "negative-prompt": negative_prompt, "direct": direct}
+
+
+def reconstruct(denoise: Denoise, noise_latents: torch.Tensor, conditional: torch.Tensor, result: MethodResult,
+                schedule: Schedule, guidance_scale: float, disable: bool = True) -> torch.Tensor:
+    """Guided DDIM sampling from x_T (B, C, h, w) as `result` prescribes: the same loop for every method."""
+    after_step = None if result.latent_offsets is None else add_offsets(result.latent_offsets)
+    return ddim_sample(denoise, noise_latents, schedule, conditional, result.null_text_embeddings, guidance_scale,
+                       after_step=after_step, desc="reconstructing", disable=disable)

@@ -1,0 +1,72 @@
+"""Photos in, `Inversion` records out: encode, DDIM-invert, run the method, reconstruct, measure.
+
+This composes the stages (the model, `inversion/`'s algorithms, `eval/`'s pixel metrics) and sits
+above them, so that no stage imports another stage's results upward.
+"""
+from __future__ import annotations
+
+from PIL import Image
+
+from .artifacts import Inversion
+from .eval.metrics import reconstruction_metrics
+from .images import to_tensor, to_uint8
+from .inversion.ddim import ddim_invert
+from .inversion.methods import METHODS, reconstruct
+from .inversion.options import NullTextOptions
+from .models import Model
+
+
+def invert(
+    model: Model,
+    images: list[Image.Image],
+    prompts: list[str],
+    method: str = "null-text",
+    num_steps: int = 50,
+    guidance_scale: float = 7.5,
+    options: NullTextOptions = NullTextOptions(),
+    source_paths: list[str] | None = None,
+    progress: bool = False,
+) -> list[Inversion]:
+    """Invert a batch of RGB photos (already at the model's resolution) with their captions.
+
+    `method` is a key of `p2p_real.inversion.methods.METHODS`: `null-text` (Mokady et al. 2023,
+    optimised null embeddings), `ddim` (the plain empty-prompt embedding; fast, but guided sampling
+    drifts), `negative-prompt` (Miyake et al. 2023) or `direct` (Ju et al. 2024, per-step offsets).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown inversion method {method!r}; choose one of {', '.join(METHODS)}")
+    if len(images) != len(prompts):
+        raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+    schedule = model.schedule(num_steps)
+    pixels = to_tensor(images).to(model.device)
+    latents = model.encode(pixels)
+    conditional = model.embed(list(prompts))
+    unconditional = model.embed([""] * len(prompts))
+    trajectory = ddim_invert(model.denoise, latents, conditional, schedule, disable=not progress)
+    result = METHODS[method](model.denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, not progress)
+    reconstruction_latents = reconstruct(model.denoise, trajectory[-1], conditional, result, schedule, guidance_scale, not progress)
+    reconstructions = model.decode(reconstruction_latents)
+    metrics = reconstruction_metrics(reconstructions.cpu(), pixels.cpu())
+    latent_errors = (reconstruction_latents - latents).pow(2).flatten(1).mean(1).tolist()
+    originals, reconstructed = to_uint8(pixels), to_uint8(reconstructions)
+    return [
+        Inversion(
+            prompt=prompts[index],
+            noise_latents=trajectory[-1, index].float().cpu(),
+            null_text_embeddings=result.null_text_embeddings[:, index].float().cpu(),
+            latent_offsets=None if result.latent_offsets is None else result.latent_offsets[:, index].float().cpu(),
+            image=originals[index],
+            reconstruction=reconstructed[index],
+            method=method,
+            num_steps=num_steps,
+            guidance_scale=guidance_scale,
+            model_name=model.name,
+            model_fingerprint=model.fingerprint,
+            scheduler_config=dict(model.scheduler_config),
+            options=result.options,
+            metrics={**metrics[index], "latent_mse": latent_errors[index]},
+            diagnostics={name: values[:, index].tolist() for name, values in result.diagnostics.items()},
+            source_path=str(source_paths[index]) if source_paths else "",
+        )
+        for index in range(len(images))
+    ]
