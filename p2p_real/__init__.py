@@ -15,15 +15,15 @@ _PUBLIC = {
     "save_inversion": "artifacts",
     "load_image": "images",
     "invert": "pipeline",
-    "invert_photos": "inversion.job",
+    "invert_photos": "runs.invert",
     "NullTextOptions": "inversion.options",
     "load_model": "models",
-    "find_photos": "photos",
+    "find_photos": "runs.photos",
     "edit": "editing.edit",
     "EditOptions": "editing.options",
-    "EditJob": "editing.job",
-    "read_edits_file": "editing.job",
-    "run_edits": "editing.job",
+    "EditJob": "runs.edits",
+    "read_edits_file": "runs.edits",
+    "run_edits": "runs.edits",
 }
 __all__ = sorted(_PUBLIC)
 

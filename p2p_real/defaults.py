@@ -7,6 +7,7 @@ DTYPE_NAMES = ("float32", "float16", "bfloat16")
 # reconstructs as well (docs/BENCHMARKS.md, runs 5-6); bfloat16 is as fast but measurably worse.
 DTYPE_CHOICES = ("auto", *DTYPE_NAMES)
 INVERSION_METHODS = ("null-text", "ddim", "negative-prompt", "direct")
+NETWORK_METRICS = ("lpips", "clip", "structure")  # the benchmarks' metrics beside PSNR, SSIM and MSE
 DEFAULT_STEPS = 50  # DDIM steps, as both papers
 # The CLI's step defaults for the small built-ins, so that a run on a CPU takes seconds: tiny-random
 # is a smoke model; shapes gives up 0.8 dB of null-text PSNR at 10 steps against 20 (data/shapes).

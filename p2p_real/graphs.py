@@ -31,15 +31,31 @@ class CudaGraphDenoiser:
         key = (tuple(latents.shape), tuple(embeddings.shape), latents.dtype, embeddings.dtype, with_grad)
         if key not in self.replays:
             if with_grad:
-                # Forward and backward graphs, gradients flowing to the embeddings only; warms up itself.
+                # Forward and backward graphs, gradients flowing to the embeddings only.
+                self.warm_up_with_gradients(latents, timestep_tensor, embeddings)
                 self.replays[key] = torch.cuda.make_graphed_callables(
-                    self.eager, (latents.detach().clone(), timestep_tensor, embeddings.detach().clone().requires_grad_(True)))
+                    self.eager, (latents.detach().clone(), timestep_tensor, embeddings.detach().clone().requires_grad_(True)),
+                    num_warmup_iters=0)
             elif key not in self.warmed:
                 self.warmed.add(key)
                 return self.on_capture_stream(latents, timestep_tensor, embeddings)
             else:
                 self.replays[key] = self.capture(latents, timestep_tensor, embeddings)
         return self.replays[key](latents, timestep_tensor, embeddings)
+
+    def warm_up_with_gradients(self, latents, timestep, embeddings, iterations: int = 3) -> None:
+        """torch's own warm-up in make_graphed_callables keeps its last outputs alive into the capture,
+        so the sample input's AccumulateGrad node, made on the warm-up stream, meets gradients from
+        the capture stream, and torch warns of a stream mismatch on every run (torch 2.11). Warming up
+        here on throwaway leaves, freed before the capture, does the same lazy initialisation."""
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
+            for _ in range(iterations):
+                leaf = embeddings.detach().clone().requires_grad_(True)
+                output = self.eager(latents.detach(), timestep, leaf)
+                torch.autograd.grad(output, leaf, torch.ones_like(output))
+                del leaf, output
+        torch.cuda.current_stream().wait_stream(self.stream)
 
     def on_capture_stream(self, latents, timestep, embeddings) -> torch.Tensor:
         current = torch.cuda.current_stream()

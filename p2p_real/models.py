@@ -87,8 +87,9 @@ class Model:
 
     def to(self, device=None, dtype=None) -> "Model":
         for part in (self.unet, self.vae, self.text_encoder):
-            # Passing dtype at all makes diffusers warn, so only when it changes something.
-            part.to(device=device, **({"dtype": dtype} if dtype not in (None, part.dtype) else {}))
+            part.to(device=device)
+            if dtype not in (None, part.dtype):
+                cast_floating_point(part, dtype)
         if dtype in (torch.float16, torch.bfloat16):
             keep_text_projections_in_fp32(self.unet)  # see p2p_real/attention.py for why
         return self
@@ -207,6 +208,20 @@ class ControlledDenoise:
 
     def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
         return self.denoise(latents, timestep, embeddings)
+
+
+FLOATING_POINT_CASTS = {torch.float16: "half", torch.bfloat16: "bfloat16", torch.float32: "float", torch.float64: "double"}
+
+
+def cast_floating_point(part: torch.nn.Module, dtype: torch.dtype) -> None:
+    """Cast a part's floating-point weights, as `part.to(dtype=...)` does. diffusers' `ModelMixin.to`
+    warns that "modules should be kept in float32" whenever a dtype is passed, even for models that
+    keep none (its `_keep_in_fp32_modules or []` is never None): SD's UNet and VAE keep none, so
+    they are cast with torch's own floating-point casts, which leave integer buffers alone too."""
+    if getattr(part, "_keep_in_fp32_modules", None):  # a model that does keep some: let the library handle it
+        part.to(dtype=dtype)
+    else:
+        getattr(part, FLOATING_POINT_CASTS[dtype])()
 
 
 def full_precision(tensor: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,8 @@ def test_invert_a_folder_end_to_end_then_resume(tmp_path, capsys):
     assert main(["invert", str(DATA), "--output", str(tmp_path), "--batch-size", "2", *FAST]) == 0
     summary = capsys.readouterr().out
     assert "inverted 4 photo(s)" in summary and "0 failed" in summary
+    # 2 Adam steps on random weights never reach the paper's early-stop loss: the summary says so, by photo
+    assert "null-text stayed above the early-stop loss at some timesteps" in summary and "chelsea (3/3)" in summary
     captions = json.loads((DATA / "captions.json").read_text())
     for photo, caption in captions.items():
         folder = tmp_path / Path(photo).stem
@@ -115,37 +117,6 @@ def test_edit_an_artifact_and_a_photo_end_to_end(tmp_path, capsys):
             "--output", str(tmp_path / "edits"), "--model", "tiny-random", "--quiet"]
     assert main(swap) == 2
     assert "same number of words" in capsys.readouterr().err
-
-
-def test_an_edits_file_runs_many_edits_resumably(tmp_path, capsys):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for name in ("chelsea.jpg", "coffee.jpg"):
-        shutil.copy(DATA / name, folder)
-    (folder / "edits.yaml").write_text(
-        "edits:\n"
-        "  - {photo: chelsea.jpg, prompt: a tabby cat on a floor, target: a tabby dog on a floor, blend: [cat, dog]}\n"
-        "  - {photo: chelsea.jpg, prompt: a tabby cat on a floor, target: a fluffy tabby cat on a floor, name: fluffy}\n"
-        "  - {photo: coffee.jpg, prompt: a cup of coffee, target: a cup of tea, cross_replace_steps: {default_: 0.4, tea: [0, 0.8]}}\n"
-        "  - {photo: coffee.jpg, prompt: a cup of coffee, target: a cup of tea, blend: [coffee, horse], name: broken}\n"
-    )
-    argv = ["edit", str(folder), "--output", str(tmp_path / "out"), "--steps", "3", "--model", "tiny-random", "--quiet"]
-    assert main(argv) == 1
-    captured = capsys.readouterr()
-    assert "3 edit(s)" in captured.out and "1 failed" in captured.out and "'horse' is not in the prompt" in captured.err
-    for edit in ("chelsea/a-tabby-dog-on-a-floor", "chelsea/fluffy", "coffee/a-cup-of-tea"):
-        assert (tmp_path / "out" / edit / "edited.png").is_file()
-    assert load_inversion(tmp_path / "out" / "chelsea").prompt == "a tabby cat on a floor"
-    stamp = (tmp_path / "out" / "chelsea" / "fluffy" / "edited.png").stat().st_mtime_ns
-    assert main(argv) == 1
-    assert "0 edit(s)" in capsys.readouterr().out  # done edits are skipped; the broken one fails again
-    assert (tmp_path / "out" / "chelsea" / "fluffy" / "edited.png").stat().st_mtime_ns == stamp
-    (folder / "edits.yaml").write_text("edits:\n  - {photo: chelsea.jpg, prompt: a tabby cat on a floor, target: a fluffy tabby cat on a floor, name: fluffy, self_replace_steps: 0.2}\n")
-    assert main(argv) == 0
-    assert "1 edit(s)" in capsys.readouterr().out  # other settings: done again
-    (folder / "edits.yaml").write_text("edits:\n  - {photo: chelsea.jpg, target: x, colour: red}\n")
-    assert main(argv) == 2
-    assert "edit 1: unknown field(s) colour" in capsys.readouterr().err
 
 
 def test_the_smoke_model_defaults_to_ten_steps(tmp_path, capsys):

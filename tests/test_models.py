@@ -82,3 +82,16 @@ def test_a_bfloat16_model_sees_embedding_changes_smaller_than_bfloat16_can_hold(
     trainable = embedding.clone().requires_grad_(True)
     half.denoise(latents, 501, trainable).pow(2).sum().backward()
     assert trainable.grad.dtype == torch.float32 and trainable.grad.abs().sum() > 0
+
+
+def test_casting_to_half_precision_prints_no_library_warning(caplog):
+    # diffusers' ModelMixin.to warns "modules that should be kept in float32" for every model given a
+    # dtype, SD's UNet and VAE included, which keep none; users saw it twice on every GPU run.
+    model = tiny_random(seed=3)
+    model.unet.to(dtype=torch.float16)
+    assert "should be kept in float32" in caplog.text  # the library's own cast does warn
+    caplog.clear()
+    model.to(dtype=torch.float16)
+    assert "should be kept in float32" not in caplog.text
+    assert model.unet.dtype == model.vae.dtype == torch.float16
+    assert all(buffer.dtype == torch.int64 for buffer in model.text_encoder.buffers())  # ids stay integers

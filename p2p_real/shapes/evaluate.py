@@ -413,7 +413,7 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m p2p_real.shapes.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a shapes model folder (or a built-in name such as tiny-random, for smoke runs)")
@@ -430,6 +430,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", default="float32", choices=DTYPE_NAMES)
     parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false", help="run the UNet eagerly on CUDA")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     if not parts or set(parts) - set(PARTS):
@@ -439,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scenes < 1 or args.steps < 1 or args.batch_size < 1:
         parser.error("--scenes, --steps and --batch-size must be at least 1")
 
-    from ..eval.bench import device_name, synchronize
+    from ..runs.bench import device_name
     from ..models import load_model
 
     try:
@@ -448,24 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m p2p_real.shapes.evaluate: {error}", file=sys.stderr)
         return 2
     options = replace(NULL_TEXT, num_inner_steps=args.inner_steps)
-    common = {"count": args.scenes, "seed": args.seed, "steps": args.steps, "guidance": args.guidance,
-              "batch_size": args.batch_size, "progress": not args.quiet}
-    runners = {
-        "text": lambda: text_following(model, **common),
-        "reconstruct": lambda: reconstruction(model, **common, options=options),
-        "p2p": lambda: p2p_checks(model, **common, options=options),
-    }
     args.output.mkdir(parents=True, exist_ok=True)
-    results, timings, figures = {}, {}, []
-    for name in parts:
-        started = time.perf_counter()
-        part = runners[name]()
-        synchronize(model.device)
-        timings[name] = round(time.perf_counter() - started, 2)
-        results[name] = part.to_json()
-        for figure_name, image in part.figures.items():
-            image.save(args.output / f"{figure_name}.png")
-            figures.append(f"{figure_name}.png")
+    results, timings, figures = run_parts(model, parts, args, options)
     report = {
         "command": " ".join(["python -m p2p_real.shapes.evaluate", *(sys.argv[1:] if argv is None else argv)]),
         "settings": {**{key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()},
@@ -482,6 +471,30 @@ def main(argv: list[str] | None = None) -> int:
     print(f"-> {args.output / 'shapes_eval.json'} ({', '.join(figures)}); seconds: "
           + ", ".join(f"{name} {seconds:.0f}" for name, seconds in timings.items()))
     return 0
+
+
+def run_parts(model: Model, parts: list[str], args: argparse.Namespace, options: NullTextOptions) -> tuple[dict, dict, list[str]]:
+    """Each part's results and seconds, its figures written into args.output; the figures' names."""
+    from ..runs.bench import synchronize
+
+    common = {"count": args.scenes, "seed": args.seed, "steps": args.steps, "guidance": args.guidance,
+              "batch_size": args.batch_size, "progress": not args.quiet}
+    runners = {
+        "text": lambda: text_following(model, **common),
+        "reconstruct": lambda: reconstruction(model, **common, options=options),
+        "p2p": lambda: p2p_checks(model, **common, options=options),
+    }
+    results, timings, figures = {}, {}, []
+    for name in parts:
+        started = time.perf_counter()
+        part = runners[name]()
+        synchronize(model.device)
+        timings[name] = round(time.perf_counter() - started, 2)
+        results[name] = part.to_json()
+        for figure_name, image in part.figures.items():
+            image.save(args.output / f"{figure_name}.png")
+            figures.append(f"{figure_name}.png")
+    return results, timings, figures
 
 
 if __name__ == "__main__":

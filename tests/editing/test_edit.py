@@ -146,7 +146,7 @@ def test_processors_are_restored_even_after_an_error(tiny_model, generator):
     before = dict(tiny_model.unet.attn_processors)
     plan = build_plan(tiny_model, SOURCE, [DOG], [EditOptions()], STEPS)
     with pytest.raises(ValueError, match="boom"):
-        with tiny_model.controlled(plan) as denoise:
+        with tiny_model.controlled(plan):
             assert isinstance(next(iter(tiny_model.unet.attn_processors.values())), EditingAttention)
             raise ValueError("boom")
     after = tiny_model.unet.attn_processors

@@ -1,10 +1,8 @@
-import json
+from pathlib import Path
 
 import numpy as np
-import pytest
 
-from p2p_real.errors import P2PError
-from p2p_real.eval.pie_bench import decode_mask, read_mapping_file, without_brackets
+from p2p_real.eval.pie_bench import decode_mask, from_mapping_entry, without_brackets
 
 
 def test_decode_a_hand_made_run_length_mask():
@@ -19,16 +17,13 @@ def test_decode_a_hand_made_run_length_mask():
     assert decode_mask([9, 100], size=size).sum() == size * size  # a run past the end is clipped, not an error
 
 
-def test_mapping_file_entries(tmp_path):
-    (tmp_path / "cat.jpg").write_bytes(b"")
-    mapping = {"000": {"image_path": "cat.jpg", "original_prompt": "a [cat] on a mat",
-                       "editing_prompt": "a [dog] on a mat", "blended_word": "cat dog",
-                       "mask": [0, 10], "editing_type_id": "1"}}
-    (tmp_path / "mapping_file.json").write_text(json.dumps(mapping))
-    [entry] = read_mapping_file(tmp_path / "mapping_file.json")
-    assert entry.source_prompt == "a cat on a mat" and entry.target_prompt == "a dog on a mat"
-    assert entry.blend_words == ("cat", "dog") and entry.edit_type == "1" and entry.mask.shape == (512, 512)
+def test_a_mapping_entry_without_brackets_blend_words_and_mask():
+    entry = {"original_prompt": "a [cat]  on a mat", "editing_prompt": "a [ red ] dog on a mat", "blended_word": "cat dog",
+             "mask": [0, 10], "editing_type_id": 1}
+    edit = from_mapping_entry(7, entry, Path("cat.jpg"))
+    assert edit.key == "7" and edit.image == Path("cat.jpg") and edit.edit_type == "1"
+    assert edit.source_prompt == "a cat on a mat" and edit.target_prompt == "a red dog on a mat"
+    assert edit.blend_words == ("cat", "dog") and edit.mask.shape == (512, 512) and edit.mask[0, :10].all()
+    bare = from_mapping_entry("8", {"original_prompt": "a cat", "editing_prompt": "a dog", "blended_word": "cat"}, Path("x.jpg"))
+    assert bare.blend_words is None and bare.mask is None and bare.edit_type == ""
     assert without_brackets("a [ red ] car") == "a red car"
-    (tmp_path / "bad.json").write_text(json.dumps({"1": {"image_path": "x.jpg"}}))
-    with pytest.raises(P2PError, match="entry 1: missing or malformed field 'original_prompt'"):
-        read_mapping_file(tmp_path / "bad.json")

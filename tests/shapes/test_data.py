@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from p2p_real.eval.pie_bench import read_mapping_file
+from p2p_real.runs.pie_bench import read_mapping_file
 from p2p_real.shapes.scenes import scene_at
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "shapes"

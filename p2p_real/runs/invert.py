@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -11,18 +10,14 @@ from tqdm.auto import tqdm
 from ..artifacts import Inversion, is_complete, save_inversion
 from ..errors import P2PError
 from ..images import load_image, save_png, to_pil
+from ..inversion.options import NullTextOptions
 from ..models import Model
-from ..photos import Photo
 from ..pipeline import invert
-from .options import NullTextOptions
+from .photos import Photo
+from .report import RunReport
 
 
-@dataclass
-class JobReport:
-    done: list[tuple[Photo, Inversion]] = field(default_factory=list)
-    skipped: list[Photo] = field(default_factory=list)
-    failed: list[tuple[Photo, str]] = field(default_factory=list)
-    seconds: float = 0.0
+JobReport = RunReport[Photo, Inversion]
 
 
 def invert_photos(
@@ -41,18 +36,7 @@ def invert_photos(
     started = time.perf_counter()
     output = Path(output)
     report = JobReport()
-    ready: list[Photo] = []
-    for photo in photos:
-        if not force and is_complete(output / photo.name):
-            report.skipped.append(photo)
-        elif not photo.caption:
-            report.failed.append((photo, f"{photo.path}: no caption; give --prompt or add it to captions.json or {photo.path.stem}.txt"))
-        else:
-            try:
-                model.token_ids([photo.caption])
-                ready.append(photo)
-            except P2PError as error:
-                report.failed.append((photo, str(error)))
+    ready = [photo for photo in photos if to_invert(model, photo, output, force, report)]
     bar = tqdm(total=len(ready), desc="inverting", unit="photo", disable=not progress)
     for start in range(0, len(ready), batch_size):
         batch = []  # photos are read a batch at a time, so a large folder never sits in memory
@@ -82,6 +66,21 @@ def invert_photos(
     bar.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def to_invert(model: Model, photo: Photo, output: Path, force: bool, report: JobReport) -> bool:
+    """Whether `photo` needs inverting; if not, it goes into the report as skipped or failed."""
+    if not force and is_complete(output / photo.name):
+        report.skipped.append(photo)
+    elif not photo.caption:
+        report.failed.append((photo, f"{photo.path}: no caption; give --prompt or add it to captions.json or {photo.path.stem}.txt"))
+    else:
+        try:
+            model.token_ids([photo.caption])  # a caption too long fails here, before any photo is read
+            return True
+        except P2PError as error:
+            report.failed.append((photo, str(error)))
+    return False
 
 
 def write_artifact(inversion: Inversion, folder: Path) -> None:

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import P2PError
-from .images import PHOTO_SUFFIXES
+from ..errors import P2PError
+from ..images import PHOTO_SUFFIXES
 
 CAPTIONS_FILE = "captions.json"
 

@@ -1,0 +1,134 @@
+"""Benchmarks users run: reconstruction quality and time per inversion method, and edit quality
+(fidelity to the source against success of the edit) in PIE-Bench's form; their JSON and plot."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..artifacts import is_complete, load_inversion
+from ..editing.edit import edit
+from ..editing.options import EditOptions
+from ..errors import P2PError
+from ..eval.pie_bench import BenchEdit
+from ..eval.scores import MetricModels, edit_scores
+from ..images import load_image, save_png, to_pil, to_tensor
+from ..inversion.options import NullTextOptions
+from ..models import Model
+from ..pipeline import invert
+from .invert import write_artifact
+from .photos import Photo
+
+
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_reconstruct(
+    model: Model,
+    photos: list[Photo],
+    methods: list[str],
+    metric_models: MetricModels,
+    num_steps: int = 50,
+    guidance_scale: float = 7.5,
+    options: NullTextOptions = NullTextOptions(),
+    progress: bool = True,
+) -> list[dict]:
+    """One row per (photo, method): seconds for the whole inversion and its reconstruction metrics."""
+    rows = []
+    loaded = []
+    for photo in photos:
+        try:
+            loaded.append((photo, load_image(photo.path, model.resolution)))
+        except P2PError as error:
+            rows.append({"photo": str(photo.path), "error": str(error)})
+    if loaded:  # one-time costs (kernels, allocator, caches) stay out of the first method's time
+        invert(model, [loaded[0][1]], [loaded[0][0].caption], "ddim", 1, guidance_scale)
+    bar = tqdm(total=len(loaded) * len(methods), desc="bench reconstruct", disable=not progress)
+    for photo, image in loaded:
+        for method in methods:
+            synchronize(model.device)
+            started = time.perf_counter()
+            [inversion] = invert(model, [image], [photo.caption], method, num_steps, guidance_scale, options)
+            synchronize(model.device)
+            row = {"photo": str(photo.path), "method": method, "seconds": time.perf_counter() - started, **inversion.metrics}
+            if metric_models.lpips is not None:
+                pair = to_tensor([to_pil(inversion.reconstruction), image])
+                row["lpips"] = float(metric_models.lpips(pair[:1], pair[1:])[0])
+            rows.append(row)
+            bar.update()
+    bar.close()
+    return rows
+
+
+def bench_edit(
+    model: Model,
+    edits: list[BenchEdit],
+    output: Path,
+    metric_models: MetricModels,
+    method: str = "null-text",
+    num_steps: int = 50,
+    options: EditOptions = EditOptions(),
+    progress: bool = True,
+) -> list[dict]:
+    """Invert each photo (kept in OUTPUT/artifacts/ for resuming), edit it, score the edit."""
+    rows = []
+    for entry in tqdm(edits, desc="bench edit", disable=not progress):
+        try:
+            folder = output / "artifacts" / entry.key
+            if is_complete(folder):
+                inversion = load_inversion(folder, model)
+            else:
+                image = load_image(entry.image, model.resolution)
+                [inversion] = invert(model, [image], [entry.source_prompt], method, num_steps, source_paths=[str(entry.image)])
+                write_artifact(inversion, folder)
+            edit_options = entry.options or EditOptions(
+                kind=options.kind, cross_replace_steps=options.cross_replace_steps,
+                self_replace_steps=options.self_replace_steps, blend_words=entry.blend_words,
+            )
+            result = edit(model, inversion, entry.target_prompt, edit_options)
+        except P2PError as error:
+            rows.append({"key": entry.key, "type": entry.edit_type, "error": str(error)})
+            continue
+        (output / "edits").mkdir(parents=True, exist_ok=True)
+        save_png(to_pil(result.edited), output / "edits" / f"{entry.key}.png", {
+            "prompt": entry.target_prompt, "source_prompt": entry.source_prompt, "steps": inversion.num_steps,
+            "guidance": inversion.guidance_scale, "method": inversion.method, "model": model.name, "kind": result.kind,
+        })
+        rows.append({"key": entry.key, "type": entry.edit_type, **edit_scores(result, entry, metric_models)})
+    return rows
+
+
+def plot_quality_against_time(summary: dict[str, dict], path: Path, device: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, panels = plt.subplots(1, 2, figsize=(9, 3.5), dpi=120)
+    for axes, column, label in ((panels[0], "psnr", "reconstruction PSNR (dB), higher is better"),
+                                (panels[1], "latent_mse", "latent MSE to the photo's latent, lower is better")):
+        for method, values in summary.items():
+            axes.scatter(values["seconds"], values[column], s=40)
+            axes.annotate(method, (values["seconds"], values[column]), textcoords="offset points", xytext=(5, 5))
+        axes.set_xscale("log")
+        axes.set_xlabel(f"seconds per photo ({device})")
+        axes.set_ylabel(label, fontsize=8)
+        axes.grid(alpha=0.3)
+    figure.suptitle("Inversion methods: quality against time")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
