@@ -21,8 +21,8 @@ _PUBLIC = {
     "find_photos": "runs.photos",
     "edit": "editing.edit",
     "EditOptions": "editing.options",
-    "EditJob": "runs.edits",
-    "read_edits_file": "runs.edits",
+    "EditJob": "runs.edits_file",
+    "read_edits_file": "runs.edits_file",
     "run_edits": "runs.edits",
 }
 __all__ = sorted(_PUBLIC)

@@ -18,7 +18,8 @@ from ..images import load_image
 from ..inversion.options import NullTextOptions
 from ..models import Model, load_model
 from .bench import bench_edit, bench_reconstruct, device_name, plot_quality_against_time, write_json
-from .edits import EDITS_FILES, EditJob, find_edits_file, read_edits_file, run_edits
+from .edits import run_edits
+from .edits_file import EDITS_FILES, EditJob, find_edits_file, read_edits_file
 from .invert import invert_photos
 from .photos import find_photos
 from .pie_bench import read_bench_edits

@@ -1,21 +1,13 @@
-"""Find the photos a command should work on, and the caption of each.
-
-A photo named on the command line takes `--prompt` when one is given. Otherwise, and for the
-photos of a folder, a caption comes, in this order, from `captions.json` in the photo's folder (an
-object mapping file name to caption), from a text file beside the photo with the same stem
-(`cat.jpg` -> `cat.txt`), or from `--prompt` as the fallback.
-"""
+"""Find the photos a command should work on, each with its caption (runs/captions.py) and the name
+of its output folder. A photo named on the command line takes `--prompt` when one is given."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import P2PError
 from ..images import PHOTO_SUFFIXES
-
-CAPTIONS_FILE = "captions.json"
-
+from .captions import caption_for
 
 @dataclass(frozen=True)
 class Photo:
@@ -46,20 +38,3 @@ def find_photos(inputs: list[str], prompt: str | None = None) -> list[Photo]:
         caption = prompt if named and prompt else caption_for(path) or prompt
         photos.append(Photo(path, caption, name))
     return photos
-
-
-def caption_for(path: Path) -> str | None:
-    captions_file = path.parent / CAPTIONS_FILE
-    if captions_file.is_file():
-        try:
-            captions = json.loads(captions_file.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise P2PError(f"{captions_file}: not valid JSON ({error})") from None
-        if not isinstance(captions, dict):
-            raise P2PError(f"{captions_file}: expected an object mapping file names to captions")
-        if path.name in captions:
-            return str(captions[path.name])
-    text_file = path.with_suffix(".txt")
-    if text_file.is_file():
-        return text_file.read_text().strip() or None
-    return None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import P2PError
 from ..eval.pie_bench import BenchEdit, from_mapping_entry
-from .edits import read_edits_file
+from .edits_file import read_edits_file
 
 
 def read_mapping_file(path: str | Path) -> list[BenchEdit]:

@@ -11,7 +11,8 @@ from p2p_real.cli import main
 from p2p_real.editing.edit import edit
 from p2p_real.editing.options import EditOptions
 from p2p_real.runs import edits as edits_module
-from p2p_real.runs.edits import EditJob, find_edits_file, run_edits
+from p2p_real.runs.edits import run_edits
+from p2p_real.runs.edits_file import EditJob, find_edits_file
 from p2p_real.runs.invert import invert_photos
 from p2p_real.runs.photos import Photo
 
@@ -37,8 +38,8 @@ def test_an_edits_file_runs_many_edits_resumably(tmp_path, capsys):
     assert main(argv) == 1
     captured = capsys.readouterr()
     assert "3 edit(s)" in captured.out and "1 failed" in captured.out and "'horse' is not in the prompt" in captured.err
-    for folder in ("chelsea/a-tabby-dog-on-a-floor", "chelsea/fluffy", "coffee/a-cup-of-tea"):
-        assert (tmp_path / "out" / folder / "edited.png").is_file()
+    for done in ("chelsea/a-tabby-dog-on-a-floor", "chelsea/fluffy", "coffee/a-cup-of-tea"):
+        assert (tmp_path / "out" / done / "edited.png").is_file()
     assert load_inversion(tmp_path / "out" / "chelsea").prompt == "a tabby cat on a floor"
     stamp = (tmp_path / "out" / "chelsea" / "fluffy" / "edited.png").stat().st_mtime_ns
     assert main(argv) == 1
