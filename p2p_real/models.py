@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
@@ -23,6 +24,10 @@ from .errors import ModelLoadError, PromptError
 from .hub import load_local_first
 from .sampling import Denoise
 from .schedule import Schedule
+
+if TYPE_CHECKING:  # editing imports this module; the names are for readers and type checkers
+    from .editing.plan import EditPlan
+    from .editing.state import EditState
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 SHAPES_FOLDER = Path(__file__).parent / "assets" / "shapes"  # trained by p2p_real/shapes/train.py (docs/SHAPES.md)
@@ -203,8 +208,8 @@ class ControlledDenoise:
     """The `denoise` of a `Model.controlled` block, with the plan it runs and its state."""
 
     denoise: Denoise
-    plan: object  # EditPlan
-    state: object  # EditState
+    plan: "EditPlan"
+    state: "EditState"
 
     def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
         return self.denoise(latents, timestep, embeddings)

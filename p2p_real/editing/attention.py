@@ -39,9 +39,10 @@ class EditingAttention(FusedAttention):
             return hidden_states
         unconditional, conditional = split_guidance(hidden_states)
         source, targets = split_source(conditional)
-        (_, query), (_, key), (_, value) = (split_guidance(x) for x in (query, key, value))
-        (source_query, _), (source_key, _), (_, target_value) = (split_source(x) for x in (query, key, value))
-        targets = self_replace(targets, source_query, source_key, target_value, self.state.at_step(self.plan.self_weights), scale)
+        source_query = split_source(split_guidance(query)[1])[0]
+        source_key = split_source(split_guidance(key)[1])[0]
+        target_values = split_source(split_guidance(value)[1])[1]
+        targets = self_replace(targets, source_query, source_key, target_values, self.state.at_step(self.plan.self_weights), scale)
         return stack_for_guidance(unconditional, join_source(source, targets))
 
     def edit_cross(self, probabilities: torch.Tensor, num_queries: int) -> torch.Tensor:
