@@ -52,7 +52,8 @@ def test_graphed_denoise_equals_eager_with_and_without_gradients(models, generat
     for _ in range(3):
         graphed_error = relative(gradient(graphed.denoise, latents, embeddings), exact)
         assert graphed_error <= 2 * eager_error + 1e-6, (graphed_error, eager_error)
-    assert eager_error < (1e-4 if graphed.dtype == torch.float32 else 3e-2), eager_error
+    # float32 convolutions run in TF32 by cuDNN's default: 8.8e-4 measured on an H200
+    assert eager_error < (3e-3 if graphed.dtype == torch.float32 else 3e-2), eager_error
 
 
 def gradient(denoise, latents, embeddings):
