@@ -1,7 +1,10 @@
 """The `Inversion` record, and its files: tensors in safetensors, settings in JSON, written atomically.
 
-A folder per photo holds `inversion.safetensors`, `inversion.json` (written last: its presence means
-the artifact is complete), and `source.png` / `reconstruction.png` for people to look at.
+A folder per photo holds `inversion.safetensors`, `inversion.json` (the record: written last, so
+that its presence means the artifact is complete, and removed first when an artifact is replaced),
+and `source.png` / `reconstruction.png` for people to look at. The record says what made the
+artifact (photo bytes, prompt, model, method, steps, guidance, options), so that a run reuses it only
+for the same work (runs/invert.py).
 """
 from __future__ import annotations
 
@@ -13,9 +16,10 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save
 
 from .errors import ArtifactError
+from .images import write_atomic
 
 FORMAT = "p2p-real/inversion"
 FORMAT_VERSION = 1
@@ -41,6 +45,7 @@ class Inversion:
     options: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     source_path: str = ""
+    source_sha256: str = ""  # of the photo file's bytes: which photo this is, wherever it moves
     latent_offsets: torch.Tensor | None = None  # (steps, C, h, w): Direct Inversion's source-branch offsets
     # Per sampling step, what the method reports of itself; null-text: final_loss, early_stop_threshold,
     # reached_threshold and inner_steps, since non-convergence is what users of the reference meet.
@@ -56,45 +61,59 @@ class Inversion:
 
 
 def save_inversion(inversion: Inversion, folder: str | os.PathLike) -> Path:
+    """The tensors, then the record; an earlier record goes first, so a write cut short leaves none."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tensors_path = folder / TENSORS_FILE
-    partial = folder / (TENSORS_FILE + ".partial")
-    save_file(inversion.tensors(), str(partial))
-    os.replace(partial, tensors_path)
-    metadata = {**inversion.metadata(), "tensors_sha256": sha256(tensors_path)}
-    partial = folder / (METADATA_FILE + ".partial")
-    partial.write_text(json.dumps(metadata, indent=2) + "\n")
-    os.replace(partial, folder / METADATA_FILE)
+    (folder / METADATA_FILE).unlink(missing_ok=True)
+    data = save(inversion.tensors())  # bytes written by us, so that the file gets the user's umask
+    write_atomic(folder / TENSORS_FILE, data)
+    metadata = {**inversion.metadata(), "tensors_sha256": hashlib.sha256(data).hexdigest()}
+    write_atomic(folder / METADATA_FILE, (json.dumps(metadata, indent=2) + "\n").encode())
     return folder
 
 
-def is_complete(folder: str | os.PathLike) -> bool:
-    return (Path(folder) / METADATA_FILE).is_file() and (Path(folder) / TENSORS_FILE).is_file()
+def tensors_sha256(inversion: Inversion) -> str:
+    """What `tensors_sha256` in inversion.json records: SHA-256 of the inversion's tensors as saved,
+    which tells one inversion's content from another's."""
+    return hashlib.sha256(save(inversion.tensors())).hexdigest()
+
+
+def read_record(folder: str | os.PathLike) -> dict | None:
+    """The artifact's record (inversion.json) as written, without reading the tensors; None when
+    there is none yet. An ArtifactError when it is damaged, foreign or of another format version."""
+    metadata_path = Path(folder) / METADATA_FILE
+    try:
+        metadata = json.loads(metadata_path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ArtifactError(f"{metadata_path}: damaged JSON ({error}); re-run `p2p-real invert --force`") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise ArtifactError(f"{metadata_path}: not a p2p-real inversion file")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(f"{metadata_path}: format version {metadata.get('format_version')} is not {FORMAT_VERSION}; re-invert the photo")
+    return metadata
 
 
 def load_inversion(path: str | os.PathLike, model=None) -> Inversion:
     """Read an artifact folder (or its inversion.json); with `model`, check it was made by that model."""
     path = Path(path)
     folder = path.parent if path.name in (METADATA_FILE, TENSORS_FILE) else path
-    metadata_path, tensors_path = folder / METADATA_FILE, folder / TENSORS_FILE
-    if not metadata_path.is_file():
+    tensors_path = folder / TENSORS_FILE
+    metadata = read_record(folder)
+    if metadata is None:
         raise ArtifactError(f"{folder}: not an inversion artifact (no {METADATA_FILE}); run `p2p-real invert` first")
     try:
-        metadata = json.loads(metadata_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ArtifactError(f"{metadata_path}: damaged JSON ({error}); re-run `p2p-real invert --force`") from None
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise ArtifactError(f"{metadata_path}: not a p2p-real inversion file")
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(f"{metadata_path}: format version {metadata.get('format_version')} is not {FORMAT_VERSION}; re-invert the photo")
-    if not tensors_path.is_file():
-        raise ArtifactError(f"{tensors_path}: missing; re-run `p2p-real invert --force`")
-    if sha256(tensors_path) != metadata.get("tensors_sha256"):
+        data = tensors_path.read_bytes()  # read once: the bytes hashed are the bytes loaded
+    except FileNotFoundError:
+        raise ArtifactError(f"{tensors_path}: missing; re-run `p2p-real invert --force`") from None
+    except OSError as error:
+        raise ArtifactError(f"{tensors_path}: unreadable ({error}); re-run `p2p-real invert --force`") from None
+    if hashlib.sha256(data).hexdigest() != metadata.get("tensors_sha256"):
         raise ArtifactError(f"{tensors_path}: truncated or modified since it was written; re-run `p2p-real invert --force`")
     try:
-        tensors = load_file(str(tensors_path))
-    except (SafetensorError, OSError) as error:
+        tensors = load(data)
+    except SafetensorError as error:
         raise ArtifactError(f"{tensors_path}: unreadable ({error}); re-run `p2p-real invert --force`") from None
     fields = {key: value for key, value in metadata.items() if key not in ("format", "format_version", "tensors_sha256")}
     try:

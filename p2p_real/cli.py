@@ -16,6 +16,7 @@ from .defaults import (BUILTIN_MODELS, DEFAULT_MODEL, DEFAULT_STEPS, DTYPE_CHOIC
 from .editing.options import EDIT_KINDS, EditOptions
 from .errors import P2PError
 from .inversion.options import NullTextOptions
+from .runs.checks import check_command_line, in_flag_terms
 
 EXAMPLES = """examples:
   p2p-real invert data/photos/chelsea.jpg --prompt "a cat sitting on a wooden floor" --output out/
@@ -43,9 +44,9 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     """--output, the model options and --quiet, which every verb takes."""
     parser.add_argument("--output", "-o", required=True, metavar="DIR", help="folder for the results")
     group = parser.add_argument_group("model")
-    group.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME_OR_PATH",
-                       help=f"hub id or local diffusers folder (default: {DEFAULT_MODEL}); built-in: {', '.join(BUILTIN_MODELS)}")
-    group.add_argument("--device", default=None, help="cuda, cuda:1, cpu, ... (default: cuda if available)")
+    group.add_argument("--model", metavar="NAME_OR_PATH", help=f"hub id or local diffusers folder (default: {DEFAULT_MODEL}; "
+                       f"editing an artifact folder: the model it was made with); built-in: {', '.join(BUILTIN_MODELS)}")
+    group.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda if available)")
     group.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
                        help="weights' precision (default: auto, float16 on a GPU and float32 on the CPU; on a GPU float16 "
                             "is about 5x faster than float32 at the same reconstruction error, bfloat16 as fast but less accurate)")
@@ -120,7 +121,7 @@ def add_edit(verbs) -> None:
     group.add_argument("--steps", type=int, default=None, help="DDIM steps when a photo is inverted first (default: 50; 10 with --model shapes or tiny-random)")
     group.add_argument("--batch-size", type=int, default=1, help="photos inverted together when they are inverted first (default: 1)")
     parser.add_argument("--maps", action="store_true", help="also write maps.png: the edit's cross-attention per target token")
-    parser.add_argument("--force", action="store_true", help="redo edits that are already done")
+    parser.add_argument("--force", action="store_true", help="redo edits; also replace kept inversions and named edits made with other settings")
     parser.set_defaults(command="run_edit")
 
 
@@ -168,17 +169,17 @@ def main(argv: list[str] | None = None) -> int:
     options = vars(build_parser().parse_args(argv))
     if options.get("steps", 0) is None:  # the paper's 50, but seconds-fast runs on the smoke model
         options["steps"] = SMALL_MODEL_STEPS.get(options["model"], DEFAULT_STEPS)
-    # Library deprecation chatter is not for users of a command-line tool.
+    warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation chatter is not for users of a CLI
     warnings.filterwarnings("ignore", category=UserWarning, module="huggingface_hub|diffusers|transformers")
-    warnings.filterwarnings("ignore", category=FutureWarning)
     try:
-        from .runs import commands  # here, so that --help never waits for torch
+        check_command_line(options)  # every path and flag, before torch is imported: a typo costs no seconds
+        from .runs import commands  # here, so that --help and bad input never wait for torch
 
         command = getattr(commands, options.pop("command"))
         model_choice = commands.ModelChoice(*(options.pop(name) for name in MODEL_OPTIONS))
         outcome = command(model_choice=model_choice, **{key: value for key, value in options.items() if key not in ("verb", "bench")})
     except P2PError as error:
-        print(f"p2p-real: error: {error}", file=sys.stderr)
+        print(f"p2p-real: error: {in_flag_terms(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("p2p-real: interrupted; finished photos are kept, run again to resume", file=sys.stderr)

@@ -1,8 +1,10 @@
 """Read any common photo into RGB, centre-crop and resize it; write PNGs that say what made them."""
 from __future__ import annotations
 
+import io
 import json
 import os
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -89,21 +91,32 @@ def parameters_text(settings: dict) -> str:
 
 
 def save_png(image: Image.Image, path: str | os.PathLike, settings: dict) -> None:
-    """Write a PNG carrying `settings` in its `parameters` chunk, plus a JSON sidecar, atomically."""
+    """Write a PNG carrying `settings` in its `parameters` chunk, then its JSON sidecar, each atomically."""
     path = Path(path)
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", parameters_text(settings))
-    temporary = path.with_name(path.name + ".partial")
-    image.save(temporary, format="PNG", pnginfo=info)
-    os.replace(temporary, path)
+    encoded = io.BytesIO()
+    image.save(encoded, format="PNG", pnginfo=info)
+    write_atomic(path, encoded.getvalue())
     write_json_atomic(path.with_suffix(".json"), settings)
 
 
-def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
+def write_json_atomic(path: str | os.PathLike, data) -> None:
+    write_atomic(path, (json.dumps(data, indent=2, sort_keys=False, default=str) + "\n").encode())
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder, then os.replace: readers
+    see the old file or the new one, never a part. The temporary name is this process's own (pid and
+    a random part), so that runs writing into one folder never share one. Files get the user's umask."""
     path = Path(path)
-    temporary = path.with_name(path.name + ".partial")
-    temporary.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(temporary, path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def grid(images: list[Image.Image], labels: list[str] | None = None) -> Image.Image:

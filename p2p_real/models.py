@@ -20,7 +20,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from .attention import FusedAttention, keep_text_projections_in_fp32
 from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_NAMES
-from .errors import ModelLoadError, PromptError
+from .errors import ModelLoadError, OptionError, PromptError
 from .hub import load_local_first
 from .sampling import Denoise
 from .schedule import Schedule
@@ -258,9 +258,9 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dty
     first, see `Model.use_cuda_graphs`): the same arithmetic,
     far fewer kernel launches (docs/BENCHMARKS.md).
     """
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = usable_device(device)
     if compile and not (torch.device(device).type == "cuda" and cuda_graphs):
-        raise ModelLoadError("compiling the UNet needs a CUDA device with CUDA graphs on; drop --compile")
+        raise OptionError("compile", f"compiling the UNet needs a CUDA device with CUDA graphs on, not {device}; leave it off")
     if dtype == "auto":
         dtype = "float16" if torch.device(device).type == "cuda" else "float32"
     torch_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
@@ -278,6 +278,23 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dty
         if cuda_graphs:
             model.use_cuda_graphs(compile)
     return model
+
+
+def usable_device(device: str | torch.device | None) -> torch.device:
+    """`device` (None: CUDA when there is a GPU), checked to exist here before any weights load."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise OptionError("device", f"{device!r} is not a device; use cpu, cuda, cuda:N or mps") from None
+    gpus = torch.cuda.device_count() if parsed.type == "cuda" else 0
+    if parsed.type == "cuda" and (parsed.index or 0) >= gpus:
+        here = f"only {gpus} CUDA device(s) here, cuda:0 to cuda:{gpus - 1}" if gpus else "no CUDA GPU is available here"
+        raise OptionError("device", f"{here}, so not {device!r}; use another device, or cpu")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise OptionError("device", f"no Apple GPU (MPS) is available here, so not {device!r}; use cpu")
+    return parsed
 
 
 def load_pretrained(name_or_path: str, name: str | None = None) -> Model:

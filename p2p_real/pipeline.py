@@ -8,6 +8,7 @@ from __future__ import annotations
 from PIL import Image
 
 from .artifacts import Inversion
+from .errors import OptionError, check_number
 from .eval.metrics import reconstruction_metrics
 from .images import to_tensor, to_uint8
 from .inversion.ddim import ddim_invert
@@ -32,11 +33,9 @@ def invert(
     `method` is a key of `p2p_real.inversion.methods.METHODS`: `null-text` (Mokady et al. 2023,
     optimised null embeddings), `ddim` (the plain empty-prompt embedding; fast, but guided sampling
     drifts), `negative-prompt` (Miyake et al. 2023) or `direct` (Ju et al. 2024, per-step offsets).
+    A bad argument raises `OptionError` (a ValueError) naming it, before any work is done.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown inversion method {method!r}; choose one of {', '.join(METHODS)}")
-    if len(images) != len(prompts):
-        raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+    check_arguments(model, images, prompts, method, num_steps, guidance_scale, options, source_paths)
     schedule = model.schedule(num_steps)
     pixels = to_tensor(images).to(model.device)
     latents = model.encode(pixels)
@@ -70,3 +69,30 @@ def invert(
         )
         for index in range(len(images))
     ]
+
+
+def check_arguments(model: Model, images, prompts, method, num_steps, guidance_scale, options, source_paths) -> None:
+    """invert()'s arguments, each refused with an OptionError in the Python API's own terms."""
+    if method not in METHODS:
+        raise OptionError("method", f"expected one of {', '.join(METHODS)}, got {method!r}")
+    for name, values in (("images", images), ("prompts", prompts)):
+        if not isinstance(values, (list, tuple)) or not values:
+            raise OptionError(name, f"expected a non-empty list, one item per photo; got {values!r:.80}")
+    for name, values in (("prompts", prompts), ("source_paths", source_paths)):
+        if values is not None and (not isinstance(values, (list, tuple)) or len(values) != len(images)):
+            raise OptionError(name, f"expected a list of {len(images)}, one per image; got {values!r:.80}")
+    size = model.resolution
+    for index, image in enumerate(images):
+        if not isinstance(image, Image.Image) or image.mode != "RGB" or image.size != (size, size):
+            found = f"a {image.mode} image of {image.size[0]}x{image.size[1]}" if isinstance(image, Image.Image) else type(image).__name__
+            raise OptionError("images", f"images[{index}] is {found}, not the {size}x{size} RGB photo this model takes; "
+                                        f"read photos with load_image(path, model.resolution)")
+    for index, prompt in enumerate(prompts):
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise OptionError("prompts", f"prompts[{index}] is {prompt!r}; give each photo's caption as non-empty text")
+    most = model.scheduler_config.get("num_train_timesteps", 1000)
+    if not isinstance(num_steps, int) or isinstance(num_steps, bool) or not 1 <= num_steps <= most:
+        raise OptionError("num_steps", f"expected a whole number of DDIM steps from 1 to {most}, got {num_steps!r}")
+    check_number("guidance_scale", guidance_scale)
+    if not isinstance(options, NullTextOptions):
+        raise OptionError("options", f"expected a NullTextOptions, got {type(options).__name__}")

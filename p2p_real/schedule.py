@@ -33,7 +33,7 @@ class Schedule:
                 f"expected one of {PREDICTION_TYPES}"
             )
         if num_steps < 1 or num_steps > scheduler.config.num_train_timesteps:
-            raise ValueError(f"--steps must be between 1 and {scheduler.config.num_train_timesteps}, got {num_steps}")
+            raise ValueError(f"num_steps must be between 1 and {scheduler.config.num_train_timesteps}, got {num_steps}")
         scheduler.set_timesteps(num_steps)
         return cls(
             alphas_cumprod=scheduler.alphas_cumprod.float().cpu(),

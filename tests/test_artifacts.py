@@ -1,9 +1,15 @@
 import json
+import os
+import stat
 
 import pytest
 import torch
+from PIL import Image
 
-from p2p_real.artifacts import METADATA_FILE, TENSORS_FILE, Inversion, load_inversion, save_inversion
+from p2p_real import artifacts
+from p2p_real.artifacts import (METADATA_FILE, TENSORS_FILE, Inversion, load_inversion, read_record, save_inversion,
+                                tensors_sha256)
+from p2p_real.images import save_png
 from p2p_real.errors import ArtifactError
 from p2p_real.models import tiny_random
 
@@ -64,3 +70,28 @@ def test_an_artifact_of_another_model_is_refused(tmp_path, tiny_model, generator
     assert other.fingerprint != tiny_model.fingerprint
     with pytest.raises(ArtifactError, match="made with model 'tiny-random'.*--model"):
         load_inversion(tmp_path, other)
+
+
+def test_the_record_says_which_photo_and_content_and_files_follow_the_umask(tmp_path, tiny_model, generator):
+    inversion = make_inversion(tiny_model, generator)
+    inversion.source_sha256 = "ab" * 32
+    previous = os.umask(0o027)
+    try:
+        save_inversion(inversion, tmp_path / "cat")
+        save_png(Image.new("RGB", (8, 8)), tmp_path / "cat" / "source.png", {"prompt": "a cat"})
+    finally:
+        os.umask(previous)
+    for path in (tmp_path / "cat").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640, path  # not safetensors' own 0600
+    record = read_record(tmp_path / "cat")
+    assert record["source_sha256"] == "ab" * 32 and record["tensors_sha256"] == tensors_sha256(inversion)
+    assert load_inversion(tmp_path / "cat").source_sha256 == "ab" * 32
+    assert read_record(tmp_path / "elsewhere") is None
+
+
+def test_a_replaced_artifact_loses_its_record_first(tmp_path, tiny_model, generator, monkeypatch):
+    save_inversion(make_inversion(tiny_model, generator), tmp_path)
+    monkeypatch.setattr(artifacts, "write_atomic", lambda path, data: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError):
+        save_inversion(make_inversion(tiny_model, generator), tmp_path)
+    assert read_record(tmp_path) is None  # a write cut short leaves no record that trusts it

@@ -11,6 +11,7 @@ from typing import Sequence
 import torch
 
 from ..artifacts import Inversion, check_model
+from ..errors import OptionError
 from ..images import to_uint8
 from ..inversion.direct import add_offsets
 from ..models import Model
@@ -37,16 +38,19 @@ def edit(model: Model, inversion: Inversion, targets: str | Sequence[str],
     """Edit `inversion`'s photo so that it shows `targets` instead of its caption.
 
     One target (a string) gives one `EditResult`; a list of targets gives a list, all edited in one
-    batched sampling pass, with one `EditOptions` for all of them or one each.
+    batched sampling pass, with one `EditOptions` for all of them or one each. A bad argument raises
+    `OptionError` (a ValueError) naming it.
     """
     check_model(inversion, model, inversion.source_path or "the inversion")
     single = isinstance(targets, str)
-    targets = [targets] if single else list(targets)
-    if not targets or not all(isinstance(target, str) for target in targets):
-        raise TypeError("targets must be a caption or a non-empty list of captions")
-    options = [options] * len(targets) if isinstance(options, EditOptions) else list(options)
+    targets = [targets] if single else targets
+    if not isinstance(targets, (list, tuple)) or not targets or not all(isinstance(target, str) and target.strip() for target in targets):
+        raise OptionError("targets", f"expected a caption or a non-empty list of captions (non-empty text), got {targets!r:.120}")
+    options = [options] * len(targets) if isinstance(options, EditOptions) else options
+    if not isinstance(options, (list, tuple)) or not all(isinstance(option, EditOptions) for option in options):
+        raise OptionError("options", f"expected an EditOptions or a list of them, got {options!r:.120}")
     if len(options) != len(targets):
-        raise ValueError(f"{len(targets)} targets but {len(options)} EditOptions; give one for all or one each")
+        raise OptionError("options", f"{len(targets)} targets but {len(options)} EditOptions; give one for all or one each")
     source = inversion.prompt
     plan = build_plan(model, source, targets, options, inversion.num_steps)
     offsets = inversion.latent_offsets

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import OptionError
+
 MASK_SIZE = 512
 
 
@@ -43,14 +45,27 @@ def without_brackets(prompt: str) -> str:
 
 
 def from_mapping_entry(key: str, entry: dict, image: Path) -> BenchEdit:
-    """One entry of mapping_file.json, its photo found at `image`; KeyError or TypeError when a
-    field is missing or malformed."""
-    words = entry.get("blended_word", "").split()
+    """One entry of mapping_file.json, its photo found at `image`; an OptionError names a field that
+    is missing or of the wrong type."""
+    prompts = [entry.get(field) for field in ("original_prompt", "editing_prompt")]
+    for field, prompt in zip(("original_prompt", "editing_prompt"), prompts):
+        if not isinstance(prompt, str) or not without_brackets(prompt):
+            raise OptionError(field, f"expected the caption as text, edited words in [brackets]; got {prompt!r:.60}")
+    blended = entry.get("blended_word", "")
+    if not isinstance(blended, str):
+        raise OptionError("blended_word", f"expected the source and target words as text, e.g. \"cat dog\" (or \"\"); got {blended!r:.60}")
+    runs = entry.get("mask") or []
+    if not isinstance(runs, list) or len(runs) % 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in runs):
+        raise OptionError("mask", f"expected run-length pairs [start, length, ...] of whole numbers >= 0; got {runs!r:.60}")
+    edit_type = entry.get("editing_type_id", "")
+    if not isinstance(edit_type, (str, int)) or isinstance(edit_type, bool):
+        raise OptionError("editing_type_id", f"expected an id such as \"1\"; got {edit_type!r:.60}")
+    words = blended.split()
     return BenchEdit(
         key=str(key), image=image,
-        source_prompt=without_brackets(entry["original_prompt"]),
-        target_prompt=without_brackets(entry["editing_prompt"]),
+        source_prompt=without_brackets(prompts[0]),
+        target_prompt=without_brackets(prompts[1]),
         blend_words=(words[0], words[1]) if len(words) == 2 else None,
-        mask=decode_mask(entry["mask"]) if entry.get("mask") else None,
-        edit_type=str(entry.get("editing_type_id", "")),
+        mask=decode_mask(runs) if runs else None,
+        edit_type=str(edit_type),
     )

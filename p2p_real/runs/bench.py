@@ -2,24 +2,25 @@
 (fidelity to the source against success of the edit) in PIE-Bench's form; their JSON and plot."""
 from __future__ import annotations
 
-import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from ..artifacts import is_complete, load_inversion
+from ..artifacts import Inversion, load_inversion
 from ..editing.edit import edit
 from ..editing.options import EditOptions
 from ..errors import P2PError
 from ..eval.pie_bench import BenchEdit
 from ..eval.scores import MetricModels, edit_scores
-from ..images import load_image, save_png, to_pil, to_tensor
+from ..images import load_image, save_png, to_pil, to_tensor, write_json_atomic
 from ..inversion.options import NullTextOptions
 from ..models import Model
 from ..pipeline import invert
-from .invert import write_artifact
+from .invert import InversionSettings, file_sha256, invert_waiting
+from .naming import inside, sanitize, short_hash
 from .photos import Photo
 
 
@@ -79,17 +80,12 @@ def bench_edit(
     options: EditOptions = EditOptions(),
     progress: bool = True,
 ) -> list[dict]:
-    """Invert each photo (kept in OUTPUT/artifacts/ for resuming), edit it, score the edit."""
+    """Invert each photo (kept in OUTPUT/artifacts/, keyed by content, for resuming), edit it, score
+    the edit. Each row names the artifact and the edited image it used."""
     rows = []
     for entry in tqdm(edits, desc="bench edit", disable=not progress):
         try:
-            folder = output / "artifacts" / entry.key
-            if is_complete(folder):
-                inversion = load_inversion(folder, model)
-            else:
-                image = load_image(entry.image, model.resolution)
-                [inversion] = invert(model, [image], [entry.source_prompt], method, num_steps, source_paths=[str(entry.image)])
-                write_artifact(inversion, folder)
+            artifact, inversion = bench_inversion(model, entry, output / "artifacts", method, num_steps)
             edit_options = entry.options or EditOptions(
                 kind=options.kind, cross_replace_steps=options.cross_replace_steps,
                 self_replace_steps=options.self_replace_steps, blend_words=entry.blend_words,
@@ -98,13 +94,31 @@ def bench_edit(
         except P2PError as error:
             rows.append({"key": entry.key, "type": entry.edit_type, "error": str(error)})
             continue
-        (output / "edits").mkdir(parents=True, exist_ok=True)
-        save_png(to_pil(result.edited), output / "edits" / f"{entry.key}.png", {
+        settings = {
             "prompt": entry.target_prompt, "source_prompt": entry.source_prompt, "steps": inversion.num_steps,
             "guidance": inversion.guidance_scale, "method": inversion.method, "model": model.name, "kind": result.kind,
-        })
-        rows.append({"key": entry.key, "type": entry.edit_type, **edit_scores(result, entry, metric_models)})
+            "artifact": artifact.name, **asdict(edit_options),
+        }
+        edited = inside(output, "edits", f"{sanitize(entry.key, 'entry')}-{short_hash(settings)}.png")
+        edited.parent.mkdir(parents=True, exist_ok=True)
+        save_png(to_pil(result.edited), edited, settings)
+        rows.append({"key": entry.key, "type": entry.edit_type, "artifact": f"artifacts/{artifact.name}",
+                     "edited": f"edits/{edited.name}", **edit_scores(result, entry, metric_models)})
     return rows
+
+
+def bench_inversion(model: Model, entry: BenchEdit, artifacts: Path, method: str, num_steps: int) -> tuple[Path, Inversion]:
+    """The entry's inversion and its folder, ARTIFACTS/<key>-<hash of the photo's bytes and of all
+    that makes the inversion>: reused by a later run only for the same work, never relabelled."""
+    settings = InversionSettings(method, num_steps)
+    identity = settings.record(model, entry.source_prompt, file_sha256(entry.image))
+    photo = Photo(entry.image, entry.source_prompt, f"{sanitize(entry.key, 'entry')}-{short_hash(identity)}")
+    report = invert_waiting(model, [photo], artifacts, method=method, num_steps=num_steps, progress=False)
+    if report.failed:
+        raise P2PError(report.failed[0][1])
+    folder = inside(artifacts, photo.name)
+    # Read back even when just made, so that a run and its resumption edit the very same tensors.
+    return folder, load_inversion(folder, model)
 
 
 def plot_quality_against_time(summary: dict[str, dict], path: Path, device: str) -> None:
@@ -131,4 +145,4 @@ def plot_quality_against_time(summary: dict[str, dict], path: Path, device: str)
 
 def write_json(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    write_json_atomic(path, data)

@@ -1,6 +1,6 @@
 """The caption of a photo: from `captions.json` in the photo's folder (an object mapping file name
 to caption), else from a text file beside the photo with the same stem (`cat.jpg` -> `cat.txt`);
-commands fall back to `--prompt`."""
+commands fall back to `--prompt`. A caption that is not text, or is empty, counts as none."""
 from __future__ import annotations
 
 import json
@@ -20,8 +20,9 @@ def caption_for(path: Path) -> str | None:
             raise P2PError(f"{captions_file}: not valid JSON ({error})") from None
         if not isinstance(captions, dict):
             raise P2PError(f"{captions_file}: expected an object mapping file names to captions")
-        if path.name in captions:
-            return str(captions[path.name])
+        caption = captions.get(path.name)
+        if isinstance(caption, str) and caption.strip():  # null, a number or "" is no caption
+            return caption.strip()
     text_file = path.with_suffix(".txt")
     if text_file.is_file():
         return text_file.read_text().strip() or None

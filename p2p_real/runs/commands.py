@@ -1,15 +1,16 @@
 """What each `p2p-real` verb does: check its input (before the model loads, where it can), run the
 job, and say how it went. Each takes the command line's options as keyword arguments and returns an
-`Outcome`; cli.py prints it and exits with its code. Bad input is a P2PError (exit 2).
+`Outcome`; cli.py prints it and exits with its code. Bad input is a P2PError (exit 2). The flags
+themselves were checked by checks.py, which cli.py runs before importing this module (and torch).
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..artifacts import load_inversion
-from ..defaults import DEFAULT_MODEL, DEFAULT_STEPS, INVERSION_METHODS, NETWORK_METRICS
+from ..defaults import DEFAULT_MODEL, DEFAULT_STEPS, INVERSION_METHODS
 from ..editing.options import EditOptions
 from ..errors import P2PError
 from ..eval.scores import MetricModels
@@ -18,6 +19,7 @@ from ..images import load_image
 from ..inversion.options import NullTextOptions
 from ..models import Model, load_model
 from .bench import bench_edit, bench_reconstruct, device_name, plot_quality_against_time, write_json
+from .checks import edit_options, method_names, metric_names, null_text_options
 from .edits import run_edits
 from .edits_file import EDITS_FILES, EditJob, find_edits_file, read_edits_file
 from .invert import invert_photos
@@ -33,14 +35,14 @@ EARLY_CHECK_SIZE = 64
 class ModelChoice:
     """The model options of every verb, as load_model takes them."""
 
-    name_or_path: str = DEFAULT_MODEL
+    name_or_path: str | None = None  # None: DEFAULT_MODEL, or for an edit of an artifact folder its own model
     device: str | None = None
     dtype: str = "auto"
     cuda_graphs: bool = True
     compile: bool = False
 
     def load(self) -> Model:
-        return load_model(self.name_or_path, self.device, self.dtype, self.cuda_graphs, self.compile)
+        return load_model(self.name_or_path or DEFAULT_MODEL, self.device, self.dtype, self.cuda_graphs, self.compile)
 
 
 @dataclass
@@ -58,15 +60,15 @@ def run_invert(inputs: list[str], output: str, model_choice: ModelChoice = Model
                early_stop: float = NullTextOptions.early_stop_epsilon, batch_size: int = 1, force: bool = False,
                progress: bool = True) -> Outcome:
     """`p2p-real invert`: photos and folders of photos into OUTPUT/<photo>/."""
-    if steps < 1 or inner_steps < 0 or batch_size < 1:
-        raise P2PError("--steps and --batch-size must be at least 1, --inner-steps at least 0")
+    if batch_size < 1:
+        raise P2PError(f"--batch-size must be at least 1; got {batch_size}")
     photos = find_photos(inputs, prompt)
     single = len(photos) == 1 and len(inputs) == 1 and os.path.isfile(inputs[0])
     if single and not photos[0].caption:
         raise P2PError(f"{photos[0].path}: no caption; pass --prompt \"what the photo shows\"")
     if single:
         load_image(photos[0].path, EARLY_CHECK_SIZE)
-    options = NullTextOptions(num_inner_steps=inner_steps, learning_rate=learning_rate, early_stop_epsilon=early_stop)
+    options = null_text_options(inner_steps, learning_rate, early_stop)
     report = invert_photos(model_choice.load(), photos, output, method, steps, guidance, options, batch_size, force, progress)
     if single and report.failed:
         raise P2PError(report.failed[0][1])
@@ -75,6 +77,7 @@ def run_invert(inputs: list[str], output: str, model_choice: ModelChoice = Model
     return Outcome(
         code=1 if report.failed else 0,
         lines=[f"inverted {len(report.done)} photo(s) in {report.seconds:.1f} s, {len(report.skipped)} already done, "
+               f"{len(report.busy)} being done by another run, "
                f"{len(report.failed)} failed{quality} -> {output}", *convergence_lines(report.done)],
         problems=[f"skipped {photo.path}: {message}" for photo, message in report.failed],
     )
@@ -100,72 +103,52 @@ def run_edit(source: str, output: str, model_choice: ModelChoice = ModelChoice()
              self_replace_steps: float = EditOptions.self_replace_steps, blend: list[str] | None = None,
              reweight: list[str] = (), word_steps: list[str] = (), steps: int = DEFAULT_STEPS, batch_size: int = 1,
              maps: bool = False, force: bool = False, progress: bool = True) -> Outcome:
-    """`p2p-real edit`: one edit from the options, or every edit of an edits file."""
+    """`p2p-real edit`: one edit from the options, or every edit of an edits file (a bad entry is
+    reported and skipped, exit 1). With no model named, an artifact folder is edited with its own."""
+    if batch_size < 1:
+        raise P2PError(f"--batch-size must be at least 1; got {batch_size}")
     source = Path(source)
     edits_file = find_edits_file(source)
     if edits_file is not None:
-        jobs = read_edits_file(edits_file)
+        jobs, bad_entries = read_edits_file(edits_file)
     else:
-        check_edit_source(source, target, prompt)
-        windows = {"default_": cross_replace_steps, **parse_word_windows(word_steps)} if word_steps else cross_replace_steps
-        options = EditOptions(kind=kind, cross_replace_steps=windows, self_replace_steps=self_replace_steps,
-                              reweights=parse_reweights(reweight), blend_words=tuple(blend) if blend else None)
-        jobs = [EditJob(source, target, options, prompt, name or "")]
-    if batch_size < 1:
-        raise P2PError(f"--batch-size must be at least 1; got {batch_size}")
+        recorded_model = check_edit_source(source, target, prompt)
+        if model_choice.name_or_path is None and recorded_model:
+            model_choice = replace(model_choice, name_or_path=recorded_model)
+        options = edit_options(kind, cross_replace_steps, self_replace_steps, blend, reweight, word_steps)
+        jobs, bad_entries = [EditJob(source, target, options, prompt, name or "")], []
+    if not jobs:
+        return nothing_to_run(bad_entries)
     report = run_edits(model_choice.load(), jobs, output, steps, force, maps, progress, batch_size)
     single = edits_file is None
     if single and report.failed:
         raise P2PError(report.failed[0][1])
     done = [f"edited {job.source} -> {folder}/edited.png (grid.png{', maps.png' if maps else ''})"
             for job, folder in (report.done if single else [])]
+    skipped = f", {len(bad_entries)} bad entr{'y' if len(bad_entries) == 1 else 'ies'} skipped" if bad_entries else ""
     return Outcome(
-        code=1 if report.failed else 0,
+        code=1 if report.failed or bad_entries else 0,
         lines=[*done, f"{len(report.done)} edit(s) in {report.seconds:.1f} s, {len(report.skipped)} already done, "
-                      f"{len(report.failed)} failed -> {output}"],
-        problems=[f"skipped the edit {job.target!r} of {job.source}: {message}" for job, message in report.failed],
+               f"{len(report.busy)} being done by another run, "
+                      f"{len(report.failed)} failed{skipped} -> {output}"],
+        problems=[*(f"skipped {problem}" for problem in bad_entries),
+                  *(f"skipped the edit {job.target!r} of {job.source}: {message}" for job, message in report.failed)],
     )
 
 
-def check_edit_source(source: Path, target: str | None, prompt: str | None) -> None:
-    """One edit's source, checked before the model loads: an artifact folder, or a photo with its caption."""
+def check_edit_source(source: Path, target: str | None, prompt: str | None) -> str | None:
+    """One edit's source, checked before the model loads: an artifact folder (its model's name is
+    returned), or a photo with its caption."""
     if not target:
         raise P2PError(f"{source}: give --target \"the edited caption\" (or pass a folder or file of edits: {', '.join(EDITS_FILES)})")
     if source.is_dir():
-        load_inversion(source)  # a damaged artifact fails before the model loads
-    elif source.is_file():
-        if not prompt:
-            raise P2PError(f"{source}: a photo needs --prompt with its caption (or pass an artifact folder)")
-        load_image(source, EARLY_CHECK_SIZE)
-    else:
+        return load_inversion(source).model_name  # a damaged artifact fails before the model loads
+    if not source.is_file():
         raise P2PError(f"{source}: no such artifact folder, photo or edits file")
-
-
-def parse_reweights(values: list[str]) -> dict[str, float]:
-    """`--reweight WORD=FACTOR` options as {word: factor}."""
-    weights = {}
-    for value in values:
-        word, _, factor = value.rpartition("=")
-        try:
-            weights[word] = float(factor)
-        except ValueError:
-            raise P2PError(f"--reweight {value!r}: expected WORD=FACTOR, e.g. fluffy=2") from None
-        if not word:
-            raise P2PError(f"--reweight {value!r}: expected WORD=FACTOR, e.g. fluffy=2")
-    return weights
-
-
-def parse_word_windows(values: list[str]) -> dict[str, tuple[float, float]]:
-    """`--word-steps WORD=START,END` options as {word: (start, end)}."""
-    windows = {}
-    for value in values:
-        word, _, bounds = value.rpartition("=")
-        try:
-            start, end = (float(part) for part in bounds.split(","))
-        except ValueError:
-            raise P2PError(f"--word-steps {value!r}: expected WORD=START,END, e.g. dog=0,0.8") from None
-        windows[word] = (start, end)
-    return windows
+    if not prompt:
+        raise P2PError(f"{source}: a photo needs --prompt with its caption (or pass an artifact folder)")
+    load_image(source, EARLY_CHECK_SIZE)
+    return None
 
 
 def run_bench_reconstruct(source: str, output: str, model_choice: ModelChoice = ModelChoice(),
@@ -173,11 +156,7 @@ def run_bench_reconstruct(source: str, output: str, model_choice: ModelChoice = 
                           metric_weights: str = "pretrained", clip_model: str | None = None,
                           structure_model: str | None = None, progress: bool = True) -> Outcome:
     """`p2p-real bench reconstruct`: every method on every photo of a folder; JSON, plot and table."""
-    names = metric_names(metrics)
-    chosen = [method.strip() for method in methods.split(",") if method.strip()]
-    unknown = [method for method in chosen if method not in INVERSION_METHODS]
-    if unknown or not chosen:
-        raise P2PError(f"--methods: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(INVERSION_METHODS)}")
+    names, chosen = metric_names(metrics), method_names(methods)
     photos = find_photos([source])
     missing = [str(photo.path) for photo in photos if not photo.caption]
     if missing:
@@ -200,7 +179,9 @@ def run_bench_edit(source: str, output: str, model_choice: ModelChoice = ModelCh
                    clip_model: str | None = None, structure_model: str | None = None, progress: bool = True) -> Outcome:
     """`p2p-real bench edit`: invert, edit and score each entry of a mapping file or edits file."""
     names = metric_names(metrics)
-    edits = read_bench_edits(source)
+    edits, bad_entries = read_bench_edits(source)
+    if not edits:
+        return nothing_to_run(bad_entries)
     model = model_choice.load()
     # PIE-Bench's LPIPS runs on SqueezeNet.
     metric_models = MetricModels.load(names, metric_weights, model.device, "squeeze", clip_model, structure_model)
@@ -211,18 +192,16 @@ def run_bench_edit(source: str, output: str, model_choice: ModelChoice = ModelCh
     write_json(output / "edit.json", {"model": model.name, "device": device_name(model.device), "method": method,
                                       "steps": steps, "metric_weights": metric_weights, "summary": summary, "rows": rows})
     return bench_outcome(rows, [format_table(summary, columns, "edit type"),
-                                f"-> {output / 'edit.json'}, edited images in {output / 'edits'}"])
+                                f"-> {output / 'edit.json'}, edited images in {output / 'edits'}"], bad_entries)
 
 
-def metric_names(metrics: str) -> set[str]:
-    """`--metrics lpips,clip` (or none) as a set of names, each one known."""
-    names = set() if metrics == "none" else set(filter(None, metrics.split(",")))
-    if names - set(NETWORK_METRICS):
-        raise P2PError(f"--metrics: unknown {', '.join(sorted(names - set(NETWORK_METRICS)))}; choose from {', '.join(NETWORK_METRICS)} or none")
-    return names
+def nothing_to_run(bad_entries: list[str]) -> Outcome:
+    """A file whose every entry is bad is bad input (exit 2), each entry named; the model never loads."""
+    return Outcome(code=2, problems=[f"error: {problem}" for problem in bad_entries])
 
 
-def bench_outcome(rows: list[dict], lines: list[str]) -> Outcome:
-    """Exit 1 when any row failed, each failure named on stderr."""
-    problems = [f"failed: {row.get('photo') or row.get('key')}: {row['error']}" for row in rows if "error" in row]
+def bench_outcome(rows: list[dict], lines: list[str], bad_entries: list[str] = ()) -> Outcome:
+    """Exit 1 when any entry was bad or any row failed, each named on stderr."""
+    problems = [*(f"skipped {problem}" for problem in bad_entries),
+                *(f"failed: {row.get('photo') or row.get('key')}: {row['error']}" for row in rows if "error" in row)]
     return Outcome(1 if problems else 0, lines, problems)

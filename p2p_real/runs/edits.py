@@ -1,28 +1,35 @@
-"""Many edits in one run, from an edits file (runs/edits_file.py) or a single command line; resumable.
+"""Many edits in one run, from an edits file (runs/edits_file.py) or a single command line; resumable,
+and safe beside other runs on the same output.
 
-Photos without an artifact in OUTPUT/<photo>/ are inverted first (and kept); each edit goes to
-OUTPUT/<photo>/<name>/ and is skipped when its edited.json already records the same settings. The
-edits of one photo still to do are sampled together, in one pass for up to MAX_TARGETS_PER_PASS.
+Photos are inverted first into OUTPUT/<photo>/ (runs/invert.py: kept, and reused only for the same
+work); a photo another run is inverting is waited for. Each edit goes to OUTPUT/<photo>/<edit>/,
+where <edit> is the user's name for it, or the slug of its target plus a hash of all that changes
+its pixels (runs/naming.py), so that two different edits never share a folder. An edit is done when
+its record, edited.json (written last), holds the same settings and every file the run asks for is
+there. The edits of one photo still to do are sampled together, up to MAX_TARGETS_PER_PASS a pass.
 """
 from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from ..artifacts import Inversion, load_inversion
+from ..artifacts import Inversion, load_inversion, tensors_sha256
 from ..editing.edit import EditResult, edit
 from ..editing.pictures import token_maps
 from ..errors import P2PError
 from ..images import grid, save_png, to_pil
 from ..models import Model
+from . import locks
 from .edits_file import EditJob
-from .invert import invert_photos
-from .photos import Photo
+from .invert import invert_waiting
+from .naming import edit_folder_name, given_name, inside, sanitize
+from .photos import Photo, photo_names
 from .report import RunReport
 
 # Edits of one photo sampled together: N of them cost one pass of N + 1 prompts. More rows per
@@ -31,9 +38,19 @@ MAX_TARGETS_PER_PASS = 8
 # Side in pixels of each token's picture in maps.png: SD v1's 16x16 maps as 4x4 blocks, so that a
 # row of a caption's tokens stays a readable width.
 MAP_PICTURE_SIZE = 64
+RECORD_FILE = "edited.json"  # edited.png's sidecar, the edit's record: written after every other file
+EDIT_FILES = ("grid.png", "grid.json", "maps.png", "maps.json", "edited.png", RECORD_FILE)  # in the order written
+NOT_PIXELS = ("model",)  # settings recorded for people that leave the pixels as they are (the model's name)
 
 
 EditReport = RunReport[EditJob, Path]
+
+
+@dataclass
+class PendingEdit:
+    job: EditJob
+    folder: Path  # OUTPUT/<photo>/<edit>
+    settings: dict  # what edited.json will record
 
 
 def run_edits(
@@ -47,70 +64,117 @@ def run_edits(
     batch_size: int = 1,
 ) -> EditReport:
     """Invert the photos that need it (`batch_size` at a time), then run each edit into
-    OUTPUT/<photo>/<edit name>/: the pending edits of one photo together, in one sampling pass per
-    `MAX_TARGETS_PER_PASS` of them."""
+    OUTPUT/<photo>/<edit>/: the pending edits of one photo together, in one sampling pass per
+    `MAX_TARGETS_PER_PASS` of them. `force` redoes the edits, and replaces kept inversions and named
+    edits that record other settings (inversions that match are kept)."""
     started = time.perf_counter()
     output = Path(output)
     report = EditReport()
-    failed_photos = invert_sources(model, jobs, output, num_steps, batch_size, progress)
+    names = source_names(jobs)
+    failed_photos = invert_sources(model, jobs, output, names, num_steps, batch_size, force, progress)
     groups: dict[Path, list[EditJob]] = {}  # artifact -> its edits, in the order given
     for job in jobs:
         if job.source in failed_photos:
             report.failed.append((job, failed_photos[job.source]))
         else:
-            groups.setdefault(job.artifact(output), []).append(job)
+            groups.setdefault(job.source if job.source.is_dir() else inside(output, names[job.source]), []).append(job)
     bar = tqdm(total=sum(map(len, groups.values())), desc="editing", unit="edit", disable=not progress)
+    folders: dict[Path, dict] = {}  # edit folder -> the settings this run writes there
     for artifact, group in groups.items():  # one artifact in memory at a time
-        pending = pending_edits(model, artifact, group, output, force, report)
-        if pending:
-            inversion, edits = pending
+        planned = plan_edits(model, artifact, group, inside(output, names[group[0].source]), folders, report)
+        if planned:
+            inversion, edits = planned
             for start in range(0, len(edits), MAX_TARGETS_PER_PASS):
-                edit_together(model, inversion, edits[start : start + MAX_TARGETS_PER_PASS], maps, progress, report)
+                with ExitStack() as held:  # the pass's edit locks, released once its files are written
+                    todo = claim_edits(edits[start : start + MAX_TARGETS_PER_PASS], force, maps, held, report)
+                    if todo:
+                        edit_together(model, inversion, todo, maps, progress, report)
         bar.update(len(group))
     bar.close()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def invert_sources(model: Model, jobs: list[EditJob], output: Path, num_steps: int, batch_size: int,
-                   progress: bool) -> dict[Path, str]:
+def source_names(jobs: list[EditJob]) -> dict[Path, str]:
+    """Each source's folder name in OUTPUT: a photo's as `p2p-real invert` names it, an artifact
+    folder's own name."""
+    names = photo_names(sorted({job.source for job in jobs if job.source.is_file()}))
+    for job in jobs:
+        if job.source.is_dir():
+            names[job.source] = sanitize(job.source.resolve().name, "photo")
+    return names
+
+
+def invert_sources(model: Model, jobs: list[EditJob], output: Path, names: dict[Path, str], num_steps: int,
+                   batch_size: int, force: bool, progress: bool) -> dict[Path, str]:
     """Invert the photos (not artifact folders) the jobs name, into OUTPUT/<photo>/; the failures."""
-    photos = {job.source: Photo(job.source, job.prompt, job.photo_name) for job in jobs if job.source.is_file()}
+    photos = {job.source: Photo(job.source, job.prompt, names[job.source]) for job in jobs if job.source.is_file()}
     if not photos:
         return {}
-    inverted = invert_photos(model, list(photos.values()), output, num_steps=num_steps, batch_size=batch_size, progress=progress)
+    inverted = invert_waiting(model, list(photos.values()), output, num_steps=num_steps, batch_size=batch_size,
+                              force=force, keep_matching=True, progress=progress)
     return {photo.path: message for photo, message in inverted.failed}
 
 
-@dataclass
-class PendingEdit:
-    job: EditJob
-    folder: Path  # OUTPUT/<photo>/<edit name>
-    settings: dict  # what edited.json will record
-
-
-def pending_edits(model: Model, artifact: Path, jobs: list[EditJob], output: Path, force: bool,
-                  report: EditReport) -> tuple[Inversion, list[PendingEdit]] | None:
-    """The artifact's inversion and those of its edits still to do; the others go into the report."""
+def plan_edits(model: Model, artifact: Path, jobs: list[EditJob], photo_folder: Path, folders: dict[Path, dict],
+               report: EditReport) -> tuple[Inversion, list[PendingEdit]] | None:
+    """The artifact's inversion, and each of its edits' folder and settings; an edit that cannot be
+    run, or that this run already writes, goes into the report."""
     try:
         inversion = load_inversion(artifact, model)  # read and hash-checked once for all its edits
     except P2PError as error:
         report.failed.extend((job, str(error)) for job in jobs)
         return None
+    content = tensors_sha256(inversion)
     pending = []
     for job in jobs:
-        folder = output / job.photo_name / job.edit_name
         if job.source.is_file() and job.prompt and job.prompt != inversion.prompt:
-            # A kept artifact is reused only for the caption it was inverted with.
+            # One photo with several captions in one run: its artifact holds the one it was inverted with.
             report.failed.append((job, f"{artifact}: inverted with the prompt {inversion.prompt!r}, not {job.prompt!r}; "
-                                       f"delete that folder or use another --output to invert again"))
+                                       f"give each edit of this photo that caption, or use another --output"))
             continue
-        settings = edit_settings(job, inversion, model)
-        if not force and recorded_settings(folder) == settings:
-            report.skipped.append(job)
-        else:
-            pending.append(PendingEdit(job, folder, settings))
+        settings = edit_settings(job, inversion, model, content)
+        try:
+            pixels = {key: value for key, value in settings.items() if key not in NOT_PIXELS}
+            folder = inside(photo_folder, given_name(job.name) if job.name else edit_folder_name(job.target, pixels))
+        except P2PError as error:
+            report.failed.append((job, str(error)))
+            continue
+        earlier = folders.setdefault(folder, settings)
+        if earlier is not settings:  # two edits of this run into one folder: the same edit, or a clash of names
+            problem = differences(earlier, settings)
+            if problem:
+                report.failed.append((job, f"{folder}: an earlier edit of this run writes there, with {problem}; "
+                                           f"give this edit another name"))
+            else:
+                report.skipped.append(job)
+            continue
+        pending.append(PendingEdit(job, folder, settings))
     return (inversion, pending) if pending else None
+
+
+def claim_edits(edits: list[PendingEdit], force: bool, maps: bool, held: ExitStack, report: EditReport) -> list[PendingEdit]:
+    """Lock each edit's folder and keep those still to do; the others go into the report as busy
+    (another run is doing it), skipped (done) or failed (a named folder holding another edit)."""
+    todo = []
+    for pending in edits:
+        with ExitStack() as lock:
+            if not lock.enter_context(locks.claimed(pending.folder)):
+                report.busy.append(pending.job)
+                continue
+            recorded = recorded_settings(pending.folder)
+            problem = None if recorded is None or force else differences(recorded, pending.settings)
+            if problem and pending.job.name:  # a folder the user named: never replaced unasked
+                report.failed.append((pending.job, f"{pending.folder} holds an edit made with {problem}; pass --force "
+                                                   f"to replace it, or give this edit another name"))
+                continue
+            wanted = ["edited.png", "grid.png"] + (["maps.png"] if maps else [])
+            if not force and recorded is not None and not problem and all((pending.folder / name).is_file() for name in wanted):
+                report.skipped.append(pending.job)
+                continue
+            held.enter_context(lock.pop_all())
+            todo.append(pending)
+    return todo
 
 
 def edit_together(model: Model, inversion: Inversion, edits: list[PendingEdit], maps: bool, progress: bool,
@@ -134,34 +198,45 @@ def edit_together(model: Model, inversion: Inversion, edits: list[PendingEdit], 
 
 
 def write_edit(result: EditResult, pending: PendingEdit, tokenizer=None) -> None:
-    """edited.png, grid.png (source | reconstruction | edit) and, given a tokenizer, maps.png."""
+    """grid.png (source | reconstruction | edit), maps.png given a tokenizer, then edited.png and its
+    sidecar, the record. What an earlier run left goes first, the record before all, so that a run
+    killed on the way leaves the edit to redo and never a file of other settings beside a record."""
     folder, job = pending.folder, pending.job
     folder.mkdir(parents=True, exist_ok=True)
+    for name in reversed(EDIT_FILES):
+        (folder / name).unlink(missing_ok=True)
     settings = {**pending.settings, "resolved_kind": result.kind}  # what `auto` chose
-    save_png(to_pil(result.edited), folder / "edited.png", settings)
     pictures = [to_pil(result.source), to_pil(result.reconstruction), to_pil(result.edited)]
     save_png(grid(pictures, ["source", "reconstruction", job.target[:40]]), folder / "grid.png", settings)
     if tokenizer is not None:
         maps = token_maps(result.cross_maps, 1, tokenizer, job.target, MAP_PICTURE_SIZE)
         save_png(maps, folder / "maps.png", settings)
+    save_png(to_pil(result.edited), folder / "edited.png", settings)
 
 
-def edit_settings(job: EditJob, inversion: Inversion, model: Model) -> dict:
-    """What made an edit, as written into its PNG chunk and JSON sidecar (and compared on resume)."""
-    options = asdict(job.options)
+def edit_settings(job: EditJob, inversion: Inversion, model: Model, inversion_sha256: str) -> dict:
+    """What made an edit, as written into its PNG chunk and JSON sidecar (and compared on resume):
+    the target, the options, and the inversion it starts from, by content."""
     return json.loads(json.dumps({
         "prompt": job.target, "source_prompt": inversion.prompt, "steps": inversion.num_steps,
         "guidance": inversion.guidance_scale, "method": inversion.method, "model": model.name,
-        "model_fingerprint": model.fingerprint, **options,
+        "model_fingerprint": model.fingerprint, "inversion_sha256": inversion_sha256, **asdict(job.options),
     }))
 
 
 def recorded_settings(folder: Path) -> dict | None:
+    """The settings edited.json records (less what `auto` chose); None when there is no readable record."""
     try:
-        recorded = json.loads((folder / "edited.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        recorded = json.loads((folder / RECORD_FILE).read_text())
+    except (OSError, ValueError):
         return None
-    if not (folder / "edited.png").is_file():
+    if not isinstance(recorded, dict):
         return None
     recorded.pop("resolved_kind", None)
     return recorded
+
+
+def differences(recorded: dict, wanted: dict) -> str | None:
+    """What differs between two edits' settings, in words ("self_replace_steps 0.6, not 0.2"); None when nothing."""
+    keys = [key for key in dict.fromkeys([*wanted, *recorded]) if recorded.get(key) != wanted.get(key)]
+    return ", ".join(f"{key} {recorded.get(key)!r}, not {wanted.get(key)!r}" for key in keys) or None

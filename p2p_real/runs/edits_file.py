@@ -1,9 +1,11 @@
-"""Edits files (JSON or YAML): what to edit, read into `EditJob`s; any mistake names the entry and the field.
+"""Edits files (JSON or YAML): what to edit, read into `EditJob`s. Each entry is checked whole when
+read; a bad one is reported (naming the file, the entry and the field) and skipped, not run.
 
 An edits file lists, per edit, the photo (or an artifact folder), the target caption and options:
 
     edits:
-      - photo: chelsea.jpg                       # relative to the edits file
+      - photo: chelsea.jpg                       # relative to the edits file (or artifact: a folder
+                                               # from `p2p-real invert`)
         prompt: a close-up photo of a tabby cat  # optional: else captions.json / chelsea.txt
         target: a close-up photo of a tabby dog
         blend: [cat, dog]                        # optional LocalBlend words (source, target)
@@ -19,13 +21,17 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..editing.options import EditOptions
-from ..errors import P2PError
+from ..errors import OptionError, P2PError, check_text
 from .captions import caption_for
 
 EDITS_FILES = ("edits.yaml", "edits.yml", "edits.json")
 EDIT_SUFFIXES = (".json", ".yaml", ".yml")
+KNOWN_FIELDS = ("photo", "artifact", "prompt", "target", "blend", "reweight", "kind", "cross_replace_steps",
+                "self_replace_steps", "name")
+FILE_FIELDS = {"reweights": "reweight", "blend_words": "blend"}  # EditOptions' names of the file's fields
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,17 @@ def find_edits_file(path: Path) -> Path | None:
     return None
 
 
-def read_edits_file(path: str | Path) -> list[EditJob]:
-    """Parse an edits file; any mistake is a P2PError naming the file, the entry and the field."""
+class EditsFile(NamedTuple):
+    """An edits file as read: a job per good entry, and a line per bad one (naming the file, the
+    entry and the field), which was skipped so that the good ones still run."""
+
+    jobs: list[EditJob]
+    problems: list[str]
+
+
+def read_edits_file(path: str | Path) -> EditsFile:
+    """Parse an edits file. One that cannot be read, or lists no edits, is a P2PError; a bad entry
+    becomes a line of `problems` and is left out of `jobs`."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -74,37 +89,59 @@ def read_edits_file(path: str | Path) -> list[EditJob]:
     entries = data.get("edits") if isinstance(data, dict) else data
     if not isinstance(entries, list) or not entries:
         raise P2PError(f"{path}: expected a list of edits (or {{edits: [...]}})")
-    return [parse_entry(entry, index, path) for index, entry in enumerate(entries, start=1)]
+    jobs, problems = [], []
+    for index, entry in enumerate(entries, start=1):
+        try:
+            jobs.append(parse_entry(entry, index, path))
+        except P2PError as error:
+            problems.append(str(error))
+    return EditsFile(jobs, problems)
 
 
 def parse_entry(entry, index: int, path: Path) -> EditJob:
+    """One entry, checked whole; a mistake is a P2PError naming the file, the entry and the field."""
     where = f"{path}, edit {index}"
-    known = {"photo", "artifact", "prompt", "target", "blend", "reweight", "kind", "cross_replace_steps", "self_replace_steps", "name"}
     if not isinstance(entry, dict):
-        raise P2PError(f"{where}: expected a mapping with photo and target")
-    unknown = set(entry) - known
+        raise P2PError(f"{where}: expected a mapping with photo and target, got {entry!r:.60}")
+    unknown = set(entry) - set(KNOWN_FIELDS)
     if unknown:
-        raise P2PError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
-    if "target" not in entry or not ("photo" in entry or "artifact" in entry):
-        raise P2PError(f"{where}: needs a target and a photo (or an artifact folder)")
-    source = path.parent / str(entry.get("photo") or entry.get("artifact"))
+        raise P2PError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}; known: {', '.join(KNOWN_FIELDS)}")
+    try:
+        return entry_job({key: value for key, value in entry.items() if value is not None}, path)  # null: not given
+    except OptionError as error:
+        word = "" if error.word is None else f" ({error.word})"
+        raise P2PError(f"{where}, field {FILE_FIELDS.get(error.field, error.field)}{word}: {error.problem}") from None
+
+
+def entry_job(entry: dict, path: Path) -> EditJob:
+    """An entry's job; OptionError names the field (EditOptions' own names for its options)."""
+    if ("photo" in entry) == ("artifact" in entry):
+        raise OptionError("photo", "give either photo (a photo to invert first) or artifact (a folder from `p2p-real invert`)")
+    field = "photo" if "photo" in entry else "artifact"
+    check_text(field, entry[field], "a path relative to the edits file")
+    source = path.parent / entry[field]
+    if not source.exists():
+        raise OptionError(field, f"{source}: no such {'photo' if field == 'photo' else 'artifact folder'}")
+    check_text("target", entry.get("target"), "the edited caption")
+    for optional in ("prompt", "name"):
+        if optional in entry:
+            check_text(optional, entry[optional])
     prompt = entry.get("prompt") or (caption_for(source) if source.is_file() else None)
-    blend = entry.get("blend")
-    if blend is not None and (not isinstance(blend, (list, tuple)) or len(blend) != 2):
-        raise P2PError(f"{where}: blend must be two words, [source word, target word]")
+    if source.is_file() and not prompt:
+        raise OptionError("prompt", f"none given, and no caption for {source.name} in captions.json or "
+                                    f"{source.stem}.txt; add prompt: \"what the photo shows\"")
     cross = entry.get("cross_replace_steps", EditOptions.cross_replace_steps)
-    if isinstance(cross, dict):
-        cross = {word: tuple(window) if isinstance(window, list) else window for word, window in cross.items()}
-    elif isinstance(cross, list):
-        cross = tuple(cross)
-    self_steps = entry.get("self_replace_steps", EditOptions.self_replace_steps)
+    cross = {word: as_tuple(window) for word, window in cross.items()} if isinstance(cross, dict) else as_tuple(cross)
     options = EditOptions(
-        kind=str(entry.get("kind", "auto")),
+        kind=entry.get("kind", "auto"),
         cross_replace_steps=cross,
-        self_replace_steps=tuple(self_steps) if isinstance(self_steps, list) else self_steps,
-        reweights={str(word): float(factor) for word, factor in (entry.get("reweight") or {}).items()},
-        blend_words=tuple(map(str, blend)) if blend else None,
+        self_replace_steps=as_tuple(entry.get("self_replace_steps", EditOptions.self_replace_steps)),
+        reweights=entry.get("reweight", {}),
+        blend_words=as_tuple(entry.get("blend")),
     )
-    return EditJob(source, str(entry["target"]), options, prompt, str(entry.get("name") or ""))
+    return EditJob(source, entry["target"], options, prompt, entry.get("name", ""))
 
 
+def as_tuple(value):
+    """A YAML or JSON list as the tuple EditOptions holds; anything else as it is, for EditOptions to check."""
+    return tuple(value) if isinstance(value, list) else value

@@ -1,40 +1,57 @@
 """Find the photos a command should work on, each with its caption (runs/captions.py) and the name
-of its output folder. A photo named on the command line takes `--prompt` when one is given."""
+of its output folder (runs/naming.py). A photo named on the command line takes `--prompt` when one
+is given."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import P2PError
 from ..images import PHOTO_SUFFIXES
 from .captions import caption_for
+from .naming import distinct, names_in_folder
+
 
 @dataclass(frozen=True)
 class Photo:
     path: Path
     caption: str | None  # None: no caption was found
-    name: str  # the output folder's name, unique within a run
+    name: str  # the output folder's name: the same in every run, distinct within a run
 
 
 def find_photos(inputs: list[str], prompt: str | None = None) -> list[Photo]:
-    """Photos from files and folders (not recursive), with captions; names made unique."""
-    paths: list[tuple[Path, bool]] = []  # (photo, named on the command line)
+    """Photos from files and folders (not recursive), each once, with captions and folder names."""
+    paths: dict[str, tuple[Path, bool]] = {}  # absolute path -> (photo, named on the command line)
     for text in inputs:
         path = Path(text)
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
             if not found:
                 raise P2PError(f"{path}: no photos in this folder (looked for {', '.join(PHOTO_SUFFIXES)})")
-            paths.extend((photo, False) for photo in found)
+            for photo in found:
+                paths.setdefault(os.path.abspath(photo), (photo, False))
         elif path.is_file():
-            paths.append((path, True))
+            paths.setdefault(os.path.abspath(path), (path, True))
         else:
             raise P2PError(f"{path}: no such file or folder")
-    names: set[str] = set()
-    photos = []
-    for path, named in paths:
-        name = path.stem if path.stem not in names else f"{path.stem}-{path.suffix.lstrip('.').lower()}"
-        names.add(name)
-        caption = prompt if named and prompt else caption_for(path) or prompt
-        photos.append(Photo(path, caption, name))
-    return photos
+    names = photo_names([path for path, _ in paths.values()])
+    return [Photo(path, prompt if named and prompt else caption_for(path) or prompt, names[path])
+            for path, named in paths.values()]
+
+
+def photo_names(paths: list[Path]) -> dict[Path, str]:
+    """Each photo's output folder name: from its own file name and its folder's other photos, so the
+    same from run to run (naming.names_in_folder); photos of several folders that would still share
+    a name in this run get a hash of their full path."""
+    folders: dict[Path, set[str]] = {}
+    for path in paths:
+        folders.setdefault(path.parent, set()).add(path.name)
+    for folder, names in folders.items():
+        try:
+            names.update(p.name for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+        except OSError:
+            pass  # an unlistable folder: its photos of this run still get names
+    in_folder = {folder: names_in_folder(sorted(names)) for folder, names in folders.items()}
+    chosen = [in_folder[path.parent][path.name] for path in paths]
+    return dict(zip(paths, distinct(chosen, [os.path.abspath(path) for path in paths])))

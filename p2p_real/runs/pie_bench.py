@@ -1,38 +1,65 @@
-"""Benchmark entries from a PIE-Bench mapping_file.json, or from one of our edits files."""
+"""Benchmark entries from a PIE-Bench mapping_file.json, or from one of our edits files.
+
+A file that cannot be read is a P2PError; a bad entry is a line naming the file, the entry and the
+field, and is skipped so that the others still run.
+"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from ..errors import P2PError
+from ..errors import OptionError, P2PError
 from ..eval.pie_bench import BenchEdit, from_mapping_entry
 from .edits_file import read_edits_file
 
 
-def read_mapping_file(path: str | Path) -> list[BenchEdit]:
-    """PIE-Bench's entries; a photo is looked for beside the file, then in annotation_images/."""
+def read_mapping_entries(path: str | Path) -> tuple[list[BenchEdit], list[str]]:
+    """PIE-Bench's entries, and a line per bad entry; a photo is looked for beside the file, then
+    in annotation_images/."""
     path = Path(path)
     try:
         entries = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise P2PError(f"{path}: cannot read the mapping file ({error})") from None
-    if not isinstance(entries, dict):
+    if not isinstance(entries, dict) or not entries:
         raise P2PError(f"{path}: expected an object of edits keyed by id, as PIE-Bench's mapping_file.json")
-    edits = []
+    edits, problems = [], []
     for key, entry in entries.items():
+        if not isinstance(entry, dict):
+            problems.append(f"{path}, entry {key}: expected an object with image_path, original_prompt, editing_prompt, ...")
+            continue
         try:
-            image = path.parent / entry["image_path"]
-            if not image.exists():
-                image = path.parent / "annotation_images" / entry["image_path"]
-            edits.append(from_mapping_entry(key, entry, image))
-        except (KeyError, TypeError) as error:
-            raise P2PError(f"{path}, entry {key}: missing or malformed field {error}") from None
+            edits.append(mapping_entry(key, entry, path))
+        except OptionError as error:
+            problems.append(f"{path}, entry {key}, field {error.field}: {error.problem}")
+    return edits, problems
+
+
+def mapping_entry(key: str, entry: dict, path: Path) -> BenchEdit:
+    """One entry, its photo found; an OptionError names a bad field."""
+    name = entry.get("image_path")
+    if not isinstance(name, str) or not name.strip():
+        raise OptionError("image_path", f"expected the photo's path as text; got {name!r:.60}")
+    image = path.parent / name
+    if not image.exists():
+        image = path.parent / "annotation_images" / name
+    if not image.is_file():
+        raise OptionError("image_path", f"no photo {name} beside the mapping file or in annotation_images/")
+    return from_mapping_entry(key, entry, image)
+
+
+def read_mapping_file(path: str | Path) -> list[BenchEdit]:
+    """Every entry of a mapping file, or a P2PError naming the first bad one."""
+    edits, problems = read_mapping_entries(path)
+    if problems:
+        raise P2PError(problems[0])
     return edits
 
 
-def read_bench_edits(path: str | Path) -> list[BenchEdit]:
-    """Entries from a PIE-Bench mapping file, or the same shape from one of our edits files
-    (no masks there, so the masked metrics come out NaN and are counted as such)."""
+def read_bench_edits(path: str | Path) -> tuple[list[BenchEdit], list[str]]:
+    """Entries from a PIE-Bench mapping file, or the same shape from one of our edits files (no
+    masks there, so the masked metrics come out NaN and are counted as such); and a line per bad
+    entry, skipped."""
     path = Path(path)
     if path.suffix.lower() == ".json":
         try:
@@ -40,10 +67,11 @@ def read_bench_edits(path: str | Path) -> list[BenchEdit]:
         except (OSError, ValueError) as error:
             raise P2PError(f"{path}: cannot read ({error})") from None
         if isinstance(data, dict) and "edits" not in data:
-            return read_mapping_file(path)
+            return read_mapping_entries(path)
+    jobs, problems = read_edits_file(path)
     return [
         BenchEdit(key=f"{job.photo_name}-{job.edit_name}", image=job.source, source_prompt=job.prompt or "",
                   target_prompt=job.target, blend_words=job.options.blend_words, mask=None, edit_type=job.options.kind,
                   options=job.options)
-        for job in read_edits_file(path)
-    ]
+        for job in jobs
+    ], problems

@@ -1,4 +1,5 @@
-"""What a run over many items did with each: done, skipped (already done) or failed (with why)."""
+"""What a run over many items did with each: done, skipped (already done), busy (being done by
+another run on the same output, which finishes it) or failed (with why)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,5 +13,6 @@ Result = TypeVar("Result")
 class RunReport(Generic[Item, Result]):
     done: list[tuple[Item, Result]] = field(default_factory=list)
     skipped: list[Item] = field(default_factory=list)
+    busy: list[Item] = field(default_factory=list)
     failed: list[tuple[Item, str]] = field(default_factory=list)
     seconds: float = 0.0

@@ -1,7 +1,9 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from p2p_real.errors import OptionError
 from p2p_real.eval.pie_bench import decode_mask, from_mapping_entry, without_brackets
 
 
@@ -27,3 +29,12 @@ def test_a_mapping_entry_without_brackets_blend_words_and_mask():
     bare = from_mapping_entry("8", {"original_prompt": "a cat", "editing_prompt": "a dog", "blended_word": "cat"}, Path("x.jpg"))
     assert bare.blend_words is None and bare.mask is None and bare.edit_type == ""
     assert without_brackets("a [ red ] car") == "a red car"
+
+
+@pytest.mark.parametrize("field, value", [("original_prompt", None), ("editing_prompt", 3), ("blended_word", 5),
+                                          ("mask", [0, 1.5]), ("mask", [0, 10, 20]), ("mask", {"0": 10}), ("editing_type_id", True)])
+def test_a_malformed_field_is_an_option_error_naming_it(field, value):
+    entry = {"original_prompt": "a [cat]", "editing_prompt": "a [dog]", field: value}
+    with pytest.raises(OptionError) as caught:
+        from_mapping_entry("1", entry, Path("cat.jpg"))
+    assert caught.value.field == field

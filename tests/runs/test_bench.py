@@ -60,3 +60,27 @@ def test_bench_edit_reads_our_own_edits_file_too(tmp_path, capsys):
     assert len(report["rows"]) == 4 and all(0 <= row["clip_whole"] <= 100 for row in report["rows"])
     assert all(math.isnan(row["psnr_bg"]) for row in report["rows"])  # no masks in an edits file
     assert "NaN or missing values excluded" in table and "psnr_bg: 4 in auto" in table
+
+
+def test_bench_edit_with_another_method_into_one_folder_inverts_again_and_never_relabels(tmp_path):
+    entries = json.loads((DATA / "pie_bench" / "mapping_file.json").read_text())
+    mapping = tmp_path / "mapping_file.json"
+    mapping.write_text(json.dumps({key: {**entry, "image_path": str(DATA / "pie_bench" / entry["image_path"])}
+                                   for key, entry in list(entries.items())[:2]}))
+
+    def bench(method: str, output: Path) -> list[dict]:
+        argv = ["bench", "edit", str(mapping), "--output", str(output), "--method", method, "--metrics", "none", *TINY]
+        assert main(argv) == 0
+        return json.loads((output / "edit.json").read_text())["rows"]
+
+    ddim = bench("ddim", tmp_path / "shared")
+    direct = bench("direct", tmp_path / "shared")
+    alone = bench("direct", tmp_path / "alone")
+    for before, after, fresh in zip(ddim, direct, alone):
+        assert after["artifact"] != before["artifact"] and after["artifact"] == fresh["artifact"]
+        assert json.loads((tmp_path / "shared" / after["artifact"] / "inversion.json").read_text())["method"] == "direct"
+        assert after["psnr_bg"] == fresh["psnr_bg"] and after["mse_bg"] == fresh["mse_bg"]
+    assert len(list((tmp_path / "shared" / "artifacts").glob("*/inversion.json"))) == 4  # the ddim ones kept too
+    assert len(list((tmp_path / "shared" / "edits").glob("*.png"))) == 4
+    again = bench("ddim", tmp_path / "shared")  # reused: the same artifacts, the same numbers
+    assert [(row["artifact"], row["psnr_bg"]) for row in again] == [(row["artifact"], row["psnr_bg"]) for row in ddim]

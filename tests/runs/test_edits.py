@@ -1,3 +1,4 @@
+import json
 import shutil
 from pathlib import Path
 
@@ -38,16 +39,22 @@ def test_an_edits_file_runs_many_edits_resumably(tmp_path, capsys):
     assert main(argv) == 1
     captured = capsys.readouterr()
     assert "3 edit(s)" in captured.out and "1 failed" in captured.out and "'horse' is not in the prompt" in captured.err
-    for done in ("chelsea/a-tabby-dog-on-a-floor", "chelsea/fluffy", "coffee/a-cup-of-tea"):
-        assert (tmp_path / "out" / done / "edited.png").is_file()
+    for done in ("chelsea/a-tabby-dog-on-a-floor-*", "chelsea/fluffy", "coffee/a-cup-of-tea-*"):
+        [edit_folder] = (tmp_path / "out").glob(done)  # a slug and a hash of the settings, or the name given
+        assert (edit_folder / "edited.png").is_file()
     assert load_inversion(tmp_path / "out" / "chelsea").prompt == "a tabby cat on a floor"
     stamp = (tmp_path / "out" / "chelsea" / "fluffy" / "edited.png").stat().st_mtime_ns
     assert main(argv) == 1
     assert "0 edit(s)" in capsys.readouterr().out  # done edits are skipped; the broken one fails again
     assert (tmp_path / "out" / "chelsea" / "fluffy" / "edited.png").stat().st_mtime_ns == stamp
     (folder / "edits.yaml").write_text("edits:\n  - {photo: chelsea.jpg, prompt: a tabby cat on a floor, target: a fluffy tabby cat on a floor, name: fluffy, self_replace_steps: 0.2}\n")
-    assert main(argv) == 0
-    assert "1 edit(s)" in capsys.readouterr().out  # other settings: done again
+    assert main(argv) == 1  # other settings into a folder the user named: refused, never replaced unasked
+    captured = capsys.readouterr()
+    assert "0 edit(s)" in captured.out and "fluffy holds an edit made with self_replace_steps 0.6, not 0.2; pass --force" in captured.err
+    assert (tmp_path / "out" / "chelsea" / "fluffy" / "edited.png").stat().st_mtime_ns == stamp
+    assert main([*argv, "--force"]) == 0
+    assert "1 edit(s)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "chelsea" / "fluffy" / "edited.json").read_text())["self_replace_steps"] == 0.2
     (folder / "edits.yaml").write_text("edits:\n  - {photo: chelsea.jpg, target: x, colour: red}\n")
     assert main(argv) == 2
     assert "edit 1: unknown field(s) colour" in capsys.readouterr().err
