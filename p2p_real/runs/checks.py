@@ -16,6 +16,7 @@ from ..defaults import INVERSION_METHODS, NETWORK_METRICS
 from ..editing.options import EditOptions
 from ..errors import OptionError, P2PError
 from ..inversion.options import NullTextOptions
+from .naming import given_name
 
 # The API's names of what a flag sets; a field that a flag may not have set (a prompt from a
 # captions file) is left out, so that its error is never blamed on a flag.
@@ -52,6 +53,8 @@ def check_command_line(options: dict) -> None:
     for flag in ("prompt", "target", "name"):
         if options.get(flag) is not None and not options[flag].strip():
             raise P2PError(f"--{flag}: empty; give it some text, or leave the flag out")
+    if options.get("name"):
+        given_name(options["name"])  # a path is refused now, not after the photo was inverted
     if options["device"] is not None and not DEVICE.fullmatch(options["device"]):
         raise P2PError(f"--device {options['device']!r}: not a device; use cpu, cuda, cuda:N (N a GPU's number) or mps")
     if "guidance" in options and not math.isfinite(options["guidance"]):
