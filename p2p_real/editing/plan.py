@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ..errors import PromptError
 from .alignment import equalizer, refinement_mapper, replacement_mapper, token_positions
-from .options import EDIT_KINDS, EditOptions
+from .options import EditOptions
 from .schedules import cross_replace_alphas, self_replace_range
 
 
@@ -62,9 +62,7 @@ def attention_resolutions(unet_config) -> tuple[int, int]:
 
 
 def resolve_kind(source: str, target: str, options: EditOptions) -> str:
-    if options.kind not in EDIT_KINDS:
-        raise PromptError(f"unknown edit kind {options.kind!r}; choose one of {', '.join(EDIT_KINDS)}")
-    if options.kind != "auto":
+    if options.kind != "auto":  # EditOptions refused any other kind when it was made
         return options.kind
     if source == target:
         return "reweight"

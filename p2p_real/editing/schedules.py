@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import is_number
 from .alignment import token_positions
+from .options import check_window
 
 Window = float | tuple[float, float]
 
 
-def as_window(value: Window) -> tuple[float, float]:
-    start, end = (0.0, float(value)) if isinstance(value, (int, float)) else (float(value[0]), float(value[1]))
-    if not 0 <= start <= end <= 1:
-        raise ValueError(f"a replacement window must satisfy 0 <= start <= end <= 1, got {value}")
-    return start, end
+def as_window(value: Window, name: str = "window") -> tuple[float, float]:
+    """A fraction b as (0, b), a window as (start, end); checked by EditOptions' own rule."""
+    check_window(name, value)
+    return (0.0, float(value)) if is_number(value) else (float(value[0]), float(value[1]))
 
 
 def cross_replace_alphas(tokenizer, target: str, num_steps: int, cross_replace_steps, length: int) -> torch.Tensor:
@@ -28,7 +29,7 @@ def cross_replace_alphas(tokenizer, target: str, num_steps: int, cross_replace_s
     alphas = torch.zeros(num_steps + 1, length)
 
     def fill(window: Window, positions) -> None:
-        start, end = as_window(window)
+        start, end = as_window(window, "cross_replace_steps")
         alphas[:, positions] = 0
         alphas[int(start * (num_steps + 1)) : int(end * (num_steps + 1)), positions] = 1
 
@@ -41,5 +42,5 @@ def cross_replace_alphas(tokenizer, target: str, num_steps: int, cross_replace_s
 
 def self_replace_range(num_steps: int, self_replace_steps: Window) -> range:
     """Steps [int(T s0), int(T s1)) in which the target's self-attention takes the source's."""
-    start, end = as_window(self_replace_steps)
+    start, end = as_window(self_replace_steps, "self_replace_steps")
     return range(int(num_steps * start), int(num_steps * end))
