@@ -43,7 +43,8 @@ from p2p_real.inversion.ddim import ddim_invert  # noqa: E402
 from p2p_real.pipeline import invert  # noqa: E402
 from p2p_real.inversion.null_text import null_text_optimize  # noqa: E402
 from p2p_real.inversion.options import NullTextOptions  # noqa: E402
-from p2p_real.models import Model, load_model  # noqa: E402
+from p2p_real.loading import load_model
+from p2p_real.models import Model  # noqa: E402
 
 STEPS, GUIDANCE = 50, 7.5
 NO_EARLY_STOP = NullTextOptions(early_stop_epsilon=-1.0, early_stop_slope=0.0)
@@ -91,7 +92,7 @@ def with_unet(model: Model, dtype: torch.dtype, channels_last: bool = False, rou
         keep_text_projections_in_fp32(unet)  # as load_model does
     if channels_last:
         unet = unet.to(memory_format=torch.channels_last)
-    return Model(unet, model.vae, model.text_encoder, model.tokenizer, model.scheduler_config, model.name, model.fingerprint)
+    return Model(unet, model.vae, model.text, model.scheduler_config, model.name, model.fingerprint, model.upcast_vae)
 
 
 class PrecisionRouter:

@@ -24,7 +24,7 @@ from gpu_speed import median_timed  # noqa: E402
 from p2p_real.inversion.ddim import ddim_invert
 from p2p_real.pipeline import invert
 from p2p_real.inversion.options import NullTextOptions
-from p2p_real.models import load_model
+from p2p_real.loading import load_model
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ _PUBLIC = {
     "invert": "pipeline",
     "invert_photos": "runs.invert",
     "NullTextOptions": "inversion.options",
-    "load_model": "models",
+    "load_model": "loading",
     "find_photos": "runs.photos",
     "edit": "editing.edit",
     "EditOptions": "editing.options",

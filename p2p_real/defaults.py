@@ -1,7 +1,7 @@
 """Names and defaults that users see, importable without torch so that `--help` is instant."""
 
 DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"  # the model both papers use
-BUILTIN_MODELS = ("shapes", "tiny-random", "sd-v1-random")
+BUILTIN_MODELS = ("shapes", "tiny-random", "tiny-sdxl-random", "sd-v1-random", "sdxl-random")
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
 # "auto": float16 on a GPU, float32 elsewhere. On a GPU float16 is about 5x faster than float32 and
 # reconstructs as well (docs/BENCHMARKS.md, runs 5-6); bfloat16 is as fast but measurably worse.
@@ -11,4 +11,4 @@ NETWORK_METRICS = ("lpips", "clip", "structure")  # the benchmarks' metrics besi
 DEFAULT_STEPS = 50  # DDIM steps, as both papers
 # The CLI's step defaults for the small built-ins, so that a run on a CPU takes seconds: tiny-random
 # is a smoke model; shapes gives up 0.8 dB of null-text PSNR at 10 steps against 20 (data/shapes).
-SMALL_MODEL_STEPS = {"tiny-random": 10, "shapes": 10}
+SMALL_MODEL_STEPS = {"tiny-random": 10, "tiny-sdxl-random": 10, "shapes": 10}

@@ -26,6 +26,10 @@ class PromptError(P2PError):
     """A prompt cannot be used as given (too long, word not in it, ...)."""
 
 
+class NumericalError(P2PError):
+    """A computation overflowed (NaN or inf), e.g. a VAE in float16 that needs float32."""
+
+
 class MetricLoadError(P2PError):
     """An evaluation metric's network (CLIP, DINO, LPIPS backbone) could not be found or loaded."""
 

@@ -4,7 +4,7 @@ UNet is bound by launches, not arithmetic, so this is where most of the speed-up
 
 A replay skips Python, so code that runs inside the UNet (a P2P controller in the attention
 processors) must keep its per-step state in tensors it updates in place (see
-p2p_real/editing/controllers.py). Such code must not run twice for one step, so no call is a
+p2p_real/editing/state.py). Such code must not run twice for one step, so no call is a
 throwaway warm-up: the first call of a shape runs eagerly on the capture stream (it is that step's
 result and the warm-up), the second is captured and replayed.
 """
@@ -14,16 +14,16 @@ import torch
 
 
 class CudaGraphDenoiser:
-    def __init__(self, unet, dtype: torch.dtype):
-        self.unet = unet
-        self.dtype = dtype
+    """`forward(latents, timestep, embeddings)` (a `Model.denoise_eager`), replayed from graphs."""
+
+    def __init__(self, forward):
+        self.forward = forward
         self.stream = torch.cuda.Stream()  # warm-ups and captures share it: libraries cache handles per stream
         self.warmed: set[tuple] = set()
         self.replays: dict[tuple, object] = {}
 
     def eager(self, latents: torch.Tensor, timestep: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
-        output = self.unet(latents.to(self.dtype), timestep, encoder_hidden_states=embeddings).sample
-        return output.float()
+        return self.forward(latents, timestep, embeddings).float()
 
     def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
         timestep_tensor = torch.full((), timestep, dtype=torch.long, device=latents.device)

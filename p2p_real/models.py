@@ -1,70 +1,69 @@
-"""Load a Stable Diffusion model by hub id or folder, or build a random-weight one from configs.
-
-`Model` is the one place that knows diffusers and transformers: the inversion and editing code
-only calls `encode`, `decode`, `embed` and `denoise` (k-diffusion's model-wrapper idea).
+"""A Stable Diffusion model as inversion and editing see it: `encode`, `decode`, `embed` and
+`denoise` (k-diffusion's model-wrapper idea). `Model` is the one place that calls diffusers'
+modules; what differs between model families (SD 1.x/2.x, SDXL) is its text adapter,
+p2p_real/text_encoders.py. Loading: p2p_real/loading.py; random-weight builds: random_models.py.
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
+import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from .attention import FusedAttention, keep_text_projections_in_fp32
-from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_NAMES
-from .errors import ModelLoadError, OptionError, PromptError
-from .hub import load_local_first
+from .errors import NumericalError
 from .sampling import Denoise
 from .schedule import Schedule
+from .text_encoders import ClipText, SdxlText, full_precision, token_ids
 
 if TYPE_CHECKING:  # editing imports this module; the names are for readers and type checkers
     from .editing.plan import EditPlan
     from .editing.state import EditState
 
-DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
-SHAPES_FOLDER = Path(__file__).parent / "assets" / "shapes"  # trained by p2p_real/shapes/train.py (docs/SHAPES.md)
-
-# SD v1's scheduler settings (its scheduler_config.json), used by the random-weight builds.
-SD_V1_SCHEDULER = {
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "clip_sample": False,
-    "set_alpha_to_one": False,
-    "steps_offset": 1,
-    "prediction_type": "epsilon",
-}
-
 
 @dataclass
 class Model:
-    """The four parts of an SD pipeline that inversion and editing need, plus where they came from."""
+    """The parts of an SD pipeline that inversion and editing need, plus where they came from.
+
+    `upcast_vae`: keep the VAE in float32 whatever the UNet's dtype, as diffusers' SDXL pipeline does
+    for a VAE whose config says `force_upcast` (SDXL's overflows in float16)."""
 
     unet: UNet2DConditionModel
     vae: AutoencoderKL
-    text_encoder: CLIPTextModel
-    tokenizer: CLIPTokenizer
+    text: ClipText | SdxlText
     scheduler_config: dict
     name: str
     fingerprint: str = field(default="")
+    upcast_vae: bool = False
     graphs: object | None = field(default=None, repr=False)  # a CudaGraphDenoiser, once enabled
     controlling: bool = field(default=False, repr=False)  # inside `controlled(plan)`
 
     def __post_init__(self):
-        for part in (self.unet, self.vae, self.text_encoder):
+        for part in self.parts:
             part.requires_grad_(False).eval()
         self.unet.set_attn_processor(FusedAttention())  # SDPA that takes the embedding in any precision
         if not self.fingerprint:
             self.fingerprint = fingerprint(self)
+
+    @property
+    def parts(self) -> tuple[torch.nn.Module, ...]:
+        return (self.unet, self.vae, *self.text.encoders)
+
+    @property
+    def family(self) -> str:
+        """"sd" (SD 1.x / 2.x) or "sdxl", read from the weights' configs when loaded, never from a name."""
+        return self.text.family
+
+    @property
+    def tokenizer(self):
+        """The tokenizer whose tokens the UNet's cross-attention keys are (the first, for SDXL)."""
+        return self.text.tokenizer
 
     @property
     def device(self) -> torch.device:
@@ -91,10 +90,11 @@ class Model:
         return Schedule.from_scheduler_config(self.scheduler_config, num_steps)
 
     def to(self, device=None, dtype=None) -> "Model":
-        for part in (self.unet, self.vae, self.text_encoder):
+        for part in self.parts:
+            part_dtype = torch.float32 if part is self.vae and self.upcast_vae else dtype
+            if part_dtype not in (None, part.dtype):
+                cast_floating_point(part, part_dtype)  # before the move: a GPU never holds both copies
             part.to(device=device)
-            if dtype not in (None, part.dtype):
-                cast_floating_point(part, dtype)
         if dtype in (torch.float16, torch.bfloat16):
             keep_text_projections_in_fp32(self.unet)  # see p2p_real/attention.py for why
         return self
@@ -104,32 +104,25 @@ class Model:
         """(B, 3, H, W) in [0, 1] -> latents: the VAE posterior mean, scaled (not a sample)."""
         pixels = (images * 2 - 1).to(self.device, self.vae.dtype)
         mean = self.vae.encode(pixels).latent_dist.mean
-        return full_precision(mean) * self.vae.config.scaling_factor
+        return check_finite(full_precision(mean), "encoding the photo", self.vae.dtype) * self.vae.config.scaling_factor
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents -> (B, 3, H, W) float32 in [0, 1]."""
         pixels = self.vae.decode((latents / self.vae.config.scaling_factor).to(self.vae.dtype)).sample
-        return ((pixels.float() + 1) / 2).clamp(0, 1)
+        return ((check_finite(pixels.float(), "decoding the latents", self.vae.dtype) + 1) / 2).clamp(0, 1)
 
     def token_ids(self, prompts: list[str]) -> torch.Tensor:
         """Token ids padded to the encoder's length; a prompt that does not fit is an error."""
-        for prompt in prompts:
-            count = len(self.tokenizer(prompt, verbose=False).input_ids)
-            if count > self.max_tokens:
-                shown = prompt if len(prompt) <= 60 else prompt[:57] + "..."
-                raise PromptError(
-                    f"the prompt {shown!r} is {count} tokens long; the text encoder takes at most "
-                    f"{self.max_tokens} (start and end included): shorten it"
-                )
-        batch = self.tokenizer(prompts, padding="max_length", max_length=self.max_tokens, return_tensors="pt")
-        return batch.input_ids
+        return token_ids(self.tokenizer, prompts)
 
-    @torch.no_grad()
     def embed(self, prompts: list[str]) -> torch.Tensor:
-        """Prompts -> (B, max_tokens, D) float32 text embeddings (the encoder's last hidden state)."""
-        ids = self.token_ids(prompts).to(self.device)
-        return full_precision(self.text_encoder(ids)[0])
+        """Prompts -> (B, L, D) float32: the tensor `denoise` takes (text_encoders.py says what is in it)."""
+        return self.text.embed(list(prompts), self.device)
+
+    def empty_prompt(self, count: int) -> torch.Tensor:
+        """The unconditional embedding as the family's own pipeline makes it, (count, L, D) float32."""
+        return self.text.empty(count, self.device)
 
     def denoise(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
         """The UNet's raw prediction (epsilon or v), in float32 for a half-precision model, so that the
@@ -143,9 +136,10 @@ class Model:
             return self.graphs(latents, timestep, embeddings)
         return self.denoise_eager(latents, timestep, embeddings)
 
-    def denoise_eager(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
-        """`denoise` through the UNet's modules: the path that attention processors see."""
-        output = self.unet(latents.to(self.dtype), timestep, encoder_hidden_states=embeddings).sample
+    def denoise_eager(self, latents: torch.Tensor, timestep, embeddings: torch.Tensor, unet=None) -> torch.Tensor:
+        """`denoise` through the UNet's modules (or `unet`, e.g. compiled): the path processors see."""
+        image_size = (latents.shape[-2] * self.vae_scale, latents.shape[-1] * self.vae_scale)
+        output = (unet or self.unet)(latents.to(self.dtype), timestep, **self.text.unet_inputs(embeddings, image_size)).sample
         return output.to(full_precision(latents).dtype)
 
     @contextmanager
@@ -174,7 +168,7 @@ class Model:
             else:
                 from .graphs import CudaGraphDenoiser
 
-                yield ControlledDenoise(CudaGraphDenoiser(self.unet, self.dtype), plan, state)
+                yield ControlledDenoise(CudaGraphDenoiser(self.denoise_eager), plan, state)
         finally:
             self.unet.set_attn_processor(previous)
             self.controlling = False
@@ -190,7 +184,8 @@ class Model:
             raise ValueError("CUDA graphs need a CUDA device; this model is on " + str(self.device))
         from .graphs import CudaGraphDenoiser
 
-        self.graphs = CudaGraphDenoiser(torch.compile(self.unet) if compile else self.unet, self.dtype)
+        unet = torch.compile(self.unet) if compile else self.unet
+        self.graphs = CudaGraphDenoiser(lambda latents, timestep, embeddings: self.denoise_eager(latents, timestep, embeddings, unet))
         return self
 
     def save(self, folder: str | os.PathLike) -> None:
@@ -198,9 +193,11 @@ class Model:
         folder = Path(folder)
         self.unet.save_pretrained(folder / "unet")
         self.vae.save_pretrained(folder / "vae")
-        self.text_encoder.save_pretrained(folder / "text_encoder")
-        self.tokenizer.save_pretrained(folder / "tokenizer")
+        self.text.save(folder)
         DDIMScheduler.from_config(self.scheduler_config).save_pretrained(folder / "scheduler")
+        if self.family == "sdxl":  # what diffusers' pipeline reads for its empty prompt
+            index = {"_class_name": "StableDiffusionXLPipeline", "force_zeros_for_empty_prompt": self.text.zeros_for_empty_prompt}
+            (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
 
 
 @dataclass
@@ -229,15 +226,18 @@ def cast_floating_point(part: torch.nn.Module, dtype: torch.dtype) -> None:
         getattr(part, FLOATING_POINT_CASTS[dtype])()
 
 
-def full_precision(tensor: torch.Tensor) -> torch.Tensor:
-    """Half precision -> float32; float32 and float64 stay as they are."""
-    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
+def check_finite(values: torch.Tensor, doing: str, dtype: torch.dtype) -> torch.Tensor:
+    """`values`, or a NumericalError: a VAE that overflows must never hand on NaNs silently."""
+    if not torch.isfinite(values).all():
+        raise NumericalError(f"the VAE overflowed in {str(dtype).replace('torch.', '')} while {doing} (NaN or inf); "
+                             f"keep it in float32 (a VAE config with force_upcast, or --dtype float32)")
+    return values
 
 
 def fingerprint(model: Model) -> str:
     """A short hash of the weights' shapes and a sample of their values, to tie artifacts to a model."""
     digest = hashlib.sha256()
-    for part in (model.unet, model.vae, model.text_encoder):
+    for part in model.parts:
         parameters = list(part.parameters())
         digest.update(str([tuple(p.shape) for p in parameters]).encode())
         for weight in (parameters[0], parameters[-1]):
@@ -245,164 +245,3 @@ def fingerprint(model: Model) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dtype: str | torch.dtype = "auto",
-               cuda_graphs: bool = True, compile: bool = False) -> Model:
-    """A model by hub id (e.g. CompVis/stable-diffusion-v1-4), local diffusers folder, or built-in name.
-
-    Built-ins: `shapes` (a small model of SD v1's family trained on generated shape scenes, shipped
-    with the package: offline demos that show real edits), `tiny-random` (a seconds-fast random-weight
-    model for tests and smoke runs) and `sd-v1-random` (the full SD v1 architecture with random
-    weights, for speed measurements).
-    `dtype="auto"` is float16 on a CUDA device and float32 elsewhere. On a CUDA device the UNet runs
-    channels-last and, unless `cuda_graphs=False`, replayed from CUDA graphs (`compile`: compiled
-    first, see `Model.use_cuda_graphs`): the same arithmetic,
-    far fewer kernel launches (docs/BENCHMARKS.md).
-    """
-    device = usable_device(device)
-    if compile and not (torch.device(device).type == "cuda" and cuda_graphs):
-        raise OptionError("compile", f"compiling the UNet needs a CUDA device with CUDA graphs on, not {device}; leave it off")
-    if dtype == "auto":
-        dtype = "float16" if torch.device(device).type == "cuda" else "float32"
-    torch_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
-    if name_or_path == "shapes":
-        model = load_pretrained(str(SHAPES_FOLDER), name="shapes")
-    elif name_or_path == "tiny-random":
-        model = tiny_random()
-    elif name_or_path == "sd-v1-random":
-        model = sd_v1_random()
-    else:
-        model = load_pretrained(name_or_path)
-    model.to(device=device, dtype=torch_dtype)
-    if model.device.type == "cuda":
-        model.unet.to(memory_format=torch.channels_last)
-        if cuda_graphs:
-            model.use_cuda_graphs(compile)
-    return model
-
-
-def usable_device(device: str | torch.device | None) -> torch.device:
-    """`device` (None: CUDA when there is a GPU), checked to exist here before any weights load."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise OptionError("device", f"{device!r} is not a device; use cpu, cuda, cuda:N or mps") from None
-    gpus = torch.cuda.device_count() if parsed.type == "cuda" else 0
-    if parsed.type == "cuda" and (parsed.index or 0) >= gpus:
-        here = f"only {gpus} CUDA device(s) here, cuda:0 to cuda:{gpus - 1}" if gpus else "no CUDA GPU is available here"
-        raise OptionError("device", f"{here}, so not {device!r}; use another device, or cpu")
-    if parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise OptionError("device", f"no Apple GPU (MPS) is available here, so not {device!r}; use cpu")
-    return parsed
-
-
-def load_pretrained(name_or_path: str, name: str | None = None) -> Model:
-    def load(source: str, local_only: bool) -> Model:
-        options = {"local_files_only": local_only}
-        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", **options)
-        vae = AutoencoderKL.from_pretrained(source, subfolder="vae", **options)
-        text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", **options)
-        tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **options)
-        scheduler_config = dict(DDIMScheduler.load_config(source, subfolder="scheduler", **options))
-        return Model(unet, vae, text_encoder, tokenizer, scheduler_config, name=name or name_or_path)
-
-    if not Path(name_or_path).expanduser().is_dir() and name_or_path.count("/") != 1:
-        raise ModelLoadError(
-            f"model {name_or_path!r}: not a folder and not a hub id like '{DEFAULT_MODEL}'; "
-            f"built-in names are {', '.join(BUILTIN_MODELS)}"
-        )
-    return load_local_first(load, name_or_path, "model", ModelLoadError, "--model",
-                            " as a diffusers Stable Diffusion folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
-
-
-# ---- random-weight models built from configs ----------------------------------------------------
-
-
-def tiny_random(seed: int = 0, prediction_type: str = "epsilon") -> Model:
-    """A small model of SD v1's family: 128x128 images, 16x16 latents, real CLIP tokenisation.
-
-    Three UNet levels with cross-attention at the two finer ones (SD v1 has four, the coarsest
-    without), a 4-level VAE (so the latent is 1/8 of the image, as in SD), a 2-layer CLIP encoder.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        unet = UNet2DConditionModel(
-            sample_size=16,
-            block_out_channels=(32, 64, 64),
-            down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-            layers_per_block=1,
-            cross_attention_dim=32,
-            attention_head_dim=8,
-            norm_num_groups=16,
-        )
-        vae = AutoencoderKL(
-            block_out_channels=(16, 16, 32, 32),
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            layers_per_block=1,
-            latent_channels=4,
-            norm_num_groups=16,
-            sample_size=128,
-            scaling_factor=0.18215,
-        )
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=4, max_position_embeddings=77, hidden_act="quick_gelu")
-        )
-    scheduler_config = {**SD_V1_SCHEDULER, "prediction_type": prediction_type}
-    return Model(unet, vae, text_encoder, clip_tokenizer(), scheduler_config, name="tiny-random")
-
-
-def sd_v1_random(seed: int = 0) -> Model:
-    """The full-size SD v1 architecture (UNet 320/640/1280/1280, ViT-L/14 text encoder, SD VAE),
-    seeded random weights. Speed does not depend on weight values, so it serves GPU benchmarks."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # defaults are SD v1's
-        vae = AutoencoderKL(
-            block_out_channels=(128, 256, 512, 512),
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            layers_per_block=2,
-            latent_channels=4,
-            sample_size=512,
-            scaling_factor=0.18215,
-        )
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                           num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu")
-        )
-    return Model(unet, vae, text_encoder, clip_tokenizer(), dict(SD_V1_SCHEDULER), name="sd-v1-random")
-
-
-def clip_tokenizer() -> CLIPTokenizer:
-    """CLIP's real BPE tokenizer (49,408 tokens), from the vocabulary file shipped with the package."""
-    vocab, merges = clip_vocabulary()
-    return CLIPTokenizer(vocab=dict(vocab), merges=[tuple(line.split()) for line in merges], model_max_length=77)
-
-
-@lru_cache(maxsize=1)
-def clip_vocabulary() -> tuple[tuple[tuple[str, int], ...], tuple[str, ...]]:
-    # The file lists CLIP's BPE merges (MIT licence, openai/CLIP); the vocabulary follows from them
-    # exactly as CLIP builds it: 256 byte symbols, the same with "</w>", each merge, two specials.
-    raw = (Path(__file__).parent / "assets" / "bpe_simple_vocab_16e6.txt.gz").read_bytes()
-    lines = gzip.decompress(raw).decode("utf-8").split("\n")[1 : 49152 - 256 - 2 + 1]
-    symbols = list(bytes_to_unicode().values())
-    tokens = symbols + [symbol + "</w>" for symbol in symbols] + ["".join(line.split()) for line in lines]
-    tokens += ["<|startoftext|>", "<|endoftext|>"]
-    return tuple((token, index) for index, token in enumerate(tokens)), tuple(lines)
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP's reversible map from bytes to printable unicode characters."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    characters = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            characters.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, map(chr, characters)))

@@ -40,7 +40,7 @@ def invert(
     pixels = to_tensor(images).to(model.device)
     latents = model.encode(pixels)
     conditional = model.embed(list(prompts))
-    unconditional = model.embed([""] * len(prompts))
+    unconditional = model.empty_prompt(len(prompts))
     trajectory = ddim_invert(model.denoise, latents, conditional, schedule, disable=not progress)
     result = METHODS[method](model.denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, not progress)
     reconstruction_latents = reconstruct(model.denoise, trajectory[-1], conditional, result, schedule, guidance_scale, not progress)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from p2p_real.models import tiny_random
+from p2p_real.random_models import tiny_random
 
 
 @pytest.fixture(scope="session")

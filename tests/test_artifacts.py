@@ -11,7 +11,7 @@ from p2p_real.artifacts import (METADATA_FILE, TENSORS_FILE, Inversion, load_inv
                                 tensors_sha256)
 from p2p_real.images import save_png
 from p2p_real.errors import ArtifactError
-from p2p_real.models import tiny_random
+from p2p_real.random_models import tiny_random
 
 
 def make_inversion(model, generator) -> Inversion:

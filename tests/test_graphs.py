@@ -9,7 +9,7 @@ import torch
 from p2p_real.editing.edit import edit
 from p2p_real.editing.options import EditOptions
 from p2p_real.images import load_image
-from p2p_real.models import load_model
+from p2p_real.loading import load_model
 from p2p_real.pipeline import invert
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

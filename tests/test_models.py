@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from p2p_real.errors import ModelLoadError, PromptError
-from p2p_real.models import load_model, tiny_random
+from p2p_real.loading import load_model
+from p2p_real.random_models import tiny_random
 
 
 def test_a_saved_folder_loads_back_as_the_same_model(tmp_path, tiny_model, generator):
@@ -94,4 +95,4 @@ def test_casting_to_half_precision_prints_no_library_warning(caplog):
     model.to(dtype=torch.float16)
     assert "should be kept in float32" not in caplog.text
     assert model.unet.dtype == model.vae.dtype == torch.float16
-    assert all(buffer.dtype == torch.int64 for buffer in model.text_encoder.buffers())  # ids stay integers
+    assert all(buffer.dtype == torch.int64 for buffer in model.text.encoder.buffers())  # ids stay integers

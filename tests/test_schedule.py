@@ -2,7 +2,7 @@ import pytest
 import torch
 from diffusers import DDIMInverseScheduler, DDIMScheduler
 
-from p2p_real.models import SD_V1_SCHEDULER
+from p2p_real.random_models import SD_V1_SCHEDULER
 from p2p_real.schedule import Schedule, ddim_inverse_step, ddim_step
 
 

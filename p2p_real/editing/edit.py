@@ -28,7 +28,7 @@ class EditResult:
     source: torch.Tensor  # (H, W, 3) uint8: the photo
     reconstruction: torch.Tensor  # (H, W, 3) uint8: the source branch of this run
     edited: torch.Tensor  # (H, W, 3) uint8
-    cross_maps: torch.Tensor  # (2, layers*heads, r, r, keys): source and target attention summed over steps
+    cross_maps: torch.Tensor  # (2, 1, r, r, keys): source and target attention, averaged over heads and layers, summed over steps
     mask: torch.Tensor | None  # (1, h, w): LocalBlend's last mask for the target, if any
     kind: str
 
@@ -73,7 +73,7 @@ def edit(model: Model, inversion: Inversion, targets: str | Sequence[str],
 @dataclass
 class SampledEdit:
     latents: torch.Tensor  # (P, C, h, w): row 0 the source branch, then one row per target
-    cross_maps: torch.Tensor  # (P, layers*heads, r, r, keys) summed over the steps
+    cross_maps: torch.Tensor  # (P, 1, r, r, keys), averaged over heads and layers, summed over the steps
     masks: torch.Tensor | None  # (N, 1, h, w): LocalBlend's last masks, when the plan blends
 
 

@@ -10,7 +10,7 @@ from ..images import grid
 
 def token_maps(cross_maps: torch.Tensor, row: int, tokenizer, prompt: str, size: int) -> Image.Image:
     """One heat map per token of `prompt` (start and end tokens left out), from branch `row` of the
-    step-summed maps (P, layers*heads, r, r, keys), each scaled to its own maximum."""
+    step-summed maps (P, 1, r, r, keys), averaged over heads and layers, each scaled to its own maximum."""
     ids = tokenizer(prompt, verbose=False).input_ids[1:-1]
     maps = cross_maps[row].mean(0)  # (r, r, keys)
     pictures, labels = [], []

@@ -27,7 +27,7 @@ from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 
 from ..errors import MetricLoadError
 from ..hub import load_local_first
-from ..models import clip_tokenizer
+from ..clip_tokenizer import clip_tokenizer
 from .preprocess import resize_shorter_side
 
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"  # PIE-Bench's choice

@@ -17,7 +17,8 @@ from ..eval.scores import MetricModels
 from ..eval.summary import format_table, summarize
 from ..images import load_image
 from ..inversion.options import NullTextOptions
-from ..models import Model, load_model
+from ..loading import load_model
+from ..models import Model
 from .bench import bench_edit, bench_reconstruct, device_name, plot_quality_against_time, write_json
 from .checks import edit_options, method_names, metric_names, null_text_options
 from .edits import run_edits

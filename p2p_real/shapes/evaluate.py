@@ -445,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--scenes, --steps and --batch-size must be at least 1")
 
     from ..runs.bench import device_name
-    from ..models import load_model
+    from ..loading import load_model
 
     try:
         model = load_model(args.model, args.device, args.dtype, args.cuda_graphs)

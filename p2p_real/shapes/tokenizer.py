@@ -9,7 +9,7 @@ specials. So a caption word splits exactly as CLIP splits it, an unseen word sti
 """
 from __future__ import annotations
 
-from ..models import bytes_to_unicode, clip_vocabulary
+from ..clip_tokenizer import bytes_to_unicode, clip_vocabulary
 from .scenes import BACKGROUNDS, COLOURS, SHAPES, SIZES
 
 CAPTION_WORDS = ("a", "and", "on", "background", *SIZES, *COLOURS, *SHAPES, *BACKGROUNDS)

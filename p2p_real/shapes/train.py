@@ -29,7 +29,9 @@ from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel
 
-from ..models import SD_V1_SCHEDULER, Model
+from ..models import Model
+from ..random_models import SD_V1_SCHEDULER
+from ..text_encoders import ClipText
 from .scenes import scene_at
 from .tokenizer import fitted_tokenizer
 
@@ -262,7 +264,7 @@ def export(run: Run, folder: str | Path) -> Path:
     folder = Path(folder)
     parts = [run.part(name, build, averaged=True).half() for name, build in
              (("unet", build_unet), ("vae", build_vae), ("text_encoder", build_text_encoder))]
-    Model(*parts, fitted_tokenizer(), dict(SD_V1_SCHEDULER), name="shapes").save(folder)
+    Model(parts[0], parts[1], ClipText(parts[2], fitted_tokenizer()), dict(SD_V1_SCHEDULER), name="shapes").save(folder)
     (folder / "training.json").write_text(json.dumps({**run.state, "options": asdict(TrainOptions())}, indent=2))
     return folder
 

@@ -11,7 +11,7 @@ from p2p_real.inversion.ddim import ddim_invert
 from p2p_real.inversion.direct import direct_offsets
 from p2p_real.inversion.methods import METHODS
 from p2p_real.pipeline import invert
-from p2p_real.models import tiny_random
+from p2p_real.random_models import tiny_random
 
 CAPTION = "a cup of coffee on a red saucer"
 STEPS = 5

@@ -4,7 +4,7 @@ import torch
 from p2p_real.inversion.ddim import ddim_invert
 from p2p_real.inversion.null_text import null_text_optimize
 from p2p_real.inversion.options import NullTextOptions
-from p2p_real.models import tiny_random
+from p2p_real.random_models import tiny_random
 from p2p_real.sampling import guided_prediction
 from p2p_real.schedule import ddim_step
 

@@ -9,7 +9,7 @@ import torch
 
 from p2p_real.pipeline import invert
 from p2p_real.inversion.options import NullTextOptions
-from p2p_real.models import load_model
+from p2p_real.loading import load_model
 from p2p_real.shapes.evaluate import (
     MIN_SWAP_DISTANCE,
     PSNR_CAP,

@@ -7,7 +7,7 @@ from PIL import Image
 from p2p_real.editing.edit import edit
 from p2p_real.editing.options import EditOptions
 from p2p_real.pipeline import invert
-from p2p_real.models import load_model
+from p2p_real.loading import load_model
 from p2p_real.shapes.check import read_object
 from p2p_real.shapes.evaluate import background_psnr, dilate, text_following, with_word
 from p2p_real.shapes.scenes import scene_at

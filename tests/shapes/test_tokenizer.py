@@ -1,4 +1,4 @@
-from p2p_real.models import clip_tokenizer
+from p2p_real.clip_tokenizer import clip_tokenizer
 from p2p_real.shapes.scenes import scene_at
 from p2p_real.shapes.tokenizer import fitted_tokenizer
 

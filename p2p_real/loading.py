@@ -1,0 +1,101 @@
+"""`load_model`: a model by hub id, local diffusers folder or built-in name, on a checked device.
+
+The family (SD 1.x/2.x or SDXL) is read from the UNet's config: SDXL's UNet takes the pooled text
+and size conditioning (`addition_embed_type: text_time`), whatever the folder is called.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, UNet2DConditionModel
+
+from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_NAMES
+from .errors import ModelLoadError, OptionError
+from .hub import load_local_first
+from .models import Model
+from .random_models import BUILDERS
+from .text_encoders import load_text
+
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
+SHAPES_FOLDER = Path(__file__).parent / "assets" / "shapes"  # trained by p2p_real/shapes/train.py (docs/SHAPES.md)
+
+
+def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dtype: str | torch.dtype = "auto",
+               cuda_graphs: bool = True, compile: bool = False) -> Model:
+    """A model by hub id (e.g. CompVis/stable-diffusion-v1-4, stabilityai/stable-diffusion-xl-base-1.0),
+    local diffusers folder, or built-in name.
+
+    Built-ins: `shapes` (a small model of SD v1's family trained on generated shape scenes, shipped
+    with the package: offline demos that show real edits), `tiny-random` and `tiny-sdxl-random`
+    (seconds-fast random-weight models of the SD v1 and SDXL families, for tests and smoke runs),
+    `sd-v1-random` and `sdxl-random` (the full architectures with random weights, for speed and memory).
+    `dtype="auto"` is float16 on a CUDA device and float32 elsewhere; an SDXL VAE whose config says
+    `force_upcast` stays float32. On a CUDA device the UNet runs channels-last and, unless
+    `cuda_graphs=False`, replayed from CUDA graphs (`compile`: compiled first, see
+    `Model.use_cuda_graphs`): the same arithmetic, far fewer kernel launches (docs/BENCHMARKS.md).
+    """
+    device = usable_device(device)
+    if compile and not (torch.device(device).type == "cuda" and cuda_graphs):
+        raise OptionError("compile", f"compiling the UNet needs a CUDA device with CUDA graphs on, not {device}; leave it off")
+    if dtype == "auto":
+        dtype = "float16" if torch.device(device).type == "cuda" else "float32"
+    torch_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
+    if name_or_path == "shapes":
+        model = load_pretrained(str(SHAPES_FOLDER), name="shapes")
+    elif name_or_path in BUILDERS:
+        model = BUILDERS[name_or_path](device=device)
+    else:
+        model = load_pretrained(name_or_path)
+    model.to(device=device, dtype=torch_dtype)
+    if model.device.type == "cuda":
+        model.unet.to(memory_format=torch.channels_last)
+        if cuda_graphs:
+            model.use_cuda_graphs(compile)
+    return model
+
+
+def usable_device(device: str | torch.device | None) -> torch.device:
+    """`device` (None: CUDA when there is a GPU), checked to exist here before any weights load."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise OptionError("device", f"{device!r} is not a device; use cpu, cuda, cuda:N or mps") from None
+    gpus = torch.cuda.device_count() if parsed.type == "cuda" else 0
+    if parsed.type == "cuda" and (parsed.index or 0) >= gpus:
+        here = f"only {gpus} CUDA device(s) here, cuda:0 to cuda:{gpus - 1}" if gpus else "no CUDA GPU is available here"
+        raise OptionError("device", f"{here}, so not {device!r}; use another device, or cpu")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise OptionError("device", f"no Apple GPU (MPS) is available here, so not {device!r}; use cpu")
+    return parsed
+
+
+def load_pretrained(name_or_path: str, name: str | None = None) -> Model:
+    def load(source: str, local_only: bool) -> Model:
+        options = {"local_files_only": local_only}
+        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", **options)
+        sdxl = unet.config.addition_embed_type == "text_time"
+        vae = AutoencoderKL.from_pretrained(source, subfolder="vae", **options)
+        text = load_text(source, sdxl, sdxl and zeros_for_empty_prompt(source, local_only), **options)
+        scheduler_config = dict(DDIMScheduler.load_config(source, subfolder="scheduler", **options))
+        return Model(unet, vae, text, scheduler_config, name=name or name_or_path,
+                     upcast_vae=sdxl and vae.config.force_upcast)
+
+    if not Path(name_or_path).expanduser().is_dir() and name_or_path.count("/") != 1:
+        raise ModelLoadError(
+            f"model {name_or_path!r}: not a folder and not a hub id like '{DEFAULT_MODEL}'; "
+            f"built-in names are {', '.join(BUILTIN_MODELS)}"
+        )
+    return load_local_first(load, name_or_path, "model", ModelLoadError, "--model",
+                            " as a diffusers Stable Diffusion folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
+
+
+def zeros_for_empty_prompt(source: str, local_only: bool) -> bool:
+    """model_index.json's `force_zeros_for_empty_prompt` (SDXL pipelines default to true)."""
+    try:
+        index = DiffusionPipeline.load_config(source, local_files_only=local_only)
+    except (OSError, ValueError):
+        return True
+    return bool(index.get("force_zeros_for_empty_prompt", True))

@@ -1,0 +1,132 @@
+"""The text side of a model family: prompts -> the one embedding tensor that `denoise` takes, and
+that tensor -> the UNet's keyword arguments. The loops, null-text's optimiser, guidance, batching
+and the artifacts only ever see the tensor, so a model family is an adapter here, not a fork there.
+
+- SD 1.x / 2.x (`ClipText`): one CLIP encoder's last hidden state, (B, 77, D).
+- SDXL (`SdxlText`, Podell et al. 2023): two CLIP encoders' penultimate hidden states side by side,
+  (B, 77, 768 + 1280), and the second encoder's pooled projection (B, 1280). The pooled vector
+  rides along as one extra, zero-padded row, (B, 78, 2048), and `unet_inputs` splits it off again
+  together with the size conditioning (`add_time_ids`).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+from .errors import PromptError
+
+
+def full_precision(tensor: torch.Tensor) -> torch.Tensor:
+    """Half precision -> float32; float32 and float64 stay as they are."""
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
+
+
+def token_ids(tokenizer: CLIPTokenizer, prompts: list[str]) -> torch.Tensor:
+    """Token ids padded to the encoder's length; a prompt that does not fit is an error, by name."""
+    most = tokenizer.model_max_length
+    for prompt in prompts:
+        count = len(tokenizer(prompt, verbose=False).input_ids)
+        if count > most:
+            shown = prompt if len(prompt) <= 60 else prompt[:57] + "..."
+            raise PromptError(f"the prompt {shown!r} is {count} tokens long; the text encoder takes at most "
+                              f"{most} (start and end included): shorten it")
+    return tokenizer(prompts, padding="max_length", max_length=most, return_tensors="pt").input_ids
+
+
+@dataclass
+class ClipText:
+    """SD 1.x / 2.x: (B, 77, D), the encoder's last hidden state; the null prompt is "" encoded."""
+
+    encoder: CLIPTextModel
+    tokenizer: CLIPTokenizer
+    family = "sd"
+
+    @property
+    def encoders(self) -> tuple[torch.nn.Module, ...]:
+        return (self.encoder,)
+
+    @torch.no_grad()
+    def embed(self, prompts: list[str], device) -> torch.Tensor:
+        return full_precision(self.encoder(token_ids(self.tokenizer, prompts).to(device))[0])
+
+    def empty(self, count: int, device) -> torch.Tensor:
+        return self.embed([""] * count, device)
+
+    def unet_inputs(self, embeddings: torch.Tensor, image_size: tuple[int, int]) -> dict:
+        return {"encoder_hidden_states": embeddings}
+
+    def save(self, folder: Path) -> None:
+        self.encoder.save_pretrained(folder / "text_encoder")
+        self.tokenizer.save_pretrained(folder / "tokenizer")
+
+
+@dataclass
+class SdxlText:
+    """SDXL: (B, 78, 2048), 77 token rows of both encoders' penultimate states, then the pooled row.
+
+    `zeros_for_empty_prompt` is the pipeline's `force_zeros_for_empty_prompt` (true for SDXL base):
+    the null prompt is then all zeros, tokens and pooled, as diffusers' SDXL pipeline makes it.
+    """
+
+    encoder: CLIPTextModel
+    encoder_2: CLIPTextModelWithProjection
+    tokenizer: CLIPTokenizer
+    tokenizer_2: CLIPTokenizer
+    zeros_for_empty_prompt: bool = True
+    family = "sdxl"
+
+    @property
+    def encoders(self) -> tuple[torch.nn.Module, ...]:
+        return (self.encoder, self.encoder_2)
+
+    @property
+    def pooled_width(self) -> int:
+        return self.encoder_2.config.projection_dim
+
+    @torch.no_grad()
+    def embed(self, prompts: list[str], device) -> torch.Tensor:
+        first = self.encoder(token_ids(self.tokenizer, prompts).to(device), output_hidden_states=True)
+        second = self.encoder_2(token_ids(self.tokenizer_2, prompts).to(device), output_hidden_states=True)
+        tokens = torch.cat([full_precision(first.hidden_states[-2]), full_precision(second.hidden_states[-2])], dim=-1)
+        pooled = F.pad(full_precision(second.text_embeds), (0, tokens.shape[-1] - self.pooled_width))
+        return torch.cat([tokens, pooled[:, None]], dim=1)
+
+    def empty(self, count: int, device) -> torch.Tensor:
+        if self.zeros_for_empty_prompt:
+            width = self.encoder.config.hidden_size + self.encoder_2.config.hidden_size
+            return torch.zeros(count, self.tokenizer.model_max_length + 1, width, device=device)
+        return self.embed([""] * count, device)
+
+    def unet_inputs(self, embeddings: torch.Tensor, image_size: tuple[int, int]) -> dict:
+        """Tokens to cross-attention; pooled row and `add_time_ids` (original size, crop top-left,
+        target size: the photo is resized to the model's size, uncropped) to the added embedding.
+        The ids are filled in by kernels rather than copied from the host, so CUDA graphs capture them."""
+        height, width = image_size
+        time_ids = embeddings.new_zeros(embeddings.shape[0], 6)
+        for column, value in ((0, height), (1, width), (4, height), (5, width)):
+            time_ids[:, column] = value
+        return {
+            "encoder_hidden_states": embeddings[:, :-1],
+            "added_cond_kwargs": {"text_embeds": embeddings[:, -1, : self.pooled_width], "time_ids": time_ids},
+        }
+
+    def save(self, folder: Path) -> None:
+        self.encoder.save_pretrained(folder / "text_encoder")
+        self.encoder_2.save_pretrained(folder / "text_encoder_2")
+        self.tokenizer.save_pretrained(folder / "tokenizer")
+        self.tokenizer_2.save_pretrained(folder / "tokenizer_2")
+
+
+def load_text(source: str | os.PathLike, sdxl: bool, zeros_for_empty_prompt: bool, **options) -> ClipText | SdxlText:
+    """The family's encoders and tokenizers from a diffusers folder or hub id (`options`: from_pretrained's)."""
+    encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", **options)
+    tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **options)
+    if not sdxl:
+        return ClipText(encoder, tokenizer)
+    return SdxlText(encoder, CLIPTextModelWithProjection.from_pretrained(source, subfolder="text_encoder_2", **options),
+                    tokenizer, CLIPTokenizer.from_pretrained(source, subfolder="tokenizer_2", **options), zeros_for_empty_prompt)
