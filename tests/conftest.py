@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from p2p_real.random_models import tiny_random
+from p2p_real.random_models import tiny_random, tiny_sdxl_random
 
 
 @pytest.fixture(scope="session")
@@ -14,6 +14,12 @@ def tiny_model():
 def tiny_v_model():
     """The same architecture with SD 2.x's v-prediction."""
     return tiny_random(seed=1, prediction_type="v_prediction")
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_model():
+    """The tiny random-weight SDXL-family model: two text encoders, pooled and size conditioning."""
+    return tiny_sdxl_random(seed=0)
 
 
 @pytest.fixture
