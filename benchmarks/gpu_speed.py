@@ -155,7 +155,8 @@ def main() -> None:
     # 1. The baseline: the notebook's algorithm, fp32, batch 1.
     scheduler = DDIMScheduler.from_config(model.scheduler_config)
     scheduler.set_timesteps(STEPS)
-    reference_run = lambda: reference_null_text_inversion(model.unet, scheduler, image_latents[:1], conditional[:1],
+    plain_unet = lambda x, t, c: model.unet(x, t, encoder_hidden_states=c).sample  # noqa: E731
+    reference_run = lambda: reference_null_text_inversion(plain_unet, scheduler, image_latents[:1], conditional[:1],
                                                           unconditional[:1], GUIDANCE, 10, early_stop_epsilon=-1.0)
     seconds, peak, (reference_latents, _) = timed(reference_run)
     baseline_error = float((reference_latents - image_latents[:1]).pow(2).mean())

@@ -25,10 +25,13 @@ def next_step(output, timestep: int, sample, alphas_cumprod, final: float, step:
     return a_next**0.5 * x0 + (1 - a_next) ** 0.5 * output
 
 
-def reference_null_text_inversion(unet, scheduler, latents, conditional, unconditional, guidance_scale=7.5,
-                                  num_inner_steps=10, early_stop_epsilon=1e-5):
-    """latents (1, 4, 64, 64), embeddings (1, 77, 768); `scheduler` a DDIMScheduler after set_timesteps.
-    Returns (final latent of guided sampling with the optimised embeddings, list of embeddings)."""
+def reference_null_text_inversion(predict, scheduler, latents, conditional, unconditional, guidance_scale=7.5,
+                                  num_inner_steps=10, early_stop_epsilon=1e-5, max_timesteps=None):
+    """`predict(latents, timestep, embeddings)`: the UNet's output (for SD v1, `unet(...).sample`);
+    latents (1, 4, 64, 64), embeddings (1, 77, 768); `scheduler` a DDIMScheduler after set_timesteps.
+    `max_timesteps`: optimise only the first that many timesteps (for timing: without early stop
+    every timestep does the same work). Returns (final latent of guided sampling with the optimised
+    embeddings, list of embeddings)."""
     timesteps = scheduler.timesteps.tolist()
     alphas_cumprod, final = scheduler.alphas_cumprod, float(scheduler.final_alpha_cumprod)
     step = scheduler.config.num_train_timesteps // len(timesteps)
@@ -36,19 +39,19 @@ def reference_null_text_inversion(unet, scheduler, latents, conditional, uncondi
     with torch.no_grad():
         for index in range(len(timesteps)):
             timestep = timesteps[len(timesteps) - index - 1]
-            output = unet(latents, timestep, encoder_hidden_states=conditional).sample
+            output = predict(latents, timestep, conditional)
             latents = next_step(output, timestep, latents, alphas_cumprod, final, step)
             all_latents.append(latents)
     embeddings = []
     latent_cur = all_latents[-1]
-    for index, timestep in enumerate(timesteps):
+    for index, timestep in enumerate(timesteps[:max_timesteps]):
         unconditional = unconditional.clone().detach().requires_grad_(True)
         optimizer = torch.optim.Adam([unconditional], lr=1e-2 * (1.0 - index / 100.0))
         latent_prev = all_latents[len(all_latents) - index - 2]
         with torch.no_grad():
-            output_conditional = unet(latent_cur, timestep, encoder_hidden_states=conditional).sample
+            output_conditional = predict(latent_cur, timestep, conditional)
         for _ in range(num_inner_steps):
-            output_unconditional = unet(latent_cur, timestep, encoder_hidden_states=unconditional).sample
+            output_unconditional = predict(latent_cur, timestep, unconditional)
             output = output_unconditional + guidance_scale * (output_conditional - output_unconditional)
             reconstructed = prev_step(output, timestep, latent_cur, alphas_cumprod, final, step)
             loss = F.mse_loss(reconstructed, latent_prev)
@@ -60,7 +63,7 @@ def reference_null_text_inversion(unet, scheduler, latents, conditional, uncondi
         embeddings.append(unconditional[:1].detach())
         with torch.no_grad():
             context = torch.cat([unconditional, conditional])
-            output = unet(torch.cat([latent_cur] * 2), timestep, encoder_hidden_states=context).sample
+            output = predict(torch.cat([latent_cur] * 2), timestep, context)
             output_unconditional, output_conditional = output.chunk(2)
             output = output_unconditional + guidance_scale * (output_conditional - output_unconditional)
             latent_cur = prev_step(output, timestep, latent_cur, alphas_cumprod, final, step)

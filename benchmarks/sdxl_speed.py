@@ -1,0 +1,191 @@
+"""SDXL on one GPU: null-text inversion, DDIM inversion and one P2P edit at 1024x1024, against the
+paper's null-text algorithm written plainly (fp32, batch 1, 50 steps, 10 inner steps, no early
+stop: benchmarks/reference_null_text.py), in the same run.
+
+Full-size SDXL base architecture with seeded random weights (`sdxl-random`: real weights cannot be
+downloaded here; speed and memory do not depend on weight values). Without early stop every
+null-text timestep does the same work (10 forward+backward passes, one conditional forward, one
+guided step), so rows marked "x50/K" time the first K of the 50 timesteps and scale: the batch-1
+row is also run in full, which checks the scaling. Prints a table; writes $OUT/sdxl_speed.json after
+every row.
+
+    python benchmarks/sdxl_speed.py [--timesteps 5] [--batches 4,8]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from diffusers import DDIMScheduler
+
+sys.path.insert(0, str(Path(__file__).parent))
+from reference_null_text import reference_null_text_inversion  # noqa: E402
+
+from p2p_real.editing.edit import edit  # noqa: E402
+from p2p_real.editing.options import EditOptions  # noqa: E402
+from p2p_real.images import load_image, to_tensor  # noqa: E402
+from p2p_real.inversion.ddim import ddim_invert  # noqa: E402
+from p2p_real.inversion.null_text import null_text_optimize  # noqa: E402
+from p2p_real.inversion.options import NullTextOptions  # noqa: E402
+from p2p_real.loading import load_model  # noqa: E402
+from p2p_real.pipeline import invert  # noqa: E402
+
+STEPS, GUIDANCE = 50, 7.5
+NO_EARLY_STOP = NullTextOptions(early_stop_epsilon=-1.0, early_stop_slope=0.0)
+PEAK_BF16_TFLOPS = 989.0  # H100/H200 SXM dense bf16/fp16 (the datasheet's 1,979 is with sparsity)
+PHOTO, CAPTION, TARGET = "data/photos/chelsea.jpg", "a close-up photo of a tabby cat", "a close-up photo of a tabby dog"
+GIB = 2**30
+
+
+def timed(function):
+    """(seconds, result), after the GPU finished; on a CPU (a smoke run of the script) by the clock."""
+    if not torch.cuda.is_available():
+        started = time.perf_counter()
+        result = function()
+        return time.perf_counter() - started, result
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    result = function()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / 1000, result
+
+
+def reset_peak() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_gib() -> float:
+    return torch.cuda.max_memory_allocated() / GIB if torch.cuda.is_available() else float("nan")
+
+
+def flop_counts(model, latents, embeddings) -> dict:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.denoise_eager(latents, 500, embeddings)
+    forward = counter.get_total_flops()
+    trainable = embeddings.detach().clone().requires_grad_(True)
+    with FlopCounterMode(display=False) as counter:
+        model.denoise_eager(latents, 500, trainable).sum().backward()
+    return {"unet_forward_tflop": forward / 1e12, "unet_forward_backward_to_embedding_tflop": counter.get_total_flops() / 1e12}
+
+
+def first_timesteps(schedule, trajectory, count: int):
+    """The schedule and trajectory cut to the first `count` sampling timesteps (the noisiest)."""
+    return replace(schedule, timesteps=schedule.timesteps[:count]), trajectory[-count - 1 :]
+
+
+class Report:
+    def __init__(self, out: Path, **facts):
+        self.out, self.data = out, {**facts, "rows": []}
+
+    def add(self, what: str, seconds_per_photo: float, **extra) -> None:
+        row = {"what": what, "seconds_per_photo": seconds_per_photo, **extra}
+        if "flop_per_photo" in row:
+            row["fraction_of_bf16_peak"] = row["flop_per_photo"] / seconds_per_photo / (PEAK_BF16_TFLOPS * 1e12)
+        self.data["rows"].append(row)
+        (self.out / "sdxl_speed.json").write_text(json.dumps(self.data, indent=2))
+        peak = f"{row['peak_gib']:6.2f} GiB" if "peak_gib" in row else " " * 10
+        fraction = f"{100 * row['fraction_of_bf16_peak']:5.1f}% of peak" if "fraction_of_bf16_peak" in row else ""
+        print(f"{what:<58} {seconds_per_photo:8.2f} s/photo {peak} {fraction}", flush=True)
+
+
+def fast_rows(report: Report, args) -> dict:
+    """fp16 + CUDA graphs (load_model's defaults on a GPU): the whole job, its parts, batches, an edit."""
+    reset_peak()
+    started = time.perf_counter()
+    model = load_model(args.model)
+    report.data["load_seconds"] = time.perf_counter() - started
+    report.data["load_peak_gib"] = peak_gib()
+    report.data["weights_gib"] = torch.cuda.memory_allocated() / GIB if torch.cuda.is_available() else float("nan")
+    image = load_image(PHOTO, model.resolution)
+    seconds, _ = timed(lambda: invert(model, [image], [CAPTION], num_steps=2, options=NO_EARLY_STOP))
+    report.add("warm-up: invert() at 2 steps (captures the graphs)", seconds)
+    reset_peak()
+    seconds, [inversion] = timed(lambda: invert(model, [image], [CAPTION], num_steps=STEPS, options=NO_EARLY_STOP))
+    flop = report.data["null_text_tflop_per_photo"] * 1e12
+    report.add("invert(): null-text, fp16 + graphs, batch 1, whole job", seconds, flop_per_photo=flop,
+               peak_gib=peak_gib(), reserved_gib=torch.cuda.max_memory_reserved() / GIB if torch.cuda.is_available() else float("nan"),
+               latent_mse=inversion.metrics["latent_mse"])
+    latents = model.encode(to_tensor([image]).to(model.device).expand(max(args.batches), -1, -1, -1))
+    conditional, unconditional = model.embed([CAPTION] * len(latents)), model.empty_prompt(len(latents))
+    schedule = model.schedule(STEPS)
+    ddim_seconds = min(timed(lambda: ddim_invert(model.denoise, latents[:1], conditional[:1], schedule))[0] for _ in range(3))
+    report.add("DDIM inversion alone (50 UNet passes), fp16 + graphs", ddim_seconds,
+               flop_per_photo=STEPS * report.data["unet_forward_tflop"] * 1e12)
+    for batch in args.batches:
+        reset_peak()
+        trajectory = ddim_invert(model.denoise, latents[:batch], conditional[:batch], schedule)
+        cut, pivots = first_timesteps(schedule, trajectory, args.timesteps)
+        null_text_optimize(model.denoise, pivots, conditional[:batch], unconditional[:batch], replace(cut, timesteps=cut.timesteps[:1]),
+                           GUIDANCE, replace(NO_EARLY_STOP, num_inner_steps=1))  # this batch's captures, outside the timing
+        seconds, _ = timed(lambda: null_text_optimize(model.denoise, pivots, conditional[:batch], unconditional[:batch], cut,
+                                                      GUIDANCE, NO_EARLY_STOP))
+        per_photo = (seconds * STEPS / args.timesteps + ddim_seconds * batch) / batch
+        report.add(f"null-text, fp16 + graphs, batch {batch} (x50/K)", per_photo, flop_per_photo=flop,
+                   peak_gib=peak_gib(), batch=batch)
+    options = EditOptions(blend_words=("cat", "dog"))
+    times = [timed(lambda: edit(model, inversion, TARGET, options))[0] for _ in range(3)]
+    report.add("P2P edit (swap + LocalBlend) of the stored inversion, first", times[0])
+    report.add("P2P edit (swap + LocalBlend) of the stored inversion, warm", min(times[1:]),
+               flop_per_photo=STEPS * 2 * 2 * report.data["unet_forward_tflop"] * 1e12)
+    return {"image": image}
+
+
+def baseline_rows(report: Report, args, image) -> None:
+    """The paper's algorithm written plainly: fp32 UNet called eagerly, batch 1, torch's defaults."""
+    model = load_model(args.model, dtype="float32", cuda_graphs=False)
+    latents = model.encode(to_tensor([image]).to(model.device))
+    conditional, unconditional = model.embed([CAPTION]), model.empty_prompt(1)
+    report.data.update(flop_counts(model, latents, conditional))
+    forward, backward = report.data["unet_forward_tflop"], report.data["unet_forward_backward_to_embedding_tflop"]
+    report.data["null_text_tflop_per_photo"] = STEPS * 10 * backward + STEPS * 3 * forward  # 1 cond + 2 guided
+    scheduler = DDIMScheduler.from_config(model.scheduler_config)
+    scheduler.set_timesteps(STEPS)
+    reset_peak()
+    seconds, _ = timed(lambda: reference_null_text_inversion(model.denoise_eager, scheduler, latents, conditional, unconditional,
+                                                             GUIDANCE, 10, early_stop_epsilon=-1.0, max_timesteps=args.timesteps))
+    ddim = timed(lambda: ddim_invert(model.denoise_eager, latents, conditional, model.schedule(STEPS)))[0]
+    per_photo = ddim + (seconds - ddim) * STEPS / args.timesteps
+    report.add("baseline: paper's algorithm, fp32, eager, batch 1 (x50/K)", per_photo,
+               flop_per_photo=report.data["null_text_tflop_per_photo"] * 1e12, peak_gib=peak_gib())
+    report.data["baseline_seconds_per_photo"] = per_photo
+    del model
+    torch.cuda.empty_cache()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--timesteps", type=int, default=5, help="K: timesteps timed in the x50/K rows (default: 5)")
+    parser.add_argument("--model", default="sdxl-random", help="default: sdxl-random; tiny-sdxl-random smoke-tests the script on a CPU")
+    parser.add_argument("--batches", default="1,4,8", help="null-text batch sizes (default: 1,4,8)")
+    args = parser.parse_args()
+    args.batches = [int(batch) for batch in args.batches.split(",")]
+    report = Report(Path(os.environ.get("OUT", ".")), device=torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+                    torch=torch.__version__, model=args.model, weights="random (full-size SDXL base architecture)", resolution=1024,
+                    steps=STEPS, inner_steps=10, early_stop=False, timesteps_timed=args.timesteps)
+    image = load_image(PHOTO, 1024 if args.model == "sdxl-random" else 128)
+    baseline_rows(report, args, image)
+    fast_rows(report, args)
+    if torch.cuda.is_available():
+        report.data["peak_of_the_whole_run_gib"] = torch.cuda.max_memory_allocated() / GIB
+    rows = report.data["rows"]
+    baseline = report.data["baseline_seconds_per_photo"]
+    print("\nspeed-up over the baseline:")
+    for row in rows:
+        if row["what"].startswith(("invert()", "null-text")):
+            print(f"  {row['what']:<58} {baseline / row['seconds_per_photo']:6.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
