@@ -1,7 +1,9 @@
-"""Peak GPU memory of one 512x512 null-text inversion, in a fresh process, through the public API
-(load_model + invert), with the full-size SD v1 architecture (random weights).
+"""Peak GPU memory of one null-text inversion and one edit of it, in a fresh process, through the
+public API (load_model + invert + edit), with a full-size architecture (random weights): everything
+included (weights, text encoders, VAE, CUDA-graph pools, the allocator's cache).
 
-    python benchmarks/peak_memory.py --dtype float16
+    python benchmarks/peak_memory.py --dtype float16                       # SD v1, 512 px
+    python benchmarks/peak_memory.py --model sdxl-random                   # SDXL, 1024 px
 """
 import argparse
 import json
@@ -11,22 +13,28 @@ import numpy as np
 import torch
 from PIL import Image
 
-from p2p_real import invert, load_model
+from p2p_real import EditOptions, edit, invert, load_model
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--dtype", default="float16")
+parser.add_argument("--model", default="sd-v1-random")
 parser.add_argument("--steps", type=int, default=10, help="memory does not grow with the step count")
 parser.add_argument("--batch", type=int, default=1)
 args = parser.parse_args()
-model = load_model("sd-v1-random", device="cuda", dtype=args.dtype)
+model = load_model(args.model, device="cuda", dtype=args.dtype)
 weights = torch.cuda.memory_allocated() / 2**30
+load_reserved = torch.cuda.max_memory_reserved() / 2**30
 rng = np.random.default_rng(0)
-photos = [Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)) for _ in range(args.batch)]
+size = model.resolution
+photos = [Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(args.batch)]
 torch.cuda.reset_peak_memory_stats()
-invert(model, photos, ["a cat sitting on a wooden floor"] * args.batch, "null-text", args.steps)
-result = {"dtype": args.dtype, "batch": args.batch, "weights_gib": weights,
+[inversion, *_] = invert(model, photos, ["a cat sitting on a wooden floor"] * args.batch, "null-text", args.steps)
+after_invert = torch.cuda.max_memory_reserved() / 2**30
+edit(model, inversion, "a dog sitting on a wooden floor", EditOptions(blend_words=("cat", "dog")))
+result = {"model": args.model, "dtype": args.dtype, "batch": args.batch, "weights_gib": weights,
+          "load_peak_reserved_gib": load_reserved, "invert_peak_reserved_gib": after_invert,
           "peak_allocated_gib": torch.cuda.max_memory_allocated() / 2**30,
           "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30, "device": torch.cuda.get_device_name()}
 print(json.dumps(result))
-with open(os.path.join(os.environ.get("OUT", "."), f"peak_memory_{args.dtype}_b{args.batch}.json"), "w") as file:
+with open(os.path.join(os.environ.get("OUT", "."), f"peak_memory_{args.model}_{args.dtype}_b{args.batch}.json"), "w") as file:
     json.dump(result, file)

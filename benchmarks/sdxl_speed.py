@@ -79,6 +79,14 @@ def flop_counts(model, latents, embeddings) -> dict:
     return {"unet_forward_tflop": forward / 1e12, "unet_forward_backward_to_embedding_tflop": counter.get_total_flops() / 1e12}
 
 
+def count_flops(report: "Report", model, latents, conditional) -> None:
+    """The UNet's FLOPs at batch 1 (FlopCounterMode: the same for any dtype), and null-text's per photo."""
+    if "unet_forward_tflop" not in report.data:
+        report.data.update(flop_counts(model, latents, conditional))
+        forward, backward = report.data["unet_forward_tflop"], report.data["unet_forward_backward_to_embedding_tflop"]
+        report.data["null_text_tflop_per_photo"] = STEPS * 10 * backward + STEPS * 3 * forward  # 1 cond + 2 guided
+
+
 def first_timesteps(schedule, trajectory, count: int):
     """The schedule and trajectory cut to the first `count` sampling timesteps (the noisiest)."""
     return replace(schedule, timesteps=schedule.timesteps[:count]), trajectory[-count - 1 :]
@@ -103,24 +111,26 @@ def fast_rows(report: Report, args) -> dict:
     """fp16 + CUDA graphs (load_model's defaults on a GPU): the whole job, its parts, batches, an edit."""
     reset_peak()
     started = time.perf_counter()
-    model = load_model(args.model)
+    model = load_model(args.model, compile=args.compile)
+    tag = "fp16 + compile + graphs" if args.compile else "fp16 + graphs"
     report.data["load_seconds"] = time.perf_counter() - started
     report.data["load_peak_gib"] = peak_gib()
     report.data["weights_gib"] = torch.cuda.memory_allocated() / GIB if torch.cuda.is_available() else float("nan")
     image = load_image(PHOTO, model.resolution)
+    count_flops(report, model, model.encode(to_tensor([image]).to(model.device)), model.embed([CAPTION]))
     seconds, _ = timed(lambda: invert(model, [image], [CAPTION], num_steps=2, options=NO_EARLY_STOP))
     report.add("warm-up: invert() at 2 steps (captures the graphs)", seconds)
     reset_peak()
     seconds, [inversion] = timed(lambda: invert(model, [image], [CAPTION], num_steps=STEPS, options=NO_EARLY_STOP))
     flop = report.data["null_text_tflop_per_photo"] * 1e12
-    report.add("invert(): null-text, fp16 + graphs, batch 1, whole job", seconds, flop_per_photo=flop,
+    report.add(f"invert(): null-text, {tag}, batch 1, whole job", seconds, flop_per_photo=flop,
                peak_gib=peak_gib(), reserved_gib=torch.cuda.max_memory_reserved() / GIB if torch.cuda.is_available() else float("nan"),
                latent_mse=inversion.metrics["latent_mse"])
     latents = model.encode(to_tensor([image]).to(model.device).expand(max(args.batches), -1, -1, -1))
     conditional, unconditional = model.embed([CAPTION] * len(latents)), model.empty_prompt(len(latents))
     schedule = model.schedule(STEPS)
     ddim_seconds = min(timed(lambda: ddim_invert(model.denoise, latents[:1], conditional[:1], schedule))[0] for _ in range(3))
-    report.add("DDIM inversion alone (50 UNet passes), fp16 + graphs", ddim_seconds,
+    report.add(f"DDIM inversion alone (50 UNet passes), {tag}", ddim_seconds,
                flop_per_photo=STEPS * report.data["unet_forward_tflop"] * 1e12)
     for batch in args.batches:
         reset_peak()
@@ -131,8 +141,10 @@ def fast_rows(report: Report, args) -> dict:
         seconds, _ = timed(lambda: null_text_optimize(model.denoise, pivots, conditional[:batch], unconditional[:batch], cut,
                                                       GUIDANCE, NO_EARLY_STOP))
         per_photo = (seconds * STEPS / args.timesteps + ddim_seconds * batch) / batch
-        report.add(f"null-text, fp16 + graphs, batch {batch} (x50/K)", per_photo, flop_per_photo=flop,
+        report.add(f"null-text, {tag}, batch {batch} (x50/K)", per_photo, flop_per_photo=flop,
                    peak_gib=peak_gib(), batch=batch)
+    if args.skip_edit:
+        return {"image": image}
     options = EditOptions(blend_words=("cat", "dog"))
     times = [timed(lambda: edit(model, inversion, TARGET, options))[0] for _ in range(3)]
     report.add("P2P edit (swap + LocalBlend) of the stored inversion, first", times[0])
@@ -146,9 +158,7 @@ def baseline_rows(report: Report, args, image) -> None:
     model = load_model(args.model, dtype="float32", cuda_graphs=False)
     latents = model.encode(to_tensor([image]).to(model.device))
     conditional, unconditional = model.embed([CAPTION]), model.empty_prompt(1)
-    report.data.update(flop_counts(model, latents, conditional))
-    forward, backward = report.data["unet_forward_tflop"], report.data["unet_forward_backward_to_embedding_tflop"]
-    report.data["null_text_tflop_per_photo"] = STEPS * 10 * backward + STEPS * 3 * forward  # 1 cond + 2 guided
+    count_flops(report, model, latents, conditional)
     scheduler = DDIMScheduler.from_config(model.scheduler_config)
     scheduler.set_timesteps(STEPS)
     reset_peak()
@@ -167,6 +177,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--timesteps", type=int, default=5, help="K: timesteps timed in the x50/K rows (default: 5)")
     parser.add_argument("--model", default="sdxl-random", help="default: sdxl-random; tiny-sdxl-random smoke-tests the script on a CPU")
+    parser.add_argument("--compile", action="store_true", help="the fast rows with load_model(compile=True)")
+    parser.add_argument("--skip-baseline", action="store_true", help="leave out the fp32 baseline (minutes)")
+    parser.add_argument("--skip-edit", action="store_true", help="leave out the edit rows")
     parser.add_argument("--batches", default="1,4,8", help="null-text batch sizes (default: 1,4,8)")
     args = parser.parse_args()
     args.batches = [int(batch) for batch in args.batches.split(",")]
@@ -174,12 +187,13 @@ def main() -> int:
                     torch=torch.__version__, model=args.model, weights="random (full-size SDXL base architecture)", resolution=1024,
                     steps=STEPS, inner_steps=10, early_stop=False, timesteps_timed=args.timesteps)
     image = load_image(PHOTO, 1024 if args.model == "sdxl-random" else 128)
-    baseline_rows(report, args, image)
+    if not args.skip_baseline:
+        baseline_rows(report, args, image)
     fast_rows(report, args)
     if torch.cuda.is_available():
         report.data["peak_of_the_whole_run_gib"] = torch.cuda.max_memory_allocated() / GIB
     rows = report.data["rows"]
-    baseline = report.data["baseline_seconds_per_photo"]
+    baseline = report.data.get("baseline_seconds_per_photo", 234.7)  # run 1 of docs/BENCHMARKS.md's SDXL section
     print("\nspeed-up over the baseline:")
     for row in rows:
         if row["what"].startswith(("invert()", "null-text")):

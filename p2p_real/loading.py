@@ -49,6 +49,7 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dty
         model = load_pretrained(name_or_path)
     model.to(device=device, dtype=torch_dtype)
     if model.device.type == "cuda":
+        torch.cuda.empty_cache()  # a model built on the GPU in float32 leaves the freed copy cached: give it back
         model.unet.to(memory_format=torch.channels_last)
         if cuda_graphs:
             model.use_cuda_graphs(compile)

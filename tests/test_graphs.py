@@ -22,10 +22,12 @@ EDITS = [
 ]
 
 
-@pytest.fixture(scope="module", params=["float32", "float16"])
+@pytest.fixture(scope="module", params=[(name, dtype) for name in ("tiny-random", "tiny-sdxl-random") for dtype in ("float32", "float16")],
+                ids=lambda param: "-".join(param))
 def models(request):
-    graphed = load_model("tiny-random", device="cuda", dtype=request.param)
-    eager = load_model("tiny-random", device="cuda", dtype=request.param, cuda_graphs=False)
+    name, dtype = request.param  # SDXL's pooled row and size ids must be captured too
+    graphed = load_model(name, device="cuda", dtype=dtype)
+    eager = load_model(name, device="cuda", dtype=dtype, cuda_graphs=False)
     assert graphed.graphs is not None and eager.graphs is None
     return graphed, eager
 
@@ -46,7 +48,7 @@ def test_graphed_denoise_equals_eager_with_and_without_gradients(models, generat
         torch.testing.assert_close(graphed.denoise(latents, 501, embeddings), eager.denoise(latents, 501, embeddings), rtol=0, atol=0)
     # Gradients: backward kernels are not deterministic, so the graphed gradient must be as close to
     # the eager one as the eager one is to a float64 reference, give or take.
-    reference_model = load_model("tiny-random", device="cuda", dtype=torch.float64, cuda_graphs=False)
+    reference_model = load_model(graphed.name, device="cuda", dtype=torch.float64, cuda_graphs=False)
     exact = gradient(reference_model.denoise, latents.double(), embeddings.double())
     eager_error = relative(gradient(eager.denoise, latents, embeddings), exact)
     for _ in range(3):
