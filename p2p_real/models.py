@@ -103,14 +103,16 @@ class Model:
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> latents: the VAE posterior mean, scaled (not a sample)."""
         pixels = (images * 2 - 1).to(self.device, self.vae.dtype)
-        mean = self.vae.encode(pixels).latent_dist.mean
+        mean = torch.cat([self.vae.encode(chunk).latent_dist.mean for chunk in vae_chunks(pixels, pixels.shape[-2:])])
         return check_finite(full_precision(mean), "encoding the photo", self.vae.dtype) * self.vae.config.scaling_factor
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents -> (B, 3, H, W) float32 in [0, 1]."""
-        pixels = self.vae.decode((latents / self.vae.config.scaling_factor).to(self.vae.dtype)).sample
-        return ((check_finite(pixels.float(), "decoding the latents", self.vae.dtype) + 1) / 2).clamp(0, 1)
+        latents = (latents / self.vae.config.scaling_factor).to(self.vae.dtype)
+        size = (latents.shape[-2] * self.vae_scale, latents.shape[-1] * self.vae_scale)
+        pixels = torch.cat([self.vae.decode(chunk).sample.float() for chunk in vae_chunks(latents, size)])
+        return ((check_finite(pixels, "decoding the latents", self.vae.dtype) + 1) / 2).clamp(0, 1)
 
     def token_ids(self, prompts: list[str]) -> torch.Tensor:
         """Token ids padded to the encoder's length; a prompt that does not fit is an error."""
@@ -139,7 +141,7 @@ class Model:
     def denoise_eager(self, latents: torch.Tensor, timestep, embeddings: torch.Tensor, unet=None) -> torch.Tensor:
         """`denoise` through the UNet's modules (or `unet`, e.g. compiled): the path processors see."""
         image_size = (latents.shape[-2] * self.vae_scale, latents.shape[-1] * self.vae_scale)
-        output = (unet or self.unet)(latents.to(self.dtype), timestep, **self.text.unet_inputs(embeddings, image_size)).sample
+        output = (self.unet if unet is None else unet)(latents.to(self.dtype), timestep, **self.text.unet_inputs(embeddings, image_size)).sample
         return output.to(full_precision(latents).dtype)
 
     @contextmanager
@@ -224,6 +226,16 @@ def cast_floating_point(part: torch.nn.Module, dtype: torch.dtype) -> None:
         part.to(dtype=dtype)
     else:
         getattr(part, FLOATING_POINT_CASTS[dtype])()
+
+
+VAE_PIXELS_PER_CALL = 1024 * 1024  # one SDXL image, four SD v1 ones: a float32 VAE at 1024 px takes ~3 GB a photo
+
+
+def vae_chunks(batch: torch.Tensor, image_size) -> tuple[torch.Tensor, ...]:
+    """The batch in chunks of at most VAE_PIXELS_PER_CALL pixels (at least one image): the VAE's
+    activations at full resolution, not the UNet, set the peak memory of a 1024 px job."""
+    per_call = max(1, VAE_PIXELS_PER_CALL // (image_size[0] * image_size[1]))
+    return batch.split(per_call)
 
 
 def check_finite(values: torch.Tensor, doing: str, dtype: torch.dtype) -> torch.Tensor:
