@@ -111,15 +111,15 @@ def fast_rows(report: Report, args) -> dict:
     """fp16 + CUDA graphs (load_model's defaults on a GPU): the whole job, its parts, batches, an edit."""
     reset_peak()
     started = time.perf_counter()
-    model = load_model(args.model, compile=args.compile)
-    tag = "fp16 + compile + graphs" if args.compile else "fp16 + graphs"
+    model = load_model(args.model, compile=args.compile, cuda_graphs=not args.eager)
+    tag = "fp16 eager" if args.eager else "fp16 + compile + graphs" if args.compile else "fp16 + graphs"
     report.data["load_seconds"] = time.perf_counter() - started
     report.data["load_peak_gib"] = peak_gib()
     report.data["weights_gib"] = torch.cuda.memory_allocated() / GIB if torch.cuda.is_available() else float("nan")
     image = load_image(PHOTO, model.resolution)
     count_flops(report, model, model.encode(to_tensor([image]).to(model.device)), model.embed([CAPTION]))
     seconds, _ = timed(lambda: invert(model, [image], [CAPTION], num_steps=2, options=NO_EARLY_STOP))
-    report.add("warm-up: invert() at 2 steps (captures the graphs)", seconds)
+    report.add(f"warm-up: invert() at 2 steps, {tag} (captures the graphs)", seconds)
     reset_peak()
     seconds, [inversion] = timed(lambda: invert(model, [image], [CAPTION], num_steps=STEPS, options=NO_EARLY_STOP))
     flop = report.data["null_text_tflop_per_photo"] * 1e12
@@ -147,8 +147,8 @@ def fast_rows(report: Report, args) -> dict:
         return {"image": image}
     options = EditOptions(blend_words=("cat", "dog"))
     times = [timed(lambda: edit(model, inversion, TARGET, options))[0] for _ in range(3)]
-    report.add("P2P edit (swap + LocalBlend) of the stored inversion, first", times[0])
-    report.add("P2P edit (swap + LocalBlend) of the stored inversion, warm", min(times[1:]),
+    report.add(f"P2P edit (swap + LocalBlend), {tag}, first", times[0])
+    report.add(f"P2P edit (swap + LocalBlend), {tag}, warm", min(times[1:]),
                flop_per_photo=STEPS * 2 * 2 * report.data["unet_forward_tflop"] * 1e12)
     return {"image": image}
 
@@ -178,6 +178,7 @@ def main() -> int:
     parser.add_argument("--timesteps", type=int, default=5, help="K: timesteps timed in the x50/K rows (default: 5)")
     parser.add_argument("--model", default="sdxl-random", help="default: sdxl-random; tiny-sdxl-random smoke-tests the script on a CPU")
     parser.add_argument("--compile", action="store_true", help="the fast rows with load_model(compile=True)")
+    parser.add_argument("--eager", action="store_true", help="the fast rows without CUDA graphs (--no-cuda-graphs)")
     parser.add_argument("--skip-baseline", action="store_true", help="leave out the fp32 baseline (minutes)")
     parser.add_argument("--skip-edit", action="store_true", help="leave out the edit rows")
     parser.add_argument("--batches", default="1,4,8", help="null-text batch sizes (default: 1,4,8)")

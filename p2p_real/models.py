@@ -91,7 +91,8 @@ class Model:
 
     def to(self, device=None, dtype=None) -> "Model":
         for part in self.parts:
-            part_dtype = torch.float32 if part is self.vae and self.upcast_vae else dtype
+            upcast = part is self.vae and self.upcast_vae and dtype is not None
+            part_dtype = torch.promote_types(dtype, torch.float32) if upcast else dtype  # float64 stays float64
             if part_dtype not in (None, part.dtype):
                 cast_floating_point(part, part_dtype)  # before the move: a GPU never holds both copies
             part.to(device=device)
@@ -197,9 +198,8 @@ class Model:
         self.vae.save_pretrained(folder / "vae")
         self.text.save(folder)
         DDIMScheduler.from_config(self.scheduler_config).save_pretrained(folder / "scheduler")
-        if self.family == "sdxl":  # what diffusers' pipeline reads for its empty prompt
-            index = {"_class_name": "StableDiffusionXLPipeline", "force_zeros_for_empty_prompt": self.text.zeros_for_empty_prompt}
-            (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+        if self.family == "sdxl":  # so that diffusers' StableDiffusionXLPipeline opens the folder too
+            (folder / "model_index.json").write_text(json.dumps(sdxl_pipeline_index(self.text.zeros_for_empty_prompt), indent=2) + "\n")
 
 
 @dataclass
@@ -212,6 +212,19 @@ class ControlledDenoise:
 
     def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
         return self.denoise(latents, timestep, embeddings)
+
+
+def sdxl_pipeline_index(zeros_for_empty_prompt: bool) -> dict:
+    import diffusers
+
+    return {
+        "_class_name": "StableDiffusionXLPipeline", "_diffusers_version": diffusers.__version__,
+        "force_zeros_for_empty_prompt": zeros_for_empty_prompt,
+        "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
+        "text_encoder": ["transformers", "CLIPTextModel"], "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+        "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "CLIPTokenizer"],
+        "scheduler": ["diffusers", "DDIMScheduler"], "image_encoder": [None, None], "feature_extractor": [None, None],
+    }
 
 
 FLOATING_POINT_CASTS = {torch.float16: "half", torch.bfloat16: "bfloat16", torch.float32: "float", torch.float64: "double"}

@@ -2,7 +2,7 @@
 tiny-sdxl-random (two text encoders, a (B, 78, D) embedding whose last row is the pooled vector,
 size conditioning, attention at the two coarser of three levels).
 
-Every inversion is computed once per module, at 5 DDIM steps, so the file runs in seconds.
+Every inversion is computed once per module, at 5 DDIM steps: the file takes about 20 s on 2 CPU cores.
 """
 import pytest
 import torch
@@ -45,12 +45,8 @@ def inversions(tiny_sdxl_model, photo):
     results = {}
     for method in INVERSION_METHODS:
         options = TINY_OPTIONS if method == "null-text" else NullTextOptions()
-        [results[method]] = invert_photo(tiny_sdxl_model, photo, method, options)
+        [results[method]] = invert(tiny_sdxl_model, [photo], [SOURCE], method=method, num_steps=STEPS, options=options)
     return results
-
-
-def invert_photo(model, photo, method, options=NullTextOptions()):
-    return invert(model, [photo], [SOURCE], method=method, num_steps=STEPS, options=options)
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +181,7 @@ def test_direct_offsets_put_the_editing_source_branch_on_the_photo():
     # In float64, as tests/inversion/test_methods.py: the random UNet amplifies float32 rounding.
     model = tiny_sdxl_random(seed=0).to(dtype=torch.float64)
     photo = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    latents = model.encode(photo).double()
+    latents = model.encode(photo).double()  # the upcast VAE stays float32 even here (Model.to); the loop is float64
     embeddings = model.embed([SOURCE, DOG]).double()
     unconditional = model.empty_prompt(1).double()
     schedule = model.schedule(STEPS)
@@ -272,8 +268,8 @@ def test_per_word_cross_replace_windows(tiny_sdxl_model, inversion):
     assert len(edited) == len(unedited) == STEPS
     for step in range(3):
         assert torch.equal(edited[step], unedited[step]), step
-    for step in (3, 4):
-        assert relative(edited[step], unedited[step]) > 1e-5, step
+    for step in (3, 4):  # observed 2.8e-5 and 3.7e-5: one token's map of nearly flat random attention
+        assert relative(edited[step], unedited[step]) > 5e-6, step
 
 
 def test_self_replace_windows(tiny_sdxl_model, inversion):
