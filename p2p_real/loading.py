@@ -90,7 +90,8 @@ def load_pretrained(name_or_path: str, name: str | None = None) -> Model:
             f"built-in names are {', '.join(BUILTIN_MODELS)}"
         )
     return load_local_first(load, name_or_path, "model", ModelLoadError, "--model",
-                            " as a diffusers Stable Diffusion folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
+                            " as a diffusers Stable Diffusion folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/; "
+                            "SDXL also text_encoder_2/, tokenizer_2/)")
 
 
 def zeros_for_empty_prompt(source: str, local_only: bool) -> bool:

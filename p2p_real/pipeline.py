@@ -74,7 +74,7 @@ def invert(
 def method_record(model: Model, method: str, options: dict) -> dict:
     """The method's settings as the artifact records them. On SDXL, null-text optimises the pooled
     unconditional embedding with the token rows (the embedding's last row, p2p_real/text_encoders.py):
-    it followed the pivots with 12-15% lower latent error than the tokens alone in
+    it followed the pivots with 5-15% lower latent error than the tokens alone in
     benchmarks/sdxl_pooled.py (docs/BENCHMARKS.md), at no extra cost."""
     if model.family == "sdxl" and method == "null-text":
         return {**options, "optimised_embedding": "tokens and pooled"}

@@ -45,3 +45,16 @@ def test_rejects_unsupported_prediction_and_step_counts():
         Schedule.from_scheduler_config({**SD_V1_SCHEDULER, "prediction_type": "sample"}, 50)
     with pytest.raises(ValueError, match="steps"):
         Schedule.from_scheduler_config(SD_V1_SCHEDULER, 0)
+
+
+def test_sdxl_bases_euler_scheduler_config_gives_its_own_spacing():
+    # stabilityai/stable-diffusion-xl-base-1.0's scheduler_config.json: an Euler scheduler's config,
+    # read for its betas, prediction type and timestep spacing only.
+    config = {"_class_name": "EulerDiscreteScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear",
+              "beta_start": 0.00085, "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
+              "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False, "skip_prk_steps": True,
+              "steps_offset": 1, "timestep_spacing": "leading", "trained_betas": None, "use_karras_sigmas": False}
+    leading = Schedule.from_scheduler_config(config, 50)
+    assert leading.timesteps[0] == 981 and leading.timesteps[-1] == 1 and leading.prediction_type == "epsilon"
+    trailing = Schedule.from_scheduler_config({**config, "timestep_spacing": "trailing"}, 50)
+    assert trailing.timesteps[0] == 999 and trailing.timesteps[-1] == 19
