@@ -21,8 +21,11 @@ DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 SHAPES_FOLDER = Path(__file__).parent / "assets" / "shapes"  # trained by p2p_real/shapes/train.py (docs/SHAPES.md)
 
 
+SMALL_GPU_GIB = 24  # below this, the text encoders wait in CPU memory between prompts (SDXL fits in 16 GB)
+
+
 def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dtype: str | torch.dtype = "auto",
-               cuda_graphs: bool = True, compile: bool = False) -> Model:
+               cuda_graphs: bool = True, compile: bool = False, offload_text_encoders: bool | None = None) -> Model:
     """A model by hub id (e.g. CompVis/stable-diffusion-v1-4, stabilityai/stable-diffusion-xl-base-1.0),
     local diffusers folder, or built-in name.
 
@@ -34,6 +37,8 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dty
     `force_upcast` stays float32. On a CUDA device the UNet runs channels-last and, unless
     `cuda_graphs=False`, replayed from CUDA graphs (`compile`: compiled first, see
     `Model.use_cuda_graphs`): the same arithmetic, far fewer kernel launches (docs/BENCHMARKS.md).
+    `offload_text_encoders` (None: on a GPU of less than 24 GiB) keeps the text encoders in CPU
+    memory except while they encode prompts (`Model.offload_text`).
     """
     device = usable_device(device)
     if compile and not (torch.device(device).type == "cuda" and cuda_graphs):
@@ -47,6 +52,9 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dty
         model = BUILDERS[name_or_path](device=device)
     else:
         model = load_pretrained(name_or_path)
+    if offload_text_encoders is None:
+        offload_text_encoders = device.type == "cuda" and torch.cuda.get_device_properties(device).total_memory < SMALL_GPU_GIB * 2**30
+    model.offload_text = offload_text_encoders and device.type != "cpu"
     model.to(device=device, dtype=torch_dtype)
     if model.device.type == "cuda":
         torch.cuda.empty_cache()  # a model built on the GPU in float32 leaves the freed copy cached: give it back

@@ -32,7 +32,9 @@ class Model:
     """The parts of an SD pipeline that inversion and editing need, plus where they came from.
 
     `upcast_vae`: keep the VAE in float32 whatever the UNet's dtype, as diffusers' SDXL pipeline does
-    for a VAE whose config says `force_upcast` (SDXL's overflows in float16)."""
+    for a VAE whose config says `force_upcast` (SDXL's overflows in float16). `offload_text`: the
+    text encoders wait in CPU memory and visit the model's device for each `embed` (SDXL's take
+    1.6 GB of a 16 GB card; the visit costs a copy, a fraction of a second per batch of prompts)."""
 
     unet: UNet2DConditionModel
     vae: AutoencoderKL
@@ -41,6 +43,7 @@ class Model:
     name: str
     fingerprint: str = field(default="")
     upcast_vae: bool = False
+    offload_text: bool = False
     graphs: object | None = field(default=None, repr=False)  # a CudaGraphDenoiser, once enabled
     controlling: bool = field(default=False, repr=False)  # inside `controlled(plan)`
 
@@ -95,7 +98,7 @@ class Model:
             part_dtype = torch.promote_types(dtype, torch.float32) if upcast else dtype  # float64 stays float64
             if part_dtype not in (None, part.dtype):
                 cast_floating_point(part, part_dtype)  # before the move: a GPU never holds both copies
-            part.to(device=device)
+            part.to(device="cpu" if self.offload_text and part in self.text.encoders else device)
         if dtype in (torch.float16, torch.bfloat16):
             keep_text_projections_in_fp32(self.unet)  # see p2p_real/attention.py for why
         return self
@@ -121,11 +124,27 @@ class Model:
 
     def embed(self, prompts: list[str]) -> torch.Tensor:
         """Prompts -> (B, L, D) float32: the tensor `denoise` takes (text_encoders.py says what is in it)."""
-        return self.text.embed(list(prompts), self.device)
+        with self.text_encoders_on_device():
+            return self.text.embed(list(prompts), self.device)
 
     def empty_prompt(self, count: int) -> torch.Tensor:
         """The unconditional embedding as the family's own pipeline makes it, (count, L, D) float32."""
-        return self.text.empty(count, self.device)
+        with self.text_encoders_on_device():
+            return self.text.empty(count, self.device)
+
+    @contextmanager
+    def text_encoders_on_device(self):
+        """The text encoders on the model's device for the block; with `offload_text`, back after it."""
+        if not self.offload_text:
+            yield
+            return
+        for encoder in self.text.encoders:
+            encoder.to(self.device)
+        try:
+            yield
+        finally:
+            for encoder in self.text.encoders:
+                encoder.to("cpu")
 
     def denoise(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
         """The UNet's raw prediction (epsilon or v), in float32 for a half-precision model, so that the

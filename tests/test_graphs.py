@@ -104,3 +104,15 @@ def test_null_text_on_graphs_prints_no_stream_warning():
         warnings.simplefilter("always")
         invert(model, [photo], [SOURCE], method="null-text", num_steps=3)
     assert not [str(warning.message)[:80] for warning in caught], "warnings were printed"
+
+
+def test_offloaded_text_encoders_visit_the_gpu_only_to_encode():
+    offloaded = load_model("tiny-sdxl-random", device="cuda", offload_text_encoders=True)
+    resident = load_model("tiny-sdxl-random", device="cuda", offload_text_encoders=False)
+    assert all(encoder.device.type == "cpu" for encoder in offloaded.text.encoders)
+    assert all(encoder.device.type == "cuda" for encoder in resident.text.encoders)
+    prompts = ["a close-up photo of a tabby cat", ""]
+    torch.testing.assert_close(offloaded.embed(prompts), resident.embed(prompts), rtol=0, atol=0)
+    assert offloaded.embed(prompts).device.type == "cuda"
+    assert all(encoder.device.type == "cpu" for encoder in offloaded.text.encoders)
+    assert offloaded.fingerprint == resident.fingerprint
