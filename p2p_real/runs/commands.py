@@ -43,6 +43,10 @@ class ModelChoice:
     compile: bool = False
 
     def load(self) -> Model:
+        # The command owns its process: let CUDA's allocator grow segments instead of fragmenting, which
+        # is what lets SDXL with CUDA graphs run on a 16 GB card (docs/BENCHMARKS.md). Read by torch at
+        # the first CUDA allocation, so it is set before the model loads; a user's own setting wins.
+        os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
         return load_model(self.name_or_path or DEFAULT_MODEL, self.device, self.dtype, self.cuda_graphs, self.compile)
 
 
