@@ -26,6 +26,8 @@ from .edits_file import EDITS_FILES, EditJob, find_edits_file, read_edits_file
 from .invert import invert_photos
 from .photos import find_photos
 from .pie_bench import read_bench_edits
+from .ranks import Ranks
+from .report import RunReport
 
 # A photo named alone is decoded before the model loads, so that a bad file is bad input (exit 2)
 # within a second; decoding at any size proves it readable, and a small one keeps that cheap.
@@ -42,12 +44,12 @@ class ModelChoice:
     cuda_graphs: bool = True
     compile: bool = False
 
-    def load(self) -> Model:
+    def load(self, ranks: Ranks = Ranks()) -> Model:
         # The command owns its process: let CUDA's allocator grow segments instead of fragmenting, which
         # is what lets SDXL with CUDA graphs run on a 16 GB card (docs/BENCHMARKS.md). Read by torch at
         # the first CUDA allocation, so it is set before the model loads; a user's own setting wins.
         os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
-        return load_model(self.name_or_path or DEFAULT_MODEL, self.device, self.dtype, self.cuda_graphs, self.compile)
+        return load_model(self.name_or_path or DEFAULT_MODEL, ranks.device(self.device), self.dtype, self.cuda_graphs, self.compile)
 
 
 @dataclass
@@ -64,7 +66,8 @@ def run_invert(inputs: list[str], output: str, model_choice: ModelChoice = Model
                inner_steps: int = NullTextOptions.num_inner_steps, learning_rate: float = NullTextOptions.learning_rate,
                early_stop: float = NullTextOptions.early_stop_epsilon, batch_size: int = 1, force: bool = False,
                progress: bool = True) -> Outcome:
-    """`p2p-real invert`: photos and folders of photos into OUTPUT/<photo>/."""
+    """`p2p-real invert`: photos and folders of photos into OUTPUT/<photo>/; under a launcher, each
+    rank inverts its share (runs/ranks.py) and rank 0 reports for all."""
     if batch_size < 1:
         raise P2PError(f"--batch-size must be at least 1; got {batch_size}")
     photos = find_photos(inputs, prompt)
@@ -74,28 +77,71 @@ def run_invert(inputs: list[str], output: str, model_choice: ModelChoice = Model
     if single:
         load_image(photos[0].path, EARLY_CHECK_SIZE)
     options = null_text_options(inner_steps, learning_rate, early_stop)
-    report = invert_photos(model_choice.load(), photos, output, method, steps, guidance, options, batch_size, force, progress)
+    ranks = Ranks.from_environment()
+    photos = ranks.share(photos, key=lambda photo: str(photo.path))
+    report = invert_photos(model_choice.load(ranks), photos, output, method, steps, guidance, options, batch_size, force,
+                           progress) if photos else RunReport()
     if single and report.failed:
         raise P2PError(report.failed[0][1])
-    psnrs = [inversion.metrics["psnr"] for _, inversion in report.done]
-    quality = f"; mean reconstruction PSNR {sum(psnrs) / len(psnrs):.2f} dB" if psnrs else ""
+    tallies = ranks.gather(Tally.of(report, [str(photo.path) for photo, _ in report.failed],
+                                    [inversion.metrics["psnr"] for _, inversion in report.done], missed_names(report.done)))
+    if tallies is None:  # rank 0 speaks for all
+        return Outcome(code=1 if report.failed else 0)
+    total = Tally.merged(tallies)
+    quality = f"; mean reconstruction PSNR {sum(total.psnrs) / len(total.psnrs):.2f} dB" if total.psnrs else ""
     return Outcome(
-        code=1 if report.failed else 0,
-        lines=[f"inverted {len(report.done)} photo(s) in {report.seconds:.1f} s, {len(report.skipped)} already done, "
-               f"{len(report.busy)} being done by another run, "
-               f"{len(report.failed)} failed{quality} -> {output}", *convergence_lines(report.done)],
-        problems=[f"skipped {photo.path}: {message}" for photo, message in report.failed],
+        code=1 if total.failed else 0,
+        lines=[f"inverted {total.done} photo(s) in {total.seconds:.1f} s{processes(tallies)}, {total.skipped} already done, "
+               f"{total.busy} being done by another run, "
+               f"{len(total.failed)} failed{quality} -> {output}", *convergence_lines(total.missed)],
+        problems=[f"skipped {path}: {message}" for path, message in total.failed],
     )
 
 
-def convergence_lines(done) -> list[str]:
-    """Null-text photos whose loss stayed above the early-stop threshold at some timesteps: the
-    non-convergence users of the reference code meet, named rather than hidden in the JSON."""
+@dataclass
+class Tally:
+    """What one rank did, small enough to gather: counts, failures by name, PSNRs, photos that missed
+    null-text's early-stop loss. `merged` adds the ranks' tallies up (seconds: the slowest rank's)."""
+
+    done: int = 0
+    skipped: int = 0
+    busy: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    psnrs: list[float] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, report: RunReport, failed_names: list[str], psnrs=(), missed=()) -> "Tally":
+        failed = [(name, message) for name, (_, message) in zip(failed_names, report.failed)]
+        return cls(len(report.done), len(report.skipped), len(report.busy), failed, report.seconds, list(psnrs), list(missed))
+
+    @classmethod
+    def merged(cls, tallies: list["Tally"]) -> "Tally":
+        return cls(sum(t.done for t in tallies), sum(t.skipped for t in tallies), sum(t.busy for t in tallies),
+                   [f for t in tallies for f in t.failed], max(t.seconds for t in tallies),
+                   [p for t in tallies for p in t.psnrs], [m for t in tallies for m in t.missed])
+
+
+def processes(tallies: list[Tally]) -> str:
+    """" on 2 processes (2 + 2 done)" under a launcher; nothing for one process."""
+    if len(tallies) == 1:
+        return ""
+    return f" on {len(tallies)} processes ({' + '.join(str(tally.done) for tally in tallies)} done)"
+
+
+def missed_names(done) -> list[str]:
+    """Null-text photos whose loss stayed above the early-stop threshold at some timesteps, as
+    "name (missed/steps)": the non-convergence users of the reference code meet, named."""
     missed = []
     for photo, inversion in done:
         reached = inversion.diagnostics.get("reached_threshold", [])
         if not all(reached):
             missed.append(f"{photo.name} ({len(reached) - sum(reached)}/{len(reached)})")
+    return missed
+
+
+def convergence_lines(missed: list[str]) -> list[str]:
     if not missed:
         return []
     return [f"null-text stayed above the early-stop loss at some timesteps (see diagnostics in inversion.json): "
@@ -124,20 +170,26 @@ def run_edit(source: str, output: str, model_choice: ModelChoice = ModelChoice()
         jobs, bad_entries = [EditJob(source, target, options, prompt, name or "")], []
     if not jobs:
         return nothing_to_run(bad_entries)
-    report = run_edits(model_choice.load(), jobs, output, steps, force, maps, progress, batch_size)
+    ranks = Ranks.from_environment()
+    jobs = ranks.share(jobs, key=lambda job: str(job.source))  # a photo's edits stay on one rank
+    report = run_edits(model_choice.load(ranks), jobs, output, steps, force, maps, progress, batch_size) if jobs else RunReport()
     single = edits_file is None
     if single and report.failed:
         raise P2PError(report.failed[0][1])
     done = [f"edited {job.source} -> {folder}/edited.png (grid.png{', maps.png' if maps else ''})"
             for job, folder in (report.done if single else [])]
+    failures = [f"the edit {job.target!r} of {job.source}" for job, _ in report.failed]
+    tallies = ranks.gather(Tally.of(report, failures))
+    if tallies is None:
+        return Outcome(code=1 if report.failed or bad_entries else 0)
+    total = Tally.merged(tallies)
     skipped = f", {len(bad_entries)} bad entr{'y' if len(bad_entries) == 1 else 'ies'} skipped" if bad_entries else ""
     return Outcome(
-        code=1 if report.failed or bad_entries else 0,
-        lines=[*done, f"{len(report.done)} edit(s) in {report.seconds:.1f} s, {len(report.skipped)} already done, "
-               f"{len(report.busy)} being done by another run, "
-                      f"{len(report.failed)} failed{skipped} -> {output}"],
+        code=1 if total.failed or bad_entries else 0,
+        lines=[*done, f"{total.done} edit(s) in {total.seconds:.1f} s{processes(tallies)}, {total.skipped} already done, "
+               f"{total.busy} being done by another run, {len(total.failed)} failed{skipped} -> {output}"],
         problems=[*(f"skipped {problem}" for problem in bad_entries),
-                  *(f"skipped the edit {job.target!r} of {job.source}: {message}" for job, message in report.failed)],
+                  *(f"skipped {failure}: {message}" for failure, message in total.failed)],
     )
 
 
@@ -166,9 +218,15 @@ def run_bench_reconstruct(source: str, output: str, model_choice: ModelChoice = 
     missing = [str(photo.path) for photo in photos if not photo.caption]
     if missing:
         raise P2PError(f"no caption for {', '.join(missing)}: add them to captions.json")
-    model = model_choice.load()
+    ranks = Ranks.from_environment()
+    photos = ranks.share(photos, key=lambda photo: str(photo.path))
+    if not photos:  # more ranks than photos: this one has nothing to do
+        return ranks_outcome(ranks, [])
+    model = model_choice.load(ranks)
     metric_models = MetricModels.load(names, metric_weights, model.device, "alex", clip_model, structure_model)
-    rows = bench_reconstruct(model, photos, chosen, metric_models, steps, progress=progress)
+    rows = ranks_rows(ranks, bench_reconstruct(model, photos, chosen, metric_models, steps, progress=progress))
+    if not ranks.leader:
+        return rows
     columns = ["seconds", "psnr", "ssim", "mse", "latent_mse"] + (["lpips"] if metric_models.lpips else [])
     summary = summarize(rows, "method", columns)
     device, output = device_name(model.device), Path(output)
@@ -187,17 +245,37 @@ def run_bench_edit(source: str, output: str, model_choice: ModelChoice = ModelCh
     edits, bad_entries = read_bench_edits(source)
     if not edits:
         return nothing_to_run(bad_entries)
-    model = model_choice.load()
+    ranks = Ranks.from_environment()
+    edits = ranks.share(edits, key=lambda edit: str(edit.image))  # a photo is inverted once, by one rank
+    if not edits:
+        return ranks_outcome(ranks, [])
+    model = model_choice.load(ranks)
     # PIE-Bench's LPIPS runs on SqueezeNet.
     metric_models = MetricModels.load(names, metric_weights, model.device, "squeeze", clip_model, structure_model)
     output = Path(output)
-    rows = bench_edit(model, edits, output, metric_models, method, steps, progress=progress)
+    rows = ranks_rows(ranks, bench_edit(model, edits, output, metric_models, method, steps, progress=progress))
+    if not ranks.leader:
+        return rows
     columns = ["structure", "psnr_bg", "lpips_bg", "mse_bg", "ssim_bg", "clip_whole", "clip_edited"]
     summary = summarize(rows, "type", columns)
     write_json(output / "edit.json", {"model": model.name, "device": device_name(model.device), "method": method,
                                       "steps": steps, "metric_weights": metric_weights, "summary": summary, "rows": rows})
     return bench_outcome(rows, [format_table(summary, columns, "edit type"),
                                 f"-> {output / 'edit.json'}, edited images in {output / 'edits'}"], bad_entries)
+
+
+def ranks_rows(ranks: Ranks, rows: list[dict]) -> list[dict] | Outcome:
+    """Every rank's benchmark rows on rank 0; on the others, their own exit code (rank 0 reports)."""
+    gathered = ranks.gather(rows)
+    if gathered is None:
+        return Outcome(code=1 if any("error" in row for row in rows) else 0)
+    return [row for part in gathered for row in part]
+
+
+def ranks_outcome(ranks: Ranks, rows: list[dict]) -> Outcome:
+    """A rank with an empty share still takes part in the gathering; only a non-zero rank gets here."""
+    ranks_rows(ranks, rows)
+    return Outcome()
 
 
 def nothing_to_run(bad_entries: list[str]) -> Outcome:
