@@ -44,7 +44,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     """--output, the model options and --quiet, which every verb takes."""
     parser.add_argument("--output", "-o", required=True, metavar="DIR", help="folder for the results")
     group = parser.add_argument_group("model")
-    group.add_argument("--model", metavar="NAME_OR_PATH", help=f"hub id or local diffusers folder (default: {DEFAULT_MODEL}; "
+    group.add_argument("--model", metavar="NAME_OR_PATH", help=f"hub id or local diffusers folder, SD 1.x, 2.x or SDXL (default: {DEFAULT_MODEL}; "
                        f"editing an artifact folder: the model it was made with); built-in: {', '.join(BUILTIN_MODELS)}")
     group.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda if available)")
     group.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,

@@ -24,7 +24,7 @@ from ..errors import P2PError
 from ..images import load_image, save_png, to_pil
 from ..inversion.options import NullTextOptions
 from ..models import Model
-from ..pipeline import invert
+from ..pipeline import invert, method_record
 from . import locks
 from .naming import inside
 from .photos import Photo
@@ -50,7 +50,7 @@ class InversionSettings:
         return {"source_sha256": source_sha256, "prompt": caption, "model_fingerprint": model.fingerprint,
                 "method": self.method, "num_steps": self.num_steps, "guidance_scale": self.guidance_scale,
                 # null-text records its options; the other methods take none (methods.METHODS)
-                "options": asdict(self.options) if self.method == "null-text" else {}}
+                "options": method_record(model, self.method, asdict(self.options) if self.method == "null-text" else {})}
 
 
 @dataclass

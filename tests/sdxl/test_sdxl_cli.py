@@ -23,6 +23,10 @@ def test_invert_edit_and_an_edits_file_end_to_end(tmp_path, capsys):
     assert inversion.null_text_embeddings.shape == (3, 78, 64)  # 77 token rows + the pooled row
     assert inversion.options["optimised_embedding"] == "tokens and pooled"
     assert Image.open(tmp_path / "inv" / "chelsea" / "reconstruction.png").text["parameters"].count("tiny-sdxl-random") == 1
+    capsys.readouterr()
+    assert main(["invert", str(DATA / "chelsea.jpg"), "--prompt", "a close-up photo of a tabby cat",
+                 "--output", str(tmp_path / "inv"), *FAST]) == 0  # resumes: the record matches what a rerun would make
+    assert "1 already done" in capsys.readouterr().out
     argv = ["edit", str(tmp_path / "inv" / "chelsea"), "--target", "a close-up photo of a tabby dog", "--blend", "cat", "dog",
             "--output", str(tmp_path / "edits"), "--model", "tiny-sdxl-random", "--quiet", "--maps"]
     assert main(argv) == 0
