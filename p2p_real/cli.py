@@ -54,7 +54,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                        help="on a GPU, run the UNet eagerly instead of replaying CUDA graphs (slower, same results)")
     group.add_argument("--compile", action="store_true",
                        help="on a GPU, compile the UNet with torch.compile before capturing it: null-text inversion "
-                            "about 1.4x faster, after a few minutes of compiling per batch size (worth it for folders)")
+                            "about 1.4x faster, after a few minutes of compiling per batch size, kept in ~/.cache/p2p-real/torch-compile")
     parser.add_argument("--quiet", "-q", dest="progress", action="store_false", help="no progress bars")
 
 

@@ -49,7 +49,14 @@ class ModelChoice:
         # is what lets SDXL with CUDA graphs run on a 16 GB card (docs/BENCHMARKS.md). Read by torch at
         # the first CUDA allocation, so it is set before the model loads; a user's own setting wins.
         os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
+        if self.compile:  # compiled kernels outlive the run (and a reboot's cleaning of /tmp), for later runs to reuse
+            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache_folder()))
         return load_model(self.name_or_path or DEFAULT_MODEL, ranks.device(self.device), self.dtype, self.cuda_graphs, self.compile)
+
+
+def compile_cache_folder() -> Path:
+    """Where `--compile` keeps torch.compile's kernels: $XDG_CACHE_HOME/p2p-real/torch-compile."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "p2p-real" / "torch-compile"
 
 
 @dataclass
@@ -78,6 +85,7 @@ def run_invert(inputs: list[str], output: str, model_choice: ModelChoice = Model
         load_image(photos[0].path, EARLY_CHECK_SIZE)
     options = null_text_options(inner_steps, learning_rate, early_stop)
     ranks = Ranks.from_environment()
+    progress = progress and ranks.leader  # one progress bar on the terminal: rank 0's, of its share
     photos = ranks.share(photos, key=lambda photo: str(photo.path))
     report = invert_photos(model_choice.load(ranks), photos, output, method, steps, guidance, options, batch_size, force,
                            progress) if photos else RunReport()
@@ -171,6 +179,7 @@ def run_edit(source: str, output: str, model_choice: ModelChoice = ModelChoice()
     if not jobs:
         return nothing_to_run(bad_entries)
     ranks = Ranks.from_environment()
+    progress = progress and ranks.leader  # one progress bar on the terminal: rank 0's, of its share
     jobs = ranks.share(jobs, key=lambda job: str(job.source))  # a photo's edits stay on one rank
     report = run_edits(model_choice.load(ranks), jobs, output, steps, force, maps, progress, batch_size) if jobs else RunReport()
     single = edits_file is None
@@ -219,6 +228,7 @@ def run_bench_reconstruct(source: str, output: str, model_choice: ModelChoice = 
     if missing:
         raise P2PError(f"no caption for {', '.join(missing)}: add them to captions.json")
     ranks = Ranks.from_environment()
+    progress = progress and ranks.leader  # one progress bar on the terminal: rank 0's, of its share
     photos = ranks.share(photos, key=lambda photo: str(photo.path))
     if not photos:  # more ranks than photos: this one has nothing to do
         return ranks_outcome(ranks, [])
@@ -246,6 +256,7 @@ def run_bench_edit(source: str, output: str, model_choice: ModelChoice = ModelCh
     if not edits:
         return nothing_to_run(bad_entries)
     ranks = Ranks.from_environment()
+    progress = progress and ranks.leader  # one progress bar on the terminal: rank 0's, of its share
     edits = ranks.share(edits, key=lambda edit: str(edit.image))  # a photo is inverted once, by one rank
     if not edits:
         return ranks_outcome(ranks, [])

@@ -1,7 +1,6 @@
 """SDXL through the command line, as a user runs it: invert, edit (flags and an edits file) and bench
 with tiny-sdxl-random, the same artifacts and outputs as SD v1; a missing SDXL model is one line."""
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -64,13 +63,3 @@ def test_a_missing_sdxl_model_is_one_line(monkeypatch, tmp_path):
     message = str(caught.value)
     assert "stabilityai/stable-diffusion-xl-base-1.0" in message and "--model" in message and "\n" not in message
 
-
-def test_the_commands_let_cudas_allocator_grow_segments_unless_the_user_chose(monkeypatch):
-    from p2p_real.runs.commands import ModelChoice
-
-    monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)
-    ModelChoice("tiny-random", device="cpu").load()
-    assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
-    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "max_split_size_mb:128")
-    ModelChoice("tiny-random", device="cpu").load()
-    assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:128"
