@@ -60,7 +60,7 @@ class Model:
 
     @property
     def family(self) -> str:
-        """"sd" (SD 1.x / 2.x) or "sdxl", read from the weights' configs when loaded, never from a name."""
+        """The family, "sd" (SD 1.x / 2.x) or "sdxl": read from the weights' configs when loaded, never from a name."""
         return self.text.family
 
     @property

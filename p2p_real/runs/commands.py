@@ -132,7 +132,7 @@ class Tally:
 
 
 def processes(tallies: list[Tally]) -> str:
-    """" on 2 processes (2 + 2 done)" under a launcher; nothing for one process."""
+    """Under a launcher, e.g. " on 2 processes (2 + 2 done)"; nothing for one process."""
     if len(tallies) == 1:
         return ""
     return f" on {len(tallies)} processes ({' + '.join(str(tally.done) for tally in tallies)} done)"
