@@ -17,6 +17,7 @@ from .editing.options import EDIT_KINDS, EditOptions
 from .errors import P2PError
 from .inversion.options import NullTextOptions
 from .runs.checks import check_command_line, in_flag_terms
+from .runs.launch import launch_processes
 
 EXAMPLES = """examples:
   p2p-real invert data/photos/chelsea.jpg --prompt "a cat sitting on a wooden floor" --output out/
@@ -47,14 +48,14 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", metavar="NAME_OR_PATH", help=f"hub id or local diffusers folder, SD 1.x, 2.x or SDXL (default: {DEFAULT_MODEL}; "
                        f"editing an artifact folder: the model it was made with); built-in: {', '.join(BUILTIN_MODELS)}")
     group.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda if available)")
-    group.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
-                       help="weights' precision (default: auto, float16 on a GPU and float32 on the CPU; on a GPU float16 "
-                            "is about 5x faster than float32 at the same reconstruction error, bfloat16 as fast but less accurate)")
+    group.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES, help="weights' precision (default: auto, float16 on a GPU and float32 "
+                       "on the CPU; on a GPU float16 is about 5x faster than float32 at the same reconstruction error, bfloat16 as fast but less accurate)")
     group.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                        help="on a GPU, run the UNet eagerly instead of replaying CUDA graphs (slower, same results)")
-    group.add_argument("--compile", action="store_true",
-                       help="on a GPU, compile the UNet with torch.compile before capturing it: null-text inversion "
-                            "about 1.4x faster, after a few minutes of compiling per batch size, kept in ~/.cache/p2p-real/torch-compile")
+    group.add_argument("--compile", action="store_true", help="on a GPU, compile the UNet with torch.compile before capturing it: null-text "
+                       "inversion about 1.4x faster, after a few minutes of compiling per batch size, kept in ~/.cache/p2p-real/torch-compile")
+    group.add_argument("--gpus", type=int, default=1, metavar="N", help="N processes, one GPU each, sharing the work (as "
+                       "`torchrun --nproc-per-node N -m p2p_real ...`; for many machines use torchrun itself) (default: 1)")
     parser.add_argument("--quiet", "-q", dest="progress", action="store_false", help="no progress bars")
 
 
@@ -70,9 +71,8 @@ def add_invert(verbs) -> None:
     parser.add_argument("--prompt", help="the photo's caption (for a folder: used where no caption file gives one)")
     add_common_options(parser)
     group = parser.add_argument_group("inversion (defaults are the paper's)")
-    group.add_argument("--method", default="null-text", choices=INVERSION_METHODS,
-                       help="null-text (default: DDIM inversion, then a null text optimised per step), ddim (DDIM inversion "
-                            "alone), negative-prompt (the caption as the null text) or direct (per-step latent offsets)")
+    group.add_argument("--method", default="null-text", choices=INVERSION_METHODS, help="null-text (default: DDIM inversion, then a null text "
+                       "optimised per step), ddim (DDIM inversion alone), negative-prompt (the caption as the null text) or direct (per-step latent offsets)")
     group.add_argument("--steps", type=int, default=None, help=STEPS_HELP)
     group.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default: 7.5)")
     group.add_argument("--inner-steps", type=int, default=NullTextOptions.num_inner_steps, help="Adam steps per timestep at most (default: 10)")
@@ -87,11 +87,10 @@ def add_edit(verbs) -> None:
     parser = verbs.add_parser(
         "edit", help="edit an inverted photo by changing its caption (Prompt-to-Prompt)",
         formatter_class=argparse.RawDescriptionHelpFormatter, description=textwrap.fill(
-            "Edit a photo by changing its caption. INPUT is an artifact folder from `p2p-real invert`, or a photo "
-            "with --prompt (it is inverted first and its artifact kept in OUTPUT/<photo>/), or an edits file "
-            "(edits.yaml / edits.json, or a folder holding one) listing many edits. Each edit writes "
-            "OUTPUT/<photo>/<edit>/edited.png and grid.png (source | reconstruction | edit), each with a JSON "
-            "sidecar; edits already done with the same settings are skipped unless --force.", 100),
+            "Edit a photo by changing its caption. INPUT is an artifact folder from `p2p-real invert`, or a photo with --prompt "
+            "(it is inverted first and its artifact kept in OUTPUT/<photo>/), or an edits file (edits.yaml / edits.json, or a "
+            "folder holding one) listing many edits. Each edit writes OUTPUT/<photo>/<edit>/edited.png and grid.png (source | "
+            "reconstruction | edit), each with a JSON sidecar; edits already done with the same settings are skipped unless --force.", 100),
         epilog=(
             "examples:\n"
             '  p2p-real edit out/chelsea --target "a close-up photo of a tabby dog" --output edits/\n'
@@ -129,12 +128,11 @@ def add_bench(verbs) -> None:
     parser = verbs.add_parser(
         "bench", help="benchmark inversion methods (reconstruct) or edits (edit, PIE-Bench format)",
         formatter_class=argparse.RawDescriptionHelpFormatter, description=textwrap.fill(
-            "Benchmarks. `reconstruct` inverts each photo of a folder with each method and reports PSNR, SSIM, "
-            "MSE, LPIPS and seconds per photo. `edit` runs a PIE-Bench mapping_file.json (or an edits file) and "
-            "reports structure distance, background PSNR/LPIPS/MSE/SSIM outside the edit mask and CLIP scores, "
-            "with means per edit type. Both print a table and write JSON; reconstruct also plots quality "
-            "against time. LPIPS, CLIP (ViT-L/14) and DINO weights come from the local caches; "
-            "--metric-weights random uses small random networks for offline smoke runs (not scores).", 100),
+            "Benchmarks. `reconstruct` inverts each photo of a folder with each method and reports PSNR, SSIM, MSE, LPIPS and "
+            "seconds per photo. `edit` runs a PIE-Bench mapping_file.json (or an edits file) and reports structure distance, "
+            "background PSNR/LPIPS/MSE/SSIM outside the edit mask and CLIP scores, with means per edit type. Both print a table "
+            "and write JSON; reconstruct also plots quality against time. LPIPS, CLIP (ViT-L/14) and DINO weights come from the "
+            "local caches; --metric-weights random uses small random networks for offline smoke runs (not scores).", 100),
         epilog=(
             "examples:\n"
             "  p2p-real bench reconstruct data/photos --output bench/ --methods ddim,negative-prompt,direct,null-text\n"
@@ -173,11 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=UserWarning, module="huggingface_hub|diffusers|transformers")
     try:
         check_command_line(options)  # every path and flag, before torch is imported: a typo costs no seconds
+        if options["gpus"] > 1:  # relaunched under torchrun, which runs this command once per GPU
+            return launch_processes(sys.argv[1:] if argv is None else argv, options["gpus"])
         from .runs import commands  # here, so that --help and bad input never wait for torch
 
         command = getattr(commands, options.pop("command"))
         model_choice = commands.ModelChoice(*(options.pop(name) for name in MODEL_OPTIONS))
-        outcome = command(model_choice=model_choice, **{key: value for key, value in options.items() if key not in ("verb", "bench")})
+        outcome = command(model_choice=model_choice, **{key: value for key, value in options.items() if key not in ("verb", "bench", "gpus")})
     except P2PError as error:
         print(f"p2p-real: error: {in_flag_terms(error)}", file=sys.stderr)
         return 2

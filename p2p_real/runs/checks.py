@@ -8,6 +8,7 @@ flags that set them (`--cross-replace-steps`). Nothing here imports torch.
 from __future__ import annotations
 
 import math
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -47,7 +48,7 @@ def check_command_line(options: dict) -> None:
     for path in options.get("inputs") or [options["source"]]:
         if not Path(path).exists():
             raise P2PError(f"{path}: no such file or folder")
-    for flag in ("steps", "batch_size"):
+    for flag in ("steps", "batch_size", "gpus"):
         if options.get(flag) is not None and options[flag] < 1:
             raise P2PError(f"--{flag.replace('_', '-')}: must be at least 1, got {options[flag]}")
     for flag in ("prompt", "target", "name"):
@@ -55,6 +56,10 @@ def check_command_line(options: dict) -> None:
             raise P2PError(f"--{flag}: empty; give it some text, or leave the flag out")
     if options.get("name"):
         given_name(options["name"])  # a path is refused now, not after the photo was inverted
+    if options.get("gpus", 1) > 1 and "RANK" in os.environ:
+        raise P2PError("--gpus: this command already runs under a launcher (RANK is set); leave --gpus out")
+    if options.get("gpus", 1) > 1 and options["device"] is not None:
+        raise P2PError(f"--gpus with --device {options['device']}: each process takes its own GPU; leave --device out")
     if options["device"] is not None and not DEVICE.fullmatch(options["device"]):
         raise P2PError(f"--device {options['device']!r}: not a device; use cpu, cuda, cuda:N (N a GPU's number) or mps")
     if "guidance" in options and not math.isfinite(options["guidance"]):

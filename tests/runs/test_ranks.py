@@ -97,3 +97,24 @@ def test_a_killed_run_resumes_with_only_the_rest(tmp_path):
     assert code == 0, err
     assert f"inverted {len(PHOTOS) - len(finished)} photo(s)" in out and f"{len(finished)} already done" in out
     assert sorted(folder.name for folder in output.iterdir() if folder.is_dir()) == sorted(Path(p).stem for p in PHOTOS)
+
+
+def test_the_gpus_flag_runs_the_same_command_under_torchrun(tmp_path, capfd, monkeypatch):
+    from p2p_real.cli import main
+    from p2p_real.runs.launch import without_gpus
+
+    assert without_gpus(["invert", "x", "--gpus", "2", "--quiet", "--gpus=3"]) == ["invert", "x", "--quiet"]
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in PHOTOS[:2]:
+        shutil.copy(DATA / name, photos)
+    argv = ["invert", str(photos), "--prompt", "a photo", "--output", str(tmp_path / "out"), "--model", "tiny-random",
+            "--steps", "2", "--inner-steps", "1", "--quiet", "--gpus", "2"]
+    assert main(argv) == 0
+    out = capfd.readouterr().out
+    assert "inverted 2 photo(s)" in out and "on 2 processes (1 + 1 done)" in out
+    assert main([*argv[:-2], "--gpus", "2", "--device", "cpu"]) == 2
+    monkeypatch.setenv("RANK", "0")
+    assert main(argv) == 2
+    assert "already runs under a launcher" in capfd.readouterr().err
