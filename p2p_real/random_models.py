@@ -46,8 +46,7 @@ def tiny_random(seed: int = 0, prediction_type: str = "epsilon", device=None) ->
     Three UNet levels with cross-attention at the two finer ones (SD v1 has four, the coarsest
     without), a 4-level VAE (so the latent is 1/8 of the image, as in SD), a 2-layer CLIP encoder.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed, None):  # on the CPU wherever it runs: the same weights, so artifacts move between devices
         unet = UNet2DConditionModel(
             sample_size=16,
             block_out_channels=(32, 64, 64),
@@ -58,20 +57,8 @@ def tiny_random(seed: int = 0, prediction_type: str = "epsilon", device=None) ->
             attention_head_dim=8,
             norm_num_groups=16,
         )
-        vae = AutoencoderKL(
-            block_out_channels=(16, 16, 32, 32),
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            layers_per_block=1,
-            latent_channels=4,
-            norm_num_groups=16,
-            sample_size=128,
-            scaling_factor=0.18215,
-        )
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=4, max_position_embeddings=77, hidden_act="quick_gelu")
-        )
+        vae = four_level_vae(0.18215, block_out_channels=(16, 16, 32, 32), layers_per_block=1, norm_num_groups=16, sample_size=128)
+        text_encoder = CLIPTextModel(clip_text_config(*TINY_CLIP))
     scheduler_config = {**SD_V1_SCHEDULER, "prediction_type": prediction_type}
     return Model(unet, vae, ClipText(text_encoder, clip_tokenizer()), scheduler_config, name="tiny-random")
 
@@ -81,19 +68,8 @@ def sd_v1_random(seed: int = 0, device=None) -> Model:
     seeded random weights. Speed does not depend on weight values, so it serves GPU benchmarks."""
     with seeded(seed, device):
         unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # defaults are SD v1's
-        vae = AutoencoderKL(
-            block_out_channels=(128, 256, 512, 512),
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            layers_per_block=2,
-            latent_channels=4,
-            sample_size=512,
-            scaling_factor=0.18215,
-        )
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                           num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu")
-        )
+        vae = four_level_vae(0.18215, block_out_channels=(128, 256, 512, 512), layers_per_block=2, sample_size=512)
+        text_encoder = CLIPTextModel(clip_text_config(*CLIP_VIT_L))
     return Model(unet, vae, ClipText(text_encoder, clip_tokenizer()), dict(SD_V1_SCHEDULER), name="sd-v1-random")
 
 
@@ -101,28 +77,13 @@ def tiny_sdxl_random(seed: int = 0, device=None) -> Model:
     """A small model of SDXL's family: no attention at the finest level, transformer depth 1 and 2
     (SDXL: 2 and 10), two text encoders concatenated (32 + 32 wide), the pooled projection and the
     size conditioning in the added embedding, an SDXL-style VAE (scale 0.13025, force_upcast)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        unet = UNet2DConditionModel(
-            sample_size=16,
-            block_out_channels=(32, 64, 64),
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            layers_per_block=1,
-            transformer_layers_per_block=(1, 1, 2),
-            attention_head_dim=(2, 4, 4),
-            cross_attention_dim=64,
-            use_linear_projection=True,
-            addition_embed_type="text_time",
-            addition_time_embed_dim=8,
-            projection_class_embeddings_input_dim=6 * 8 + 32,
-            norm_num_groups=16,
-        )
+    with seeded(seed, None):
+        unet = sdxl_unet(sample_size=16, block_out_channels=(32, 64, 64), layers_per_block=1, transformer_layers_per_block=(1, 1, 2),
+                         attention_head_dim=(2, 4, 4), cross_attention_dim=64, addition_time_embed_dim=8,
+                         projection_class_embeddings_input_dim=6 * 8 + 32, norm_num_groups=16)
         vae = sdxl_vae(block_out_channels=(16, 16, 32, 32), layers_per_block=1, norm_num_groups=16, sample_size=128)
-        small = {"vocab_size": 49408, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                 "num_attention_heads": 4, "max_position_embeddings": 77}
-        encoder = CLIPTextModel(CLIPTextConfig(**small, hidden_act="quick_gelu"))
-        encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**small, hidden_act="gelu", projection_dim=32))
+        encoder = CLIPTextModel(clip_text_config(*TINY_CLIP))
+        encoder_2 = CLIPTextModelWithProjection(clip_text_config(*TINY_CLIP, hidden_act="gelu", projection_dim=32))
     text = SdxlText(encoder, encoder_2, clip_tokenizer(), clip_tokenizer(pad_token="!"))
     return Model(unet, vae, text, dict(SDXL_SCHEDULER), name="tiny-sdxl-random", upcast_vae=True)
 
@@ -131,33 +92,43 @@ def sdxl_random(seed: int = 0, device=None) -> Model:
     """The full-size SDXL base architecture (UNet 320/640/1280 with transformer depths 1/2/10, 2.57 B
     parameters; CLIP ViT-L and OpenCLIP ViT-bigG text encoders; SDXL's VAE), seeded random weights."""
     with seeded(seed, device):
-        unet = UNet2DConditionModel(
-            sample_size=128,
-            block_out_channels=(320, 640, 1280),
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            transformer_layers_per_block=(1, 2, 10),
-            attention_head_dim=(5, 10, 20),  # diffusers' name for SDXL's head counts
-            cross_attention_dim=2048,
-            use_linear_projection=True,
-            addition_embed_type="text_time",
-            addition_embed_type_num_heads=64,
-            addition_time_embed_dim=256,
-            projection_class_embeddings_input_dim=2816,
-        )
+        unet = sdxl_unet(sample_size=128, block_out_channels=(320, 640, 1280), transformer_layers_per_block=(1, 2, 10),
+                         attention_head_dim=(5, 10, 20),  # diffusers' name for SDXL's head counts
+                         cross_attention_dim=2048, addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816)
         vae = sdxl_vae(block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32, sample_size=1024)
-        encoder = CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                                               num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu"))
-        encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(
-            vocab_size=49408, hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=20,
-            max_position_embeddings=77, hidden_act="gelu", projection_dim=1280))
+        encoder = CLIPTextModel(clip_text_config(*CLIP_VIT_L))
+        encoder_2 = CLIPTextModelWithProjection(clip_text_config(1280, 5120, 32, 20, hidden_act="gelu", projection_dim=1280))  # OpenCLIP bigG
     text = SdxlText(encoder, encoder_2, clip_tokenizer(), clip_tokenizer(pad_token="!"))
     return Model(unet, vae, text, dict(SDXL_SCHEDULER), name="sdxl-random", upcast_vae=True)
 
 
-def sdxl_vae(**sizes) -> AutoencoderKL:
+def four_level_vae(scaling_factor: float, **sizes) -> AutoencoderKL:
+    """SD's VAE layout (4 latent channels at 1/8 of the image side) at the given sizes."""
     return AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                         latent_channels=4, scaling_factor=0.13025, force_upcast=True, **sizes)
+                         latent_channels=4, scaling_factor=scaling_factor, **sizes)
+
+
+def sdxl_vae(**sizes) -> AutoencoderKL:
+    return four_level_vae(0.13025, force_upcast=True, **sizes)
+
+
+def sdxl_unet(**sizes) -> UNet2DConditionModel:
+    """SDXL's UNet layout (no attention at the finest level; pooled text and size ids in the added
+    embedding) at the given sizes."""
+    return UNet2DConditionModel(down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+                                use_linear_projection=True, addition_embed_type="text_time", **sizes)
+
+
+TINY_CLIP = (32, 64, 2, 4)  # hidden size, MLP size, layers, heads
+CLIP_VIT_L = (768, 3072, 12, 12)
+
+
+def clip_text_config(hidden_size: int, intermediate_size: int, layers: int, heads: int, hidden_act: str = "quick_gelu",
+                     **extra) -> CLIPTextConfig:
+    """A CLIP text encoder's config with CLIP's 49,408-token vocabulary and 77 positions."""
+    return CLIPTextConfig(vocab_size=49408, max_position_embeddings=77, hidden_size=hidden_size, intermediate_size=intermediate_size,
+                          num_hidden_layers=layers, num_attention_heads=heads, hidden_act=hidden_act, **extra)
 
 
 BUILDERS = {"tiny-random": tiny_random, "sd-v1-random": sd_v1_random,
