@@ -25,6 +25,7 @@ import torch
 from diffusers import DDIMScheduler
 
 sys.path.insert(0, str(Path(__file__).parent))
+from gpu_speed import flop_counts  # noqa: E402
 from reference_null_text import reference_null_text_inversion  # noqa: E402
 
 from p2p_real.editing.edit import edit  # noqa: E402
@@ -67,22 +68,12 @@ def peak_gib() -> float:
     return torch.cuda.max_memory_allocated() / GIB if torch.cuda.is_available() else float("nan")
 
 
-def flop_counts(model, latents, embeddings) -> dict:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model.denoise_eager(latents, 500, embeddings)
-    forward = counter.get_total_flops()
-    trainable = embeddings.detach().clone().requires_grad_(True)
-    with FlopCounterMode(display=False) as counter:
-        model.denoise_eager(latents, 500, trainable).sum().backward()
-    return {"unet_forward_tflop": forward / 1e12, "unet_forward_backward_to_embedding_tflop": counter.get_total_flops() / 1e12}
-
-
 def count_flops(report: "Report", model, latents, conditional) -> None:
     """The UNet's FLOPs at batch 1 (FlopCounterMode: the same for any dtype), and null-text's per photo."""
     if "unet_forward_tflop" not in report.data:
-        report.data.update(flop_counts(model, latents, conditional))
+        counts = flop_counts(model, latents, conditional)  # in GFLOP
+        report.data["unet_forward_tflop"] = counts["unet_forward_gflop"] / 1e3
+        report.data["unet_forward_backward_to_embedding_tflop"] = counts["unet_forward_backward_to_embedding_gflop"] / 1e3
         forward, backward = report.data["unet_forward_tflop"], report.data["unet_forward_backward_to_embedding_tflop"]
         report.data["null_text_tflop_per_photo"] = STEPS * 10 * backward + STEPS * 3 * forward  # 1 cond + 2 guided
 
