@@ -22,13 +22,14 @@ def test_v_prediction_comes_from_the_models_scheduler_config(tmp_path):
     assert load_model(str(tmp_path / "v")).schedule(10).prediction_type == "v_prediction"
 
 
-def test_missing_weights_give_one_clear_line(monkeypatch, tmp_path):
+@pytest.mark.parametrize("hub_id", ["CompVis/stable-diffusion-v1-4", "stabilityai/stable-diffusion-xl-base-1.0"])
+def test_missing_weights_give_one_clear_line(monkeypatch, tmp_path, hub_id):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
     with pytest.raises(ModelLoadError) as caught:
-        load_model("CompVis/stable-diffusion-v1-4")
+        load_model(hub_id)
     message = str(caught.value)
-    assert "CompVis/stable-diffusion-v1-4" in message and "--model" in message and "\n" not in message
+    assert hub_id in message and "--model" in message and "\n" not in message
     with pytest.raises(ModelLoadError, match="not a folder and not a hub id"):
         load_model(str(tmp_path / "no-such-folder"))
     (tmp_path / "empty").mkdir()

@@ -4,7 +4,7 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 
 from p2p_real.attention import FusedAttention
 from p2p_real.editing.attention import EditingAttention
-from p2p_real.editing.edit import edit, sample_plan
+from p2p_real.editing.edit import edit
 from p2p_real.editing.options import EditOptions
 from p2p_real.editing.plan import build_plan
 from p2p_real.editing.state import EditState
@@ -12,6 +12,7 @@ from p2p_real.errors import PromptError
 from p2p_real.images import load_image
 from p2p_real.pipeline import invert
 from p2p_real.sampling import ddim_sample
+from sampling_helpers import run_plan
 
 SOURCE = "a close-up photo of a tabby cat"
 DOG = "a close-up photo of a tabby dog"
@@ -25,12 +26,6 @@ def inversion(tiny_model):
     return result
 
 
-def run_plan(model, inversion, targets, options):
-    targets = [targets] if isinstance(targets, str) else targets
-    options = [options] * len(targets) if isinstance(options, EditOptions) else options
-    plan = build_plan(model, inversion.prompt, targets, options, inversion.num_steps)
-    return sample_plan(model, plan, inversion.noise_latents, inversion.null_text_embeddings,
-                       model.embed([inversion.prompt, *targets]), model.schedule(inversion.num_steps), inversion.guidance_scale)
 
 
 def test_target_equal_to_source_reproduces_the_reconstruction(tiny_model, inversion):
@@ -63,14 +58,24 @@ def test_many_targets_in_one_pass_equal_each_edit_alone(tiny_model, inversion):
     assert not torch.equal(together[0].edited, together[1].edited)
 
 
-def test_a_reweight_of_one_is_no_edit(tiny_model, inversion):
-    plain = run_plan(tiny_model, inversion, SOURCE, EditOptions(kind="replace")).latents
-    reweighted = run_plan(tiny_model, inversion, SOURCE, EditOptions(reweights={"tabby": 1.0})).latents
+@pytest.fixture(scope="module", params=["tiny_model", "tiny_sdxl_model"])
+def family_inversion(request):
+    """(model, DDIM inversion of the photo) for each model family, SD v1 and SDXL."""
+    model = request.getfixturevalue(request.param)
+    photo = load_image("data/photos/chelsea.jpg", model.resolution)
+    [result] = invert(model, [photo], [SOURCE], method="ddim", num_steps=STEPS)
+    return model, result
+
+
+def test_a_reweight_of_one_is_no_edit(family_inversion):
+    model, inversion = family_inversion
+    plain = run_plan(model, inversion, SOURCE, EditOptions(kind="replace")).latents
+    reweighted = run_plan(model, inversion, SOURCE, EditOptions(reweights={"tabby": 1.0})).latents
     torch.testing.assert_close(reweighted, plain, rtol=0, atol=0)
-    swapped = run_plan(tiny_model, inversion, DOG, EditOptions()).latents
-    swapped_and_one = run_plan(tiny_model, inversion, DOG, EditOptions(reweights={"dog": 1.0})).latents
+    swapped = run_plan(model, inversion, DOG, EditOptions()).latents
+    swapped_and_one = run_plan(model, inversion, DOG, EditOptions(reweights={"dog": 1.0})).latents
     torch.testing.assert_close(swapped_and_one, swapped, rtol=0, atol=0)
-    doubled = run_plan(tiny_model, inversion, SOURCE, EditOptions(reweights={"tabby": 2.0})).latents
+    doubled = run_plan(model, inversion, SOURCE, EditOptions(reweights={"tabby": 2.0})).latents
     assert (doubled[1] - plain[1]).abs().max() > 1e-3  # a real factor does change the target
 
 

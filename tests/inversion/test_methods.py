@@ -11,7 +11,7 @@ from p2p_real.inversion.ddim import ddim_invert
 from p2p_real.inversion.direct import direct_offsets
 from p2p_real.inversion.methods import METHODS
 from p2p_real.pipeline import invert
-from p2p_real.random_models import tiny_random
+from p2p_real.random_models import tiny_random, tiny_sdxl_random
 
 CAPTION = "a cup of coffee on a red saucer"
 STEPS = 5
@@ -37,13 +37,14 @@ def test_direct_inversion_reproduces_the_photo_latent_and_round_trips(tiny_model
     assert result.kind == "refine"
 
 
-def test_direct_offsets_put_the_editing_source_branch_on_the_photo():
+@pytest.mark.parametrize("build", [tiny_random, tiny_sdxl_random])
+def test_direct_offsets_put_the_editing_source_branch_on_the_photo(build):
     # In float64: the random UNet is chaotic enough to amplify float32 rounding over the steps.
-    model = tiny_random(seed=0).to(dtype=torch.float64)
+    model = build(seed=0).to(dtype=torch.float64)
     photo = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     latents = model.encode(photo).double()
     embeddings = model.embed([CAPTION, "a cup of tea on a red saucer"]).double()
-    unconditional = model.embed([""]).double()
+    unconditional = model.empty_prompt(1).double()
     schedule = model.schedule(STEPS)
     trajectory = ddim_invert(model.denoise, latents, embeddings[:1], schedule)
     offsets = direct_offsets(model.denoise, trajectory, embeddings[:1], unconditional, schedule, 7.5)

@@ -5,8 +5,7 @@ from p2p_real.inversion.ddim import ddim_invert
 from p2p_real.inversion.null_text import null_text_optimize
 from p2p_real.inversion.options import NullTextOptions
 from p2p_real.random_models import tiny_random
-from p2p_real.sampling import guided_prediction
-from p2p_real.schedule import ddim_step
+from sampling_helpers import guided_path
 
 STEPS = 10
 # The tiny model's 32-wide text path steers its UNet less than SD's 768-wide one does, so within the
@@ -14,15 +13,6 @@ STEPS = 10
 TINY_OPTIONS = NullTextOptions(learning_rate=0.1)
 
 
-def guided_path(model, noise_latents, conditional, unconditional_per_step, schedule, guidance_scale):
-    """Latents after each guided DDIM step, written out here independently of ddim_sample."""
-    latents, path = noise_latents, []
-    with torch.no_grad():
-        for index, timestep in enumerate(schedule.timesteps.tolist()):
-            prediction = guided_prediction(model.denoise, latents, timestep, unconditional_per_step[index], conditional, guidance_scale)
-            latents = ddim_step(schedule, prediction, timestep, latents)
-            path.append(latents)
-    return torch.stack(path)  # (steps, B, C, h, w); entry i should equal trajectory[-i - 2]
 
 
 @pytest.fixture(scope="module")
