@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import diffusers
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
@@ -129,8 +130,7 @@ class Model:
 
     def empty_prompt(self, count: int) -> torch.Tensor:
         """The unconditional embedding as the family's own pipeline makes it, (count, L, D) float32."""
-        with self.text_encoders_on_device():
-            return self.text.empty(count, self.device)
+        return self.text.empty(count, self.device, self.embed)
 
     @contextmanager
     def text_encoders_on_device(self):
@@ -234,8 +234,6 @@ class ControlledDenoise:
 
 
 def sdxl_pipeline_index(zeros_for_empty_prompt: bool) -> dict:
-    import diffusers
-
     return {
         "_class_name": "StableDiffusionXLPipeline", "_diffusers_version": diffusers.__version__,
         "force_zeros_for_empty_prompt": zeros_for_empty_prompt,

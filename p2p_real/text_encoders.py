@@ -54,8 +54,9 @@ class ClipText:
     def embed(self, prompts: list[str], device) -> torch.Tensor:
         return full_precision(self.encoder(token_ids(self.tokenizer, prompts).to(device))[0])
 
-    def empty(self, count: int, device) -> torch.Tensor:
-        return self.embed([""] * count, device)
+    def empty(self, count: int, device, embed) -> torch.Tensor:
+        """The null prompt; `embed(prompts)` encodes (the model's, which brings offloaded encoders)."""
+        return embed([""] * count)
 
     def unet_inputs(self, embeddings: torch.Tensor, image_size: tuple[int, int]) -> dict:
         return {"encoder_hidden_states": embeddings}
@@ -96,11 +97,11 @@ class SdxlText:
         pooled = F.pad(full_precision(second.text_embeds), (0, tokens.shape[-1] - self.pooled_width))
         return torch.cat([tokens, pooled[:, None]], dim=1)
 
-    def empty(self, count: int, device) -> torch.Tensor:
-        if self.zeros_for_empty_prompt:
+    def empty(self, count: int, device, embed) -> torch.Tensor:
+        if self.zeros_for_empty_prompt:  # no encoder runs
             width = self.encoder.config.hidden_size + self.encoder_2.config.hidden_size
             return torch.zeros(count, self.tokenizer.model_max_length + 1, width, device=device)
-        return self.embed([""] * count, device)
+        return embed([""] * count)
 
     def unet_inputs(self, embeddings: torch.Tensor, image_size: tuple[int, int]) -> dict:
         """Tokens to cross-attention; pooled row and `add_time_ids` (original size, crop top-left,

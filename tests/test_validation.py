@@ -45,6 +45,7 @@ def one_error_line(capsys, needle: str) -> str:
     ([*EDIT, "--target", " "], "--target: empty"),
     ([*INVERT, "--steps", "0"], "--steps: must be at least 1"),
     ([*INVERT, "--batch-size", "0"], "--batch-size: must be at least 1"),
+    ([*INVERT, "--gpus", "0"], "--gpus: must be at least 1"),
     ([*INVERT, "--device", "foo"], "--device 'foo': not a device; use cpu, cuda, cuda:N"),
     ([*INVERT, "--guidance", "nan"], "--guidance: expected a finite number, got nan"),
     ([*INVERT, "--inner-steps", "-1"], "--inner-steps: expected a whole number of Adam steps"),

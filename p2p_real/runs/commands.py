@@ -231,7 +231,7 @@ def run_bench_reconstruct(source: str, output: str, model_choice: ModelChoice = 
     progress = progress and ranks.leader  # one progress bar on the terminal: rank 0's, of its share
     photos = ranks.share(photos, key=lambda photo: str(photo.path))
     if not photos:  # more ranks than photos: this one has nothing to do
-        return ranks_outcome(ranks, [])
+        return ranks_rows(ranks, [])  # this rank has nothing to do, and is never rank 0 (which gets the first item)
     model = model_choice.load(ranks)
     metric_models = MetricModels.load(names, metric_weights, model.device, "alex", clip_model, structure_model)
     rows = ranks_rows(ranks, bench_reconstruct(model, photos, chosen, metric_models, steps, progress=progress))
@@ -259,7 +259,7 @@ def run_bench_edit(source: str, output: str, model_choice: ModelChoice = ModelCh
     progress = progress and ranks.leader  # one progress bar on the terminal: rank 0's, of its share
     edits = ranks.share(edits, key=lambda edit: str(edit.image))  # a photo is inverted once, by one rank
     if not edits:
-        return ranks_outcome(ranks, [])
+        return ranks_rows(ranks, [])  # this rank has nothing to do, and is never rank 0 (which gets the first item)
     model = model_choice.load(ranks)
     # PIE-Bench's LPIPS runs on SqueezeNet.
     metric_models = MetricModels.load(names, metric_weights, model.device, "squeeze", clip_model, structure_model)
@@ -281,12 +281,6 @@ def ranks_rows(ranks: Ranks, rows: list[dict]) -> list[dict] | Outcome:
     if gathered is None:
         return Outcome(code=1 if any("error" in row for row in rows) else 0)
     return [row for part in gathered for row in part]
-
-
-def ranks_outcome(ranks: Ranks, rows: list[dict]) -> Outcome:
-    """A rank with an empty share still takes part in the gathering; only a non-zero rank gets here."""
-    ranks_rows(ranks, rows)
-    return Outcome()
 
 
 def nothing_to_run(bad_entries: list[str]) -> Outcome:

@@ -96,7 +96,7 @@ def test_null_prompt_without_force_zeros_is_the_empty_string_encoded(tiny_sdxl_m
     _, negative_embeds, _, negative_pooled = pipe.encode_prompt(
         PROMPTS, device=CPU, num_images_per_prompt=1, do_classifier_free_guidance=True, negative_prompt=None)
     text = dataclasses.replace(model.text, zeros_for_empty_prompt=False)
-    empty = text.empty(2, CPU)
+    empty = text.empty(2, CPU, lambda prompts: text.embed(prompts, CPU))
     tokens, pooled = tokens_and_pooled(model, empty)
     assert torch.equal(tokens, negative_embeds) and torch.equal(pooled, negative_pooled)
     assert negative_embeds.abs().max() > 0.1 and negative_pooled.abs().max() > 0.1  # not the zeros
