@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from sdxl_speed import first_timesteps  # a script beside this one
+
 from p2p_real.images import load_image, to_tensor
 from p2p_real.inversion.ddim import ddim_invert
 from p2p_real.inversion.methods import METHODS, reconstruct
@@ -53,8 +55,7 @@ def main() -> int:
     schedule = model.schedule(args.steps)
     trajectory = ddim_invert(model.denoise, latents, conditional, schedule)
     if args.timesteps:  # the first K timesteps of the full schedule: compare the pivots reached
-        trajectory = trajectory[-args.timesteps - 1 :]
-        schedule = type(schedule)(**{**vars(schedule), "timesteps": schedule.timesteps[: args.timesteps]})
+        schedule, trajectory = first_timesteps(schedule, trajectory, args.timesteps)
     options = NullTextOptions(early_stop_epsilon=-1.0, early_stop_slope=0.0)  # every timestep does all 10 steps
     report = {"model": args.model, "device": str(model.device), "dtype": str(model.dtype), "steps": args.steps,
               "timesteps": args.timesteps or args.steps, "photos": names}
