@@ -26,7 +26,9 @@ class CudaGraphDenoiser:
         return self.forward(latents, timestep, embeddings).float()
 
     def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
-        timestep_tensor = torch.full((), timestep, dtype=torch.long, device=latents.device)
+        if torch.cuda.is_current_stream_capturing():
+            return self.eager(latents, timestep, embeddings)  # inside a caller's graph (`StepGraph`): recorded there
+        timestep_tensor = timestep if torch.is_tensor(timestep) else torch.full((), timestep, dtype=torch.long, device=latents.device)
         with_grad = torch.is_grad_enabled() and embeddings.requires_grad
         key = (tuple(latents.shape), tuple(embeddings.shape), latents.dtype, embeddings.dtype, with_grad)
         if key not in self.replays:
@@ -80,3 +82,36 @@ class CudaGraphDenoiser:
             return output.clone()  # the next replay overwrites `output`
 
         return replay
+
+
+class StepGraph:
+    """`step()`, work that reads and writes only tensors that outlive it, in place (a null-text
+    iteration: forward, backward, Adam update, early-stop mask), replayed from one CUDA graph, so
+    that nothing returns to Python between iterations.
+
+    The first `warm_ups` calls are real steps run eagerly on the capture stream, which also does
+    the lazy set-up a capture must not meet (cuBLAS workspaces, autograd's streams, Adam's state);
+    the next call captures, and every call from then on is one replay. Tensors the step makes anew
+    (gradients, temporaries) live in the graph's pool; those it mutates must be made before it.
+    """
+
+    def __init__(self, step, warm_ups: int = 2):
+        self.step, self.warm_ups = step, warm_ups
+        self.stream = torch.cuda.Stream()
+        self.calls = 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+
+    def __call__(self) -> None:
+        if self.graph is None:
+            self.calls += 1
+            self.stream.wait_stream(torch.cuda.current_stream())
+            if self.calls <= self.warm_ups:
+                with torch.cuda.stream(self.stream):
+                    self.step()
+                torch.cuda.current_stream().wait_stream(self.stream)
+                return
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, stream=self.stream):
+                self.step()
+            self.graph = graph
+        self.graph.replay()

@@ -158,6 +158,10 @@ class Model:
             return self.graphs(latents, timestep, embeddings)
         return self.denoise_eager(latents, timestep, embeddings)
 
+    def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
+        """A model is a `denoise` (p2p_real.sampling.Denoise) that may also capture whole steps."""
+        return self.denoise(latents, timestep, embeddings)
+
     def denoise_eager(self, latents: torch.Tensor, timestep, embeddings: torch.Tensor, unet=None) -> torch.Tensor:
         """`denoise` through the UNet's modules (or `unet`, e.g. compiled): the path processors see."""
         image_size = (latents.shape[-2] * self.vae_scale, latents.shape[-1] * self.vae_scale)
@@ -209,6 +213,18 @@ class Model:
         unet = torch.compile(self.unet) if compile else self.unet
         self.graphs = CudaGraphDenoiser(lambda latents, timestep, embeddings: self.denoise_eager(latents, timestep, embeddings, unet))
         return self
+
+    @property
+    def captures_steps(self) -> bool:
+        """Whether `graph_step` captures: CUDA graphs are on."""
+        return self.graphs is not None
+
+    def graph_step(self, step):
+        """`step` (in-place work that calls `denoise`) replayed whole from one CUDA graph
+        (`graphs.StepGraph`); null-text's Adam iterations run this way when `captures_steps`."""
+        from .graphs import StepGraph
+
+        return StepGraph(step)
 
     def save(self, folder: str | os.PathLike) -> None:
         """Write a diffusers-layout folder that `load_model(folder)` reads back."""

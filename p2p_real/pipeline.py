@@ -42,7 +42,7 @@ def invert(
     conditional = model.embed(list(prompts))
     unconditional = model.empty_prompt(len(prompts))
     trajectory = ddim_invert(model.denoise, latents, conditional, schedule, disable=not progress)
-    result = METHODS[method](model.denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, not progress)
+    result = METHODS[method](model, trajectory, conditional, unconditional, schedule, guidance_scale, options, not progress)
     reconstruction_latents = reconstruct(model.denoise, trajectory[-1], conditional, result, schedule, guidance_scale, not progress)
     reconstructions = model.decode(reconstruction_latents)
     metrics = reconstruction_metrics(reconstructions.cpu(), pixels.cpu())

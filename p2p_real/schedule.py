@@ -70,8 +70,17 @@ def split_prediction(schedule: Schedule, model_output, latents, alpha_bar: float
 
 def ddim_step(schedule: Schedule, model_output, timestep: int, latents):
     """One denoising step from t to t - T/n: x_{t-1} = sqrt(a') x0 + sqrt(1-a') eps."""
-    alpha_bar = schedule.alpha_bar(timestep)
-    alpha_bar_prev = schedule.alpha_bar(timestep - schedule.step_size)
+    return ddim_step_between(schedule, model_output, latents, *step_alpha_bars(schedule, timestep))
+
+
+def step_alpha_bars(schedule: Schedule, timestep: int) -> tuple[float, float]:
+    """(alpha_bar(t), alpha_bar(t - T/n)): the two noise levels of one denoising step."""
+    return schedule.alpha_bar(timestep), schedule.alpha_bar(timestep - schedule.step_size)
+
+
+def ddim_step_between(schedule: Schedule, model_output, latents, alpha_bar, alpha_bar_prev):
+    """`ddim_step` with its noise levels given, as numbers or as tensors (which a CUDA graph replays
+    with new values written in place)."""
     original, epsilon = split_prediction(schedule, model_output, latents, alpha_bar)
     return alpha_bar_prev**0.5 * original + (1 - alpha_bar_prev) ** 0.5 * epsilon
 

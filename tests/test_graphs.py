@@ -9,6 +9,8 @@ import torch
 from p2p_real.editing.edit import edit
 from p2p_real.editing.options import EditOptions
 from p2p_real.images import load_image
+from p2p_real.inversion.ddim import ddim_invert
+from p2p_real.inversion.null_text import null_text_optimize
 from p2p_real.loading import load_model
 from p2p_real.pipeline import invert
 
@@ -56,6 +58,41 @@ def test_graphed_denoise_equals_eager_with_and_without_gradients(models, generat
         assert graphed_error <= 2 * eager_error + 1e-6, (graphed_error, eager_error)
     # float32 convolutions run in TF32 by cuDNN's default: 8.8e-4 measured on an H200
     assert eager_error < (3e-3 if graphed.dtype == torch.float32 else 3e-2), eager_error
+
+
+def test_null_text_iterations_replayed_whole_match_the_eager_loop(models, generator):
+    # Forward, backward, capturable Adam and the early-stop mask in one graph: as close to a float64
+    # run as the eager loop is (backward kernels are not deterministic; Adam's bias corrections are
+    # computed on the device when capturable).
+    graphed, eager = models
+    latents = torch.randn(2, 4, 16, 16, generator=generator).cuda()
+    conditional, unconditional = graphed.embed(["a cat", "a bowl of fruit"]), graphed.empty_prompt(2)
+    schedule = graphed.schedule(4)
+    reference_model = load_model(graphed.name, device="cuda", dtype=torch.float64, cuda_graphs=False)
+    trajectory = ddim_invert(reference_model.denoise, latents.double(), conditional.double(), schedule)
+    exact = null_text_optimize(reference_model, trajectory, conditional.double(), unconditional.double(), schedule)
+    recorder = StepGraphRecorder(graphed)
+    results = {name: null_text_optimize(denoise, trajectory.float(), conditional, unconditional, schedule)
+               for name, denoise in (("eager", eager), ("graphed", recorder))}
+    assert recorder.graphs and all(graph.graph is not None for graph in recorder.graphs), "no iteration was captured"
+    assert torch.equal(results["graphed"].inner_steps, results["eager"].inner_steps)
+    errors = {name: relative(result.reconstruction_latents, exact.reconstruction_latents) for name, result in results.items()}
+    assert errors["graphed"] <= 2 * errors["eager"] + 1e-6, errors
+    assert errors["eager"] < (1e-2 if graphed.dtype == torch.float32 else 5e-2), errors
+
+
+class StepGraphRecorder:
+    """A graphed model as null-text sees it, keeping the `StepGraph`s it hands out."""
+
+    def __init__(self, model):
+        self.model, self.graphs, self.captures_steps = model, [], True
+
+    def __call__(self, latents, timestep, embeddings):
+        return self.model(latents, timestep, embeddings)
+
+    def graph_step(self, step):
+        self.graphs.append(self.model.graph_step(step))
+        return self.graphs[-1]
 
 
 def gradient(denoise, latents, embeddings):

@@ -8,7 +8,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..sampling import Denoise, guide
-from ..schedule import Schedule, ddim_step
+from ..schedule import Schedule, ddim_step, ddim_step_between, step_alpha_bars
 from .options import NullTextOptions
 
 
@@ -35,42 +35,93 @@ def null_text_optimize(
     trajectory: (steps + 1, B, C, h, w) from `ddim_invert`; conditional and unconditional: (B, L, D).
     Photos in a batch are independent: each has its own loss and its own early stop, applied as a
     masked update, so a batch gives each photo exactly what it would get alone.
+
+    A `denoise` that `captures_steps` (a `Model` with CUDA graphs on) replays each Adam iteration,
+    forward, backward, update and early-stop mask, from one CUDA graph (its `graph_step`).
     """
-    batch = trajectory.shape[1]
     latents = trajectory[-1]
-    embedding = unconditional.detach().clone()
+    graphed = getattr(denoise, "captures_steps", False)
+    inner = InnerSteps(denoise, schedule, latents, unconditional, guidance_scale, options, capturable=graphed)
+    step = denoise.graph_step(inner.step) if graphed else inner.step
     embeddings, final_losses, inner_steps = [], [], []
     for index, timestep in enumerate(tqdm(schedule.timesteps.tolist(), desc="null-text", leave=False, disable=disable)):
-        target = trajectory[-index - 2]
         with torch.no_grad():
             conditional_prediction = denoise(latents, timestep, conditional)  # once per timestep, reused
-        embedding = embedding.detach().clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([embedding], lr=options.learning_rate * (1 - index / 100), eps=1e-8 * options.loss_scale)
-        threshold = options.early_stop_epsilon + index * options.early_stop_slope
-        active = torch.ones(batch, dtype=torch.bool, device=latents.device)
-        steps_taken = torch.zeros(batch, dtype=torch.long, device=latents.device)
-        losses = torch.zeros(batch, device=latents.device)
+        inner.start(index, timestep, latents, trajectory[-index - 2], conditional_prediction)
         for _ in range(options.num_inner_steps):
-            prediction = guide(denoise(latents, timestep, embedding), conditional_prediction, guidance_scale)
-            reconstructed = ddim_step(schedule, prediction, timestep, latents)
-            per_photo = (reconstructed - target).pow(2).flatten(1).mean(1)  # (B,) MSE of each photo
-            optimizer.zero_grad(set_to_none=True)
-            (per_photo.sum() * options.loss_scale).backward()  # the sum keeps each photo's gradient its own
-            previous = embedding.detach().clone()
-            optimizer.step()
-            with torch.no_grad():
-                # Photos that already stopped keep their embedding: a masked update.
-                embedding.copy_(torch.where(active[:, None, None], embedding, previous))
-                losses = torch.where(active, per_photo.detach(), losses)
-                steps_taken += active
-                active &= per_photo.detach() >= threshold
-            if options.stop_batch_early and not active.any():
+            step()
+            if options.stop_batch_early and not inner.active.any():
                 break
         with torch.no_grad():
-            embedding = embedding.detach()
+            embedding = inner.embedding.detach().clone()
             prediction = guide(denoise(latents, timestep, embedding), conditional_prediction, guidance_scale)
             latents = ddim_step(schedule, prediction, timestep, latents)
         embeddings.append(embedding)
-        final_losses.append(losses)
-        inner_steps.append(steps_taken)
+        final_losses.append(inner.losses.clone())
+        inner_steps.append(inner.steps_taken.clone())
     return NullTextResult(torch.stack(embeddings), latents, torch.stack(final_losses), torch.stack(inner_steps))
+
+
+class InnerSteps:
+    """One timestep's Adam iterations on the null embeddings of a batch, written as in-place work on
+    tensors that live across timesteps (inputs, the embedding, Adam's state, the early-stop mask),
+    so that a CUDA graph captured from one `step()` replays every later one with new values.
+
+    Each timestep restarts Adam (the reference makes a new optimiser per timestep): `start` zeroes
+    its state in place rather than making a new one, which a captured graph would not see.
+    """
+
+    def __init__(self, denoise: Denoise, schedule: Schedule, latents: torch.Tensor, unconditional: torch.Tensor,
+                 guidance_scale: float, options: NullTextOptions, capturable: bool = False):
+        self.denoise, self.schedule, self.guidance_scale, self.options = denoise, schedule, guidance_scale, options
+        device, batch = latents.device, latents.shape[0]
+        self.latents, self.target, self.conditional_prediction = (torch.empty_like(latents) for _ in range(3))
+        self.timestep = torch.zeros((), dtype=torch.long, device=device)
+        # alpha_bar(t), alpha_bar(t - T/n), in float64 like the numbers `ddim_step` computes with
+        self.alpha_bars = torch.zeros(2, dtype=torch.float64, device=device)
+        self.threshold = torch.zeros((), device=device)
+        self.embedding = unconditional.detach().clone().requires_grad_(True)
+        # A captured graph reads the rate from a tensor; eager Adam takes a number (faster on the CPU).
+        learning_rate = torch.tensor(options.learning_rate, device=device) if capturable else options.learning_rate
+        self.optimizer = torch.optim.Adam([self.embedding], lr=learning_rate, eps=1e-8 * options.loss_scale, capturable=capturable)
+        self.active = torch.ones(batch, dtype=torch.bool, device=device)
+        self.steps_taken = torch.zeros(batch, dtype=torch.long, device=device)
+        self.losses = torch.zeros(batch, device=device)
+
+    def start(self, index: int, timestep: int, latents, target, conditional_prediction) -> None:
+        """Set up timestep `index`: its inputs, its rate lr * (1 - i/100), its threshold, a fresh Adam."""
+        with torch.no_grad():
+            for buffer, value in ((self.latents, latents), (self.target, target), (self.conditional_prediction, conditional_prediction)):
+                buffer.copy_(value)
+            self.timestep.fill_(timestep)
+            self.alpha_bars.copy_(torch.tensor(step_alpha_bars(self.schedule, timestep), dtype=torch.float64))
+            self.threshold.fill_(self.options.early_stop_epsilon + index * self.options.early_stop_slope)
+            group = self.optimizer.param_groups[0]
+            rate = self.options.learning_rate * (1 - index / 100)
+            if torch.is_tensor(group["lr"]):
+                group["lr"].fill_(rate)
+            else:
+                group["lr"] = rate
+            for value in self.optimizer.state[self.embedding].values():  # step, exp_avg, exp_avg_sq (empty at first)
+                value.zero_()
+            self.active.fill_(True)
+            self.steps_taken.zero_()
+            self.losses.zero_()
+
+    def step(self) -> None:
+        """One Adam iteration for the photos still above their threshold; stopped photos stay frozen."""
+        options = self.options
+        unconditional_prediction = self.denoise(self.latents, self.timestep, self.embedding)
+        prediction = guide(unconditional_prediction, self.conditional_prediction, self.guidance_scale)
+        reconstructed = ddim_step_between(self.schedule, prediction, self.latents, self.alpha_bars[0], self.alpha_bars[1])
+        per_photo = (reconstructed - self.target).pow(2).flatten(1).mean(1)  # (B,) MSE of each photo
+        self.optimizer.zero_grad(set_to_none=True)
+        (per_photo.sum() * options.loss_scale).backward()  # the sum keeps each photo's gradient its own
+        previous = self.embedding.detach().clone()
+        self.optimizer.step()
+        with torch.no_grad():
+            # Photos that already stopped keep their embedding: a masked update.
+            self.embedding.copy_(torch.where(self.active[:, None, None], self.embedding, previous))
+            self.losses.copy_(torch.where(self.active, per_photo.detach(), self.losses))
+            self.steps_taken += self.active
+            self.active &= per_photo.detach() >= self.threshold

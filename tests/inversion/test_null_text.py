@@ -127,3 +127,32 @@ def test_the_loss_scale_leaves_every_adam_step_exactly_as_it_was(tiny_model):
             for scale in (1.0, 2.0**12)]
     assert torch.equal(runs[0].null_text_embeddings, runs[1].null_text_embeddings)
     assert not torch.equal(runs[0].null_text_embeddings[0], unconditional)  # it did move
+
+
+def test_restarting_adam_in_place_matches_the_papers_algorithm_written_plainly():
+    # InnerSteps keeps one optimiser and zeroes its state at each timestep (so that a CUDA graph can
+    # replay its iterations); the paper makes a new Adam per timestep. benchmarks/reference_null_text.py
+    # is that algorithm written independently of p2p_real; in float64 the two agree to rounding.
+    import importlib.util
+
+    from diffusers import DDIMScheduler
+
+    spec = importlib.util.spec_from_file_location("reference_null_text", "benchmarks/reference_null_text.py")
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    model = tiny_random(seed=0).to(dtype=torch.float64)
+    generator = torch.Generator().manual_seed(11)
+    latents = model.encode(torch.rand(1, 3, 128, 128, generator=generator, dtype=torch.float64))
+    conditional, unconditional = model.embed(["a cat sitting on a mat"]), model.embed([""])
+    scheduler = DDIMScheduler.from_config(model.scheduler_config)
+    scheduler.set_timesteps(6)
+    # epsilon 2.5: on this random model some timesteps stop early, some run all 10 iterations; both paths are exercised
+    expected_latents, expected_embeddings = reference.reference_null_text_inversion(
+        model.denoise, scheduler, latents, conditional, unconditional, early_stop_epsilon=2.5)
+    schedule = model.schedule(6)
+    trajectory = ddim_invert(model.denoise, latents, conditional, schedule)
+    result = null_text_optimize(model.denoise, trajectory, conditional, unconditional, schedule, 7.5, NullTextOptions(early_stop_epsilon=2.5))
+    steps = result.inner_steps[:, 0].tolist()
+    assert min(steps) < 10 and max(steps) == 10, steps
+    torch.testing.assert_close(result.null_text_embeddings[:, 0], torch.cat(expected_embeddings), rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(result.reconstruction_latents, expected_latents, rtol=1e-9, atol=1e-12)
