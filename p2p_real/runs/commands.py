@@ -20,6 +20,7 @@ from ..inversion.options import NullTextOptions
 from ..loading import load_model
 from ..models import Model
 from .bench import bench_edit, bench_reconstruct, device_name, plot_quality_against_time, write_json
+from .compile_cache import is_warm, mark_warm, use_compile_cache
 from .checks import edit_options, method_names, metric_names, null_text_options
 from .edits import run_edits
 from .edits_file import EDITS_FILES, EditJob, find_edits_file, read_edits_file
@@ -42,21 +43,20 @@ class ModelChoice:
     device: str | None = None
     dtype: str = "auto"
     cuda_graphs: bool = True
-    compile: bool = False
+    compile: bool | None = None  # None: compile for a folder on a GPU once the compile cache holds this model's kernels
 
-    def load(self, ranks: Ranks = Ranks()) -> Model:
+    def load(self, ranks: Ranks = Ranks(), photos: int = 1) -> Model:
+        """The model, on this rank's device; `photos`: how many this process will invert."""
         # The command owns its process: let CUDA's allocator grow segments instead of fragmenting, which
         # is what lets SDXL with CUDA graphs run on a 16 GB card (docs/BENCHMARKS.md). Read by torch at
         # the first CUDA allocation, so it is set before the model loads; a user's own setting wins.
         os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
-        if self.compile:  # compiled kernels outlive the run (and a reboot's cleaning of /tmp), for later runs to reuse
-            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache_folder()))
-        return load_model(self.name_or_path or DEFAULT_MODEL, ranks.device(self.device), self.dtype, self.cuda_graphs, self.compile)
-
-
-def compile_cache_folder() -> Path:
-    """Where `--compile` keeps torch.compile's kernels: $XDG_CACHE_HOME/p2p-real/torch-compile."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "p2p-real" / "torch-compile"
+        if self.compile is not False:
+            use_compile_cache()
+        model = load_model(self.name_or_path or DEFAULT_MODEL, ranks.device(self.device), self.dtype, self.cuda_graphs, bool(self.compile))
+        if self.compile is None and model.graphs is not None and photos > 1 and is_warm(model):
+            model.use_cuda_graphs(compile=True)
+        return model
 
 
 @dataclass
@@ -87,8 +87,11 @@ def run_invert(inputs: list[str], output: str, model_choice: ModelChoice = Model
     ranks = Ranks.from_environment()
     progress = progress and ranks.leader  # one progress bar on the terminal: rank 0's, of its share
     photos = ranks.share(photos, key=lambda photo: str(photo.path))
-    report = invert_photos(model_choice.load(ranks), photos, output, method, steps, guidance, options, batch_size, force,
+    model = model_choice.load(ranks, len(photos)) if photos else None
+    report = invert_photos(model, photos, output, method, steps, guidance, options, batch_size, force,
                            progress) if photos else RunReport()
+    if model is not None and model.compiled and report.done and method == "null-text":
+        mark_warm(model)  # later runs over a folder compile by default
     if single and report.failed:
         raise P2PError(report.failed[0][1])
     tallies = ranks.gather(Tally.of(report, [str(photo.path) for photo, _ in report.failed],

@@ -17,7 +17,8 @@ def test_the_commands_let_cudas_allocator_grow_segments_unless_the_user_chose(mo
 
 
 def test_compiled_kernels_are_kept_in_a_cache_folder_that_outlives_the_run(monkeypatch, tmp_path):
-    from p2p_real.runs.commands import ModelChoice, compile_cache_folder
+    from p2p_real.runs.commands import ModelChoice
+    from p2p_real.runs.compile_cache import compile_cache_folder
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
@@ -25,3 +26,27 @@ def test_compiled_kernels_are_kept_in_a_cache_folder_that_outlives_the_run(monke
     with pytest.raises(Exception, match="compil"):  # on the CPU compiling is refused, after the folder is chosen
         ModelChoice("tiny-random", device="cpu", compile=True).load()
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "p2p-real" / "torch-compile")
+
+
+def test_a_compiled_run_leaves_a_marker_that_only_the_same_model_setup_finds(monkeypatch, tmp_path):
+    import torch
+
+    from p2p_real.random_models import tiny_random
+    from p2p_real.runs.compile_cache import is_warm, mark_warm, warm_marker
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    model = tiny_random(seed=0)
+    assert not is_warm(model)
+    mark_warm(model)
+    assert is_warm(model) and warm_marker(model).parent == tmp_path / "p2p-real" / "torch-compile" / "warm"
+    assert not is_warm(tiny_random(seed=1))  # other weights
+    assert not is_warm(tiny_random(seed=0).to(dtype=torch.float64))  # another precision
+
+
+def test_a_warm_cache_never_compiles_off_the_gpu(monkeypatch, tmp_path):
+    from p2p_real.runs.commands import ModelChoice
+    from p2p_real.runs.compile_cache import mark_warm
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    mark_warm(ModelChoice("tiny-random", device="cpu").load())
+    assert not ModelChoice("tiny-random", device="cpu").load(photos=10).compiled

@@ -1,0 +1,154 @@
+"""The command line's grammar: every verb, its flags and the help that teaches them. cli.py parses
+with it and runs what was asked."""
+from __future__ import annotations
+
+import argparse
+import textwrap
+
+from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_CHOICES, INVERSION_METHODS, NETWORK_METRICS
+from .editing.options import EDIT_KINDS, EditOptions
+from .inversion.options import NullTextOptions
+
+EXAMPLES = """examples:
+  p2p-real invert data/photos/chelsea.jpg --prompt "a cat sitting on a wooden floor" --output out/
+  p2p-real invert data/photos --output out/            # captions from data/photos/captions.json
+  p2p-real invert data/photos --output out/ --model tiny-random   # offline smoke run, seconds
+  p2p-real invert data/shapes --output out/ --model shapes        # offline, a trained 64x64 model
+  p2p-real edit data/shapes --output out/ --model shapes          # the edits in data/shapes/edits.yaml
+"""
+MODEL_OPTIONS = ("model", "device", "dtype", "cuda_graphs", "compile")  # runs.commands.ModelChoice's fields
+STEPS_HELP = "DDIM steps (default: 50, the papers'; 10 with --model shapes or tiny-random)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="p2p-real", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Edit real photos with text: null-text inversion and Prompt-to-Prompt on Stable Diffusion.",
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for add_verb in (add_invert, add_edit, add_bench):
+        add_verb(verbs)
+    return parser
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """--output, the model options and --quiet, which every verb takes."""
+    parser.add_argument("--output", "-o", required=True, metavar="DIR", help="folder for the results")
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", metavar="NAME_OR_PATH", help=f"hub id or local diffusers folder, SD 1.x, 2.x or SDXL (default: {DEFAULT_MODEL}; "
+                       f"editing an artifact folder: the model it was made with); built-in: {', '.join(BUILTIN_MODELS)}")
+    group.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda if available)")
+    group.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES, help="weights' precision (default: auto, float16 on a GPU and float32 "
+                       "on the CPU; on a GPU float16 is about 5x faster than float32 at the same reconstruction error, bfloat16 as fast but less accurate)")
+    group.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                       help="on a GPU, run the UNet eagerly instead of replaying CUDA graphs (slower, same results)")
+    group.add_argument("--compile", action=argparse.BooleanOptionalAction, help="on a GPU, run null-text's backward passes through torch.compile: "
+                       "about 1.3x faster after minutes of compiling once per machine (kept in ~/.cache/p2p-real/torch-compile) "
+                       "(default: on for a folder once that cache holds the model's kernels)")
+    group.add_argument("--gpus", type=int, default=1, metavar="N", help="N processes, one GPU each, sharing the work (as "
+                       "`torchrun --nproc-per-node N -m p2p_real ...`; for many machines use torchrun itself) (default: 1)")
+    parser.add_argument("--quiet", "-q", dest="progress", action="store_false", help="no progress bars")
+
+
+def add_invert(verbs) -> None:
+    parser = verbs.add_parser(
+        "invert", help="invert photos into editable artifacts (DDIM inversion + null-text optimisation)",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter, description=textwrap.fill(
+            "Invert photos into Stable Diffusion. Each photo becomes OUTPUT/<name>/ with inversion.safetensors, "
+            "inversion.json, source.png and reconstruction.png. Captions for a folder come from its captions.json "
+            '({"photo.jpg": "a caption", ...}) or from photo.txt beside each photo; --prompt is the fallback.', 100),
+    )
+    parser.add_argument("inputs", nargs="+", metavar="PATH", help="photos (JPEG, PNG, WebP, ...) or folders of photos")
+    parser.add_argument("--prompt", help="the photo's caption (for a folder: used where no caption file gives one)")
+    add_common_options(parser)
+    group = parser.add_argument_group("inversion (defaults are the paper's)")
+    group.add_argument("--method", default="null-text", choices=INVERSION_METHODS, help="null-text (default: DDIM inversion, then a null text "
+                       "optimised per step), ddim (DDIM inversion alone), negative-prompt (the caption as the null text) or direct (per-step latent offsets)")
+    group.add_argument("--steps", type=int, default=None, help=STEPS_HELP)
+    group.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default: 7.5)")
+    group.add_argument("--inner-steps", type=int, default=NullTextOptions.num_inner_steps, help="Adam steps per timestep at most (default: 10)")
+    group.add_argument("--learning-rate", type=float, default=NullTextOptions.learning_rate, help="Adam rate, decayed by (1 - i/100) (default: 1e-2)")
+    group.add_argument("--early-stop", type=float, default=NullTextOptions.early_stop_epsilon, help="stop a timestep when loss < this + i*2e-5 (default: 1e-5)")
+    group.add_argument("--batch-size", type=int, default=1, help="photos optimised together (default: 1; more is faster on a GPU)")
+    parser.add_argument("--force", action="store_true", help="redo photos whose artifact already exists")
+    parser.set_defaults(command="run_invert")
+
+
+def add_edit(verbs) -> None:
+    parser = verbs.add_parser(
+        "edit", help="edit an inverted photo by changing its caption (Prompt-to-Prompt)",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=textwrap.fill(
+            "Edit a photo by changing its caption. INPUT is an artifact folder from `p2p-real invert`, or a photo with --prompt "
+            "(it is inverted first and its artifact kept in OUTPUT/<photo>/), or an edits file (edits.yaml / edits.json, or a "
+            "folder holding one) listing many edits. Each edit writes OUTPUT/<photo>/<edit>/edited.png and grid.png (source | "
+            "reconstruction | edit), each with a JSON sidecar; edits already done with the same settings are skipped unless --force.", 100),
+        epilog=(
+            "examples:\n"
+            '  p2p-real edit out/chelsea --target "a close-up photo of a tabby dog" --output edits/\n'
+            '  p2p-real edit out/chelsea --target "a close-up photo of a fluffy tabby cat" --output edits/\n'
+            '  p2p-real edit out/chelsea --target "a close-up photo of a tabby dog" --blend cat dog --output edits/\n'
+            '  p2p-real edit out/chelsea --target "a close-up photo of a tabby cat" --reweight tabby=2 --output edits/\n'
+            "  p2p-real edit data/photos --output out/     # the edits listed in data/photos/edits.yaml"
+        ),
+    )
+    parser.add_argument("source", metavar="INPUT", help="an artifact folder, a photo with --prompt, or an edits file / a folder holding one")
+    parser.add_argument("--target", help="the edited caption")
+    parser.add_argument("--name", help="output folder name for this edit (default: from the target)")
+    parser.add_argument("--prompt", help="the photo's caption, when INPUT is a photo")
+    add_common_options(parser)
+    group = parser.add_argument_group("edit (defaults are PIE-Bench's P2P settings)")
+    group.add_argument("--kind", default="auto", choices=EDIT_KINDS,
+                       help="replace (word swap), refine (add words), reweight; auto picks replace or refine")
+    group.add_argument("--cross-replace-steps", type=float, default=EditOptions.cross_replace_steps, metavar="FRACTION",
+                       help="fraction of steps in which the target takes the source's cross-attention (default: 0.4)")
+    group.add_argument("--self-replace-steps", type=float, default=EditOptions.self_replace_steps, metavar="FRACTION",
+                       help="fraction of steps in which the target takes the source's self-attention (default: 0.6)")
+    group.add_argument("--blend", nargs=2, metavar=("SOURCE_WORD", "TARGET_WORD"), help="LocalBlend: change only where these words attend")
+    group.add_argument("--reweight", action="append", default=[], metavar="WORD=FACTOR",
+                       help="scale a target word's attention by FACTOR in [-2, 2]; repeatable")
+    group.add_argument("--word-steps", action="append", default=[], metavar="WORD=START,END",
+                       help="a target word's own cross-replacement window, e.g. dog=0,0.8; repeatable")
+    group.add_argument("--steps", type=int, default=None, help="DDIM steps when a photo is inverted first (default: 50; 10 with --model shapes or tiny-random)")
+    group.add_argument("--batch-size", type=int, default=1, help="photos inverted together when they are inverted first (default: 1)")
+    parser.add_argument("--maps", action="store_true", help="also write maps.png: the edit's cross-attention per target token")
+    parser.add_argument("--force", action="store_true", help="redo edits; also replace kept inversions and named edits made with other settings")
+    parser.set_defaults(command="run_edit")
+
+
+def add_bench(verbs) -> None:
+    parser = verbs.add_parser(
+        "bench", help="benchmark inversion methods (reconstruct) or edits (edit, PIE-Bench format)",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=textwrap.fill(
+            "Benchmarks. `reconstruct` inverts each photo of a folder with each method and reports PSNR, SSIM, MSE, LPIPS and "
+            "seconds per photo. `edit` runs a PIE-Bench mapping_file.json (or an edits file) and reports structure distance, "
+            "background PSNR/LPIPS/MSE/SSIM outside the edit mask and CLIP scores, with means per edit type. Both print a table "
+            "and write JSON; reconstruct also plots quality against time. LPIPS, CLIP (ViT-L/14) and DINO weights come from the "
+            "local caches; --metric-weights random uses small random networks for offline smoke runs (not scores).", 100),
+        epilog=(
+            "examples:\n"
+            "  p2p-real bench reconstruct data/photos --output bench/ --methods ddim,negative-prompt,direct,null-text\n"
+            "  p2p-real bench edit data/pie_bench/mapping_file.json --output bench/\n"
+            "  p2p-real bench reconstruct data/photos --output bench/ --model tiny-random --steps 5 --metric-weights random"
+        ),
+    )
+    kinds = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    for name, default_metrics, help_text, source_help in (
+        ("reconstruct", "lpips", "reconstruction quality and time per inversion method", "a folder of captioned photos"),
+        ("edit", "lpips,clip,structure", "edit quality on a PIE-Bench mapping file or an edits file", "a PIE-Bench mapping_file.json, or an edits file (YAML/JSON)"),
+    ):
+        bench = kinds.add_parser(name, help=help_text, description=help_text)
+        bench.add_argument("source", metavar="PATH", help=source_help)
+        add_common_options(bench)
+        if name == "reconstruct":
+            bench.add_argument("--methods", default=",".join(INVERSION_METHODS),
+                               help=f"comma-separated, from {', '.join(INVERSION_METHODS)} (default: all)")
+        else:
+            bench.add_argument("--method", default="null-text", choices=INVERSION_METHODS, help="inversion method (default: null-text)")
+        bench.add_argument("--steps", type=int, default=None, help=STEPS_HELP)
+        bench.add_argument("--metrics", default=default_metrics,
+                           help=f"network metrics beside PSNR/SSIM/MSE: comma-separated from {', '.join(NETWORK_METRICS)}, or none (default: {default_metrics})")
+        bench.add_argument("--metric-weights", default="pretrained", choices=("pretrained", "random"),
+                           help="random: small random metric networks, for offline smoke runs only")
+        bench.add_argument("--clip-model", metavar="NAME_OR_PATH", help="CLIP for CLIP scores (default: openai/clip-vit-large-patch14, as PIE-Bench)")
+        bench.add_argument("--structure-model", metavar="NAME_OR_PATH", help="DINO ViT for structure distance (default: facebook/dino-vitb8, as PIE-Bench)")
+        bench.set_defaults(command=f"run_bench_{name}")
