@@ -84,11 +84,15 @@ def run_job(photos: Path, output: Path, processes: int, args) -> dict:
     if finished.returncode != 0:
         raise RuntimeError(f"{processes} process(es): exit {finished.returncode}: {finished.stderr[-2000:]}")
     records = sorted((path / "inversion.json").stat().st_mtime for path in output.iterdir() if (path / "inversion.json").exists())
-    first_batches = min(processes * args.batch_size, len(records) - 1)
+    # the first batch of each process holds the start-up; with --batch-size auto, read its size off the records
+    batch = int(args.batch_size) if args.batch_size.isdigit() else sum(1 for time_ in records if time_ - records[0] < 1.0)
+    first_batches = min(processes * batch, len(records) - 1)
     steady = (len(records) - first_batches) / (records[-1] - records[first_batches - 1]) * 60 if first_batches >= 1 else float("nan")
     row = {"processes": processes, "photos": len(records), "wall_seconds": wall,
            "photos_per_minute_whole_job": len(records) / wall * 60, "photos_per_minute_steady": steady,
-           "seconds_to_first_artifact": records[0] - started, "peak_gpu_memory_gib": sampler.peaks,
+           "seconds_to_first_artifact": records[0] - started, "peak_gpu_memory_gib": sampler.peaks, "first_batch": batch,
+           # what precedes the first batch's work: imports, model, compilation (at the steady pace)
+           "startup_seconds": records[0] - started - batch / steady * 60 * processes,
            "summary": finished.stdout.strip().splitlines()[:1]}
     if args.tflop_per_photo:
         row["fraction_of_flop_floor"] = steady / 60 * args.tflop_per_photo / (PEAK_TFLOPS * processes)
@@ -99,11 +103,12 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="sd-v1-random")
     parser.add_argument("--photos", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", default="8", help="a number, or auto")
     parser.add_argument("--steps", type=int, default=None, help="default: the CLI's for the model")
     parser.add_argument("--gpus", default="1", help="process counts, one GPU each, e.g. 1,2,4")
     parser.add_argument("--size", type=int, default=512, help="photo side in pixels (resized to the model's anyway)")
     parser.add_argument("--extra", default="", help="more flags for `p2p-real invert`, e.g. '--compile'")
+    parser.add_argument("--json", default="throughput.json", help="file name under $OUT")
     parser.add_argument("--tflop-per-photo", type=float, default=None, help="for the fraction of the FLOP floor "
                         "(null-text per docs/BENCHMARKS.md: SD v1 981, SDXL 8348)")
     args = parser.parse_args()
@@ -117,9 +122,10 @@ def main() -> int:
             row = run_job(photos, output, processes, args)
             shutil.rmtree(output)
             report["rows"].append(row)
-            (out / "throughput.json").write_text(json.dumps(report, indent=2))
+            (out / args.json).write_text(json.dumps(report, indent=2))
             print(f"{processes} process(es): {row['photos_per_minute_whole_job']:6.1f} photos/min whole job, "
-                  f"{row['photos_per_minute_steady']:6.1f} steady, first artifact after {row['seconds_to_first_artifact']:.1f} s, "
+                  f"{row['photos_per_minute_steady']:6.1f} steady, first artifact after {row['seconds_to_first_artifact']:.1f} s "
+                  f"(start-up {row['startup_seconds']:.1f} s), "
                   f"peak GPU memory {', '.join(f'{peak:.1f}' for peak in row['peak_gpu_memory_gib']) or '-'} GiB", flush=True)
     base = report["rows"][0]["photos_per_minute_steady"]
     for row in report["rows"][1:]:

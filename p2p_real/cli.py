@@ -13,6 +13,7 @@ from .command_line import MODEL_OPTIONS, build_parser
 from .defaults import DEFAULT_STEPS, SMALL_MODEL_STEPS
 from .errors import P2PError
 from .runs.checks import check_command_line, in_flag_terms
+from .runs.compile_cache import use_compile_cache
 from .runs.launch import launch_processes
 
 
@@ -26,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         check_command_line(options)  # every path and flag, before torch is imported: a typo costs no seconds
         if options["gpus"] > 1:  # relaunched under torchrun, which runs this command once per GPU
             return launch_processes(sys.argv[1:] if argv is None else argv, options["gpus"])
+        if options.get("compile") is not False:
+            use_compile_cache()  # before torch is imported, which would set its own folder under /tmp
         from .runs import commands  # here, so that --help and bad input never wait for torch
 
         command = getattr(commands, options.pop("command"))

@@ -20,7 +20,7 @@ from ..inversion.options import NullTextOptions
 from ..loading import load_model
 from ..models import Model
 from .bench import bench_edit, bench_reconstruct, device_name, plot_quality_against_time, write_json
-from .compile_cache import is_warm, mark_warm, use_compile_cache
+from .compile_cache import is_warm, mark_warm
 from .checks import edit_options, method_names, metric_names, null_text_options
 from .edits import run_edits
 from .edits_file import EDITS_FILES, EditJob, find_edits_file, read_edits_file
@@ -51,8 +51,6 @@ class ModelChoice:
         # is what lets SDXL with CUDA graphs run on a 16 GB card (docs/BENCHMARKS.md). Read by torch at
         # the first CUDA allocation, so it is set before the model loads; a user's own setting wins.
         os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
-        if self.compile is not False:
-            use_compile_cache()
         model = load_model(self.name_or_path or DEFAULT_MODEL, ranks.device(self.device), self.dtype, self.cuda_graphs, bool(self.compile))
         if self.compile is None and model.graphs is not None and photos > 1 and is_warm(model):
             model.use_cuda_graphs(compile=True)

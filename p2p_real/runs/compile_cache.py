@@ -13,10 +13,10 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from ..models import Model
+if TYPE_CHECKING:  # cli.py calls use_compile_cache before torch is imported, which this module must not do
+    from ..models import Model
 
 
 def compile_cache_folder() -> Path:
@@ -25,7 +25,8 @@ def compile_cache_folder() -> Path:
 
 
 def use_compile_cache() -> None:
-    """Point torch.compile at the cache folder for this process, unless the user chose one."""
+    """Point torch.compile at the cache folder for this process, unless the user chose one. Call it
+    before torch is imported: importing torch sets the variable to its own default under /tmp."""
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache_folder()))
 
 
@@ -37,6 +38,8 @@ def warm_marker(model: Model) -> Path:
 
 
 def marker_fields(model: Model) -> dict:
+    import torch
+
     return {"model_fingerprint": model.fingerprint, "dtype": str(model.dtype), "resolution": model.resolution,
             "torch": torch.__version__, "device": torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "cpu"}
 

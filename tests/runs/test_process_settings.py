@@ -2,8 +2,6 @@
 folder, each only where the user has not set it."""
 import os
 
-import pytest
-
 
 def test_the_commands_let_cudas_allocator_grow_segments_unless_the_user_chose(monkeypatch):
     from p2p_real.runs.commands import ModelChoice
@@ -16,16 +14,23 @@ def test_the_commands_let_cudas_allocator_grow_segments_unless_the_user_chose(mo
     assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:128"
 
 
-def test_compiled_kernels_are_kept_in_a_cache_folder_that_outlives_the_run(monkeypatch, tmp_path):
-    from p2p_real.runs.commands import ModelChoice
-    from p2p_real.runs.compile_cache import compile_cache_folder
+def test_compiled_kernels_are_kept_in_a_cache_folder_that_outlives_the_run(tmp_path):
+    # In a fresh interpreter, as a user runs it: importing torch sets TORCHINDUCTOR_CACHE_DIR to a
+    # folder under /tmp, so the command must choose its folder before torch is imported.
+    import subprocess
+    import sys
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
-    assert compile_cache_folder() == tmp_path / "p2p-real" / "torch-compile"
-    with pytest.raises(Exception, match="compil"):  # on the CPU compiling is refused, after the folder is chosen
-        ModelChoice("tiny-random", device="cpu", compile=True).load()
-    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "p2p-real" / "torch-compile")
+    script = ("import os, sys; from p2p_real.cli import main; "
+              "main(['invert', 'data/photos/chelsea.jpg', '--prompt', 'a cat', '--output', sys.argv[1], '--model', 'tiny-random', "
+              "'--device', 'cpu', '--compile']); print(os.environ['TORCHINDUCTOR_CACHE_DIR'])")
+    environment = {key: value for key, value in os.environ.items() if key != "TORCHINDUCTOR_CACHE_DIR"}
+    for user_choice, expected in ((None, tmp_path / "p2p-real" / "torch-compile"), (str(tmp_path / "mine"), tmp_path / "mine")):
+        if user_choice:
+            environment["TORCHINDUCTOR_CACHE_DIR"] = user_choice
+        finished = subprocess.run([sys.executable, "-c", script, str(tmp_path / "out")], capture_output=True, text=True,
+                                  env={**environment, "XDG_CACHE_HOME": str(tmp_path)})
+        assert "compiling the UNet needs a CUDA device" in finished.stderr  # refused on the CPU, after the folder was chosen
+        assert finished.stdout.strip().splitlines()[-1] == str(expected)
 
 
 def test_a_compiled_run_leaves_a_marker_that_only_the_same_model_setup_finds(monkeypatch, tmp_path):
