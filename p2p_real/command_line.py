@@ -69,7 +69,7 @@ def add_invert(verbs) -> None:
     group.add_argument("--inner-steps", type=int, default=NullTextOptions.num_inner_steps, help="Adam steps per timestep at most (default: 10)")
     group.add_argument("--learning-rate", type=float, default=NullTextOptions.learning_rate, help="Adam rate, decayed by (1 - i/100) (default: 1e-2)")
     group.add_argument("--early-stop", type=float, default=NullTextOptions.early_stop_epsilon, help="stop a timestep when loss < this + i*2e-5 (default: 1e-5)")
-    group.add_argument("--batch-size", type=int, default=1, help="photos optimised together (default: 1; more is faster on a GPU)")
+    group.add_argument("--batch-size", default="auto", metavar="N|auto", help="photos optimised together; auto (default): as many as free CUDA memory holds, up to 16 (1 on the CPU or MPS)")
     parser.add_argument("--force", action="store_true", help="redo photos whose artifact already exists")
     parser.set_defaults(command="run_invert")
 
@@ -109,7 +109,7 @@ def add_edit(verbs) -> None:
     group.add_argument("--word-steps", action="append", default=[], metavar="WORD=START,END",
                        help="a target word's own cross-replacement window, e.g. dog=0,0.8; repeatable")
     group.add_argument("--steps", type=int, default=None, help="DDIM steps when a photo is inverted first (default: 50; 10 with --model shapes or tiny-random)")
-    group.add_argument("--batch-size", type=int, default=1, help="photos inverted together when they are inverted first (default: 1)")
+    group.add_argument("--batch-size", default="auto", metavar="N|auto", help="photos inverted together when they are inverted first; auto (default): as many as free CUDA memory holds, up to 16 (1 on the CPU or MPS)")
     parser.add_argument("--maps", action="store_true", help="also write maps.png: the edit's cross-attention per target token")
     parser.add_argument("--force", action="store_true", help="redo edits; also replace kept inversions and named edits made with other settings")
     parser.set_defaults(command="run_edit")

@@ -25,6 +25,12 @@ class CudaGraphDenoiser:
         self.warmed: set[tuple] = set()
         self.replays: dict[tuple, object] = {}
 
+    def clear(self) -> None:
+        """Forget every capture and warm-up, so that their memory pools can be freed (after running out
+        of memory); a shape met again is warmed up and captured anew."""
+        self.warmed.clear()
+        self.replays.clear()
+
     def eager(self, latents: torch.Tensor, timestep: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
         with_grad = torch.is_grad_enabled() and embeddings.requires_grad
         return (self.gradient_forward if with_grad else self.forward)(latents, timestep, embeddings).float()

@@ -17,6 +17,7 @@ from ..defaults import INVERSION_METHODS, NETWORK_METRICS
 from ..editing.options import EditOptions
 from ..errors import OptionError, P2PError
 from ..inversion.options import NullTextOptions
+from .batch_size import batch_size_option
 from .naming import given_name
 
 # The API's names of what a flag sets; a field that a flag may not have set (a prompt from a
@@ -25,7 +26,7 @@ FLAGS = {
     "num_steps": "--steps", "guidance_scale": "--guidance", "num_inner_steps": "--inner-steps",
     "learning_rate": "--learning-rate", "early_stop_epsilon": "--early-stop", "device": "--device", "compile": "--compile", "kind": "--kind",
     "cross_replace_steps": "--cross-replace-steps", "self_replace_steps": "--self-replace-steps",
-    "reweights": "--reweight", "blend_words": "--blend",
+    "reweights": "--reweight", "blend_words": "--blend", "batch_size": "--batch-size",
 }
 DEVICE = re.compile(r"cpu|mps|cuda(:\d+)?")
 
@@ -48,9 +49,11 @@ def check_command_line(options: dict) -> None:
     for path in options.get("inputs") or [options["source"]]:
         if not Path(path).exists():
             raise P2PError(f"{path}: no such file or folder")
-    for flag in ("steps", "batch_size", "gpus"):
+    for flag in ("steps", "gpus"):
         if options.get(flag) is not None and options[flag] < 1:
             raise P2PError(f"--{flag.replace('_', '-')}: must be at least 1, got {options[flag]}")
+    if "batch_size" in options:
+        batch_size_option(options["batch_size"])
     for flag in ("prompt", "target", "name"):
         if options.get(flag) is not None and not options[flag].strip():
             raise P2PError(f"--{flag}: empty; give it some text, or leave the flag out")

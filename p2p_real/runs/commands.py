@@ -19,6 +19,7 @@ from ..images import load_image
 from ..inversion.options import NullTextOptions
 from ..loading import load_model
 from ..models import Model
+from .batch_size import AUTO, batch_size_option
 from .bench import bench_edit, bench_reconstruct, device_name, plot_quality_against_time, write_json
 from .compile_cache import is_warm, mark_warm
 from .checks import edit_options, method_names, metric_names, null_text_options
@@ -69,12 +70,11 @@ class Outcome:
 def run_invert(inputs: list[str], output: str, model_choice: ModelChoice = ModelChoice(), prompt: str | None = None,
                method: str = "null-text", steps: int = DEFAULT_STEPS, guidance: float = 7.5,
                inner_steps: int = NullTextOptions.num_inner_steps, learning_rate: float = NullTextOptions.learning_rate,
-               early_stop: float = NullTextOptions.early_stop_epsilon, batch_size: int = 1, force: bool = False,
+               early_stop: float = NullTextOptions.early_stop_epsilon, batch_size: int | str = AUTO, force: bool = False,
                progress: bool = True) -> Outcome:
     """`p2p-real invert`: photos and folders of photos into OUTPUT/<photo>/; under a launcher, each
     rank inverts its share (runs/ranks.py) and rank 0 reports for all."""
-    if batch_size < 1:
-        raise P2PError(f"--batch-size must be at least 1; got {batch_size}")
+    batch_size = batch_size_option(batch_size)
     photos = find_photos(inputs, prompt)
     single = len(photos) == 1 and len(inputs) == 1 and os.path.isfile(inputs[0])
     if single and not photos[0].caption:
@@ -161,12 +161,11 @@ def run_edit(source: str, output: str, model_choice: ModelChoice = ModelChoice()
              name: str | None = None, prompt: str | None = None, kind: str = "auto",
              cross_replace_steps: float = EditOptions.cross_replace_steps,
              self_replace_steps: float = EditOptions.self_replace_steps, blend: list[str] | None = None,
-             reweight: list[str] = (), word_steps: list[str] = (), steps: int = DEFAULT_STEPS, batch_size: int = 1,
+             reweight: list[str] = (), word_steps: list[str] = (), steps: int = DEFAULT_STEPS, batch_size: int | str = AUTO,
              maps: bool = False, force: bool = False, progress: bool = True) -> Outcome:
     """`p2p-real edit`: one edit from the options, or every edit of an edits file (a bad entry is
     reported and skipped, exit 1). With no model named, an artifact folder is edited with its own."""
-    if batch_size < 1:
-        raise P2PError(f"--batch-size must be at least 1; got {batch_size}")
+    batch_size = batch_size_option(batch_size)
     source = Path(source)
     edits_file = find_edits_file(source)
     if edits_file is not None:

@@ -5,14 +5,21 @@ A photo counts as done when OUTPUT/<photo>/inversion.json (the record, written l
 made from the same photo bytes, caption, model, method, steps, guidance and method options as this
 run would use. A record of anything else is neither relabelled nor silently replaced: the photo
 fails with one line naming the difference, and `force` replaces it. Each photo is locked
-(runs/locks.py) while it is checked and inverted; a run that finds it locked leaves it to its owner
-and reports it as busy.
+(runs/locks.py) from when it is checked until its artifact is written; a run that finds it locked
+leaves it to its owner and reports it as busy.
+
+Photos go to the GPU in batches (`--batch-size`, or `auto`: runs/batch_size.py). A batch that runs
+out of GPU memory is split, and the rest of the run takes the smaller size; only a photo that does
+not fit alone fails. A write that fails fails its photo alone. The next batch is claimed and the
+last one written in two threads while the GPU inverts, with the same files as one after another.
 """
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -26,6 +33,7 @@ from ..inversion.options import NullTextOptions
 from ..models import Model
 from ..pipeline import invert, method_record
 from . import locks
+from .batch_size import AUTO, batch_size_option, choose_batch_size
 from .naming import inside
 from .photos import Photo
 from .report import RunReport
@@ -70,7 +78,7 @@ def invert_photos(
     num_steps: int = 50,
     guidance_scale: float = 7.5,
     options: NullTextOptions = NullTextOptions(),
-    batch_size: int = 1,
+    batch_size: int | str = 1,
     force: bool = False,
     progress: bool = True,
     keep_matching: bool = False,
@@ -78,25 +86,81 @@ def invert_photos(
     """Invert each photo into `output/<photo.name>/`. Photos whose artifact records the same work are
     skipped; one recording other work fails, unless `force` (which redoes every photo, or with
     `keep_matching` only those whose artifact records other work). Photos that another run is
-    inverting are reported as busy."""
+    inverting are reported as busy. `batch_size` "auto" fits it to the free GPU memory (runs/batch_size.py)."""
     started = time.perf_counter()
     output, settings, report = Path(output), InversionSettings(method, num_steps, guidance_scale, options), JobReport()
+    batch_size = batch_size_option(batch_size)
+    limit = BatchLimit(choose_batch_size(model, method, len(photos)) if batch_size == AUTO else batch_size)
     queue = list(reversed(photos))  # popped from the end: in the order given
+    claim_next = partial(claim_batch, model, queue, output, settings, force, keep_matching)
     bar = tqdm(total=len(queue), desc="inverting", unit="photo", disable=not progress)
-    while queue:
-        with ExitStack() as held:  # the batch's locks, released once its artifacts are written
-            batch = []
-            while queue and len(batch) < batch_size:  # photos are read a batch at a time
-                claimed = claim(model, queue.pop(), output, settings, force, keep_matching, held, report)
-                batch += [claimed] if claimed else []
-                bar.update(0 if claimed else 1)
-            if batch:
-                invert_batch(model, batch, output, settings, report, progress)
-                bar.update(len(batch))
-                bar.set_postfix(psnr=f"{report.done[-1][1].metrics['psnr']:.1f}" if report.done else "-")
+    # So that the GPU never waits on the disk, the next batch is claimed (hashed, decoded) in one
+    # thread and the last one written in another while this one inverts: torch releases the GIL while
+    # it waits for the GPU, so they run meanwhile. One worker each: at most one batch pending in each,
+    # taken and written in the order given, so the files are those of one batch after another.
+    with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
+        reading, writing = reader.submit(claim_next, limit.size), None
+        try:
+            while reading is not None:
+                batch = reading.result()
+                with batch.locks:  # released here only on error: else the writer releases them, once written
+                    reading = reader.submit(claim_next, limit.size) if queue else None
+                    merge(report, batch.not_claimed, bar)
+                    inverted = invert_batch(model, batch.claimed, settings, limit, report, progress)
+                    bar.update(len(batch.claimed) - len(inverted))  # those out of memory alone failed
+                    if writing is not None:
+                        merge(report, writing.result(), bar)
+                    writing = writer.submit(write_batch, inverted, output, batch.locks.pop_all())
+            if writing is not None:
+                merge(report, writing.result(), bar)
+        finally:  # stopped midway (Ctrl-C, a bug): the batch claimed meanwhile leaves no photo locked
+            if reading is not None and reading.exception() is None:
+                reading.result().locks.close()
     bar.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclass
+class Batch:
+    """Photos claimed to be inverted together, their locks (held until their artifacts are written),
+    and the photos of the queue passed over on the way, as skipped, busy or failed."""
+
+    claimed: list[Claimed]
+    locks: ExitStack
+    not_claimed: JobReport
+
+
+@dataclass
+class BatchLimit:
+    """The most photos inverted together; lowered for the rest of the run by a batch that ran out of GPU memory."""
+
+    size: int
+
+
+def claim_batch(model: Model, queue: list[Photo], output: Path, settings: InversionSettings, force: bool,
+                keep_matching: bool, size: int) -> Batch:
+    """Claim photos from the end of `queue` until `size` are claimed or none is left (the reader thread's work)."""
+    batch = Batch([], ExitStack(), JobReport())
+    try:
+        while queue and len(batch.claimed) < size:
+            claimed = claim(model, queue.pop(), output, settings, force, keep_matching, batch.locks, batch.not_claimed)
+            batch.claimed += [claimed] if claimed else []
+    except BaseException:
+        batch.locks.close()
+        raise
+    return batch
+
+
+def merge(report: JobReport, part: JobReport, bar: tqdm) -> None:
+    """Add what one stage did with its photos to the run's report, and count them on the progress bar."""
+    report.done += part.done
+    report.skipped += part.skipped
+    report.busy += part.busy
+    report.failed += part.failed
+    bar.update(len(part.done) + len(part.skipped) + len(part.busy) + len(part.failed))
+    if part.done:
+        bar.set_postfix(psnr=f"{part.done[-1][1].metrics['psnr']:.1f}")
 
 
 def claim(model: Model, photo: Photo, output: Path, settings: InversionSettings, force: bool, keep_matching: bool,
@@ -164,9 +228,18 @@ def file_sha256(path: Path) -> str:
         raise P2PError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
-def invert_batch(model: Model, batch: list[Claimed], output: Path, settings: InversionSettings, report: JobReport,
-                 progress: bool) -> None:
-    """Invert the claimed photos together and write each one's artifact."""
+def invert_batch(model: Model, batch: list[Claimed], settings: InversionSettings, limit: BatchLimit, report: JobReport,
+                 progress: bool) -> list[tuple[Claimed, Inversion]]:
+    """Invert the claimed photos together, `limit.size` at a time. A batch of several that runs out of
+    GPU memory is inverted in halves, and `limit` lowered to a half, so that later batches of the run
+    start there: one out-of-memory error costs one retry, not one per batch. A photo that runs out of
+    memory alone fails, into `report`."""
+    if not batch:  # every photo of the last stretch of the queue was settled without inverting
+        return []
+    if len(batch) > limit.size:  # claimed before the limit was lowered
+        size = limit.size
+        return [pair for start in range(0, len(batch), size)
+                for pair in invert_batch(model, batch[start : start + size], settings, limit, report, progress)]
     try:
         inversions = invert(
             model, [claimed.image for claimed in batch], [claimed.photo.caption for claimed in batch], settings.method,
@@ -174,13 +247,46 @@ def invert_batch(model: Model, batch: list[Claimed], output: Path, settings: Inv
             source_paths=[str(claimed.photo.path) for claimed in batch], progress=progress,
         )
     except torch.OutOfMemoryError:
+        inversions = None  # handled below, once the traceback no longer holds the failed attempt's tensors
+    if inversions is not None:
+        for claimed, inversion in zip(batch, inversions):
+            inversion.source_sha256 = claimed.source_sha256
+        return list(zip(batch, inversions))
+    free_gpu_memory(model)
+    if len(batch) == 1:
         message = "out of GPU memory: try a smaller --batch-size, or --dtype float16 if you chose float32"
-        report.failed.extend((claimed.photo, f"{claimed.photo.path}: {message}") for claimed in batch)
-        return
-    for claimed, inversion in zip(batch, inversions):
-        inversion.source_sha256 = claimed.source_sha256
-        write_artifact(inversion, inside(output, claimed.photo.name))
-        report.done.append((claimed.photo, inversion))
+        report.failed.append((batch[0].photo, f"{batch[0].photo.path}: {message}"))
+        return []
+    half = (len(batch) + 1) // 2
+    limit.size = min(limit.size, half)
+    return (invert_batch(model, batch[:half], settings, limit, report, progress)
+            + invert_batch(model, batch[half:], settings, limit, report, progress))
+
+
+def free_gpu_memory(model: Model) -> None:
+    """Let go of what a batch that ran out of memory leaves behind: the CUDA graphs captured for the
+    larger shapes (each keeps a private memory pool) and the allocator's cached blocks."""
+    if model.graphs is not None:
+        model.graphs.clear()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def write_batch(inverted: list[tuple[Claimed, Inversion]], output: Path, locks: ExitStack) -> JobReport:
+    """Write each inversion's artifact, then release the batch's locks (the writer thread's work). A
+    write that fails (a full disk, a folder made read-only) fails that photo alone."""
+    written = JobReport()
+    with locks:
+        for claimed, inversion in inverted:
+            folder = inside(output, claimed.photo.name)
+            try:
+                write_artifact(inversion, folder)
+            except OSError as error:
+                written.failed.append((claimed.photo, f"{folder}: cannot write the artifact ({error.strerror or error}); "
+                                                      f"make room or fix the folder's permissions, and run again"))
+            else:
+                written.done.append((claimed.photo, inversion))
+    return written
 
 
 def invert_waiting(model: Model, photos: list[Photo], output: Path, **settings) -> JobReport:
