@@ -84,8 +84,11 @@ def run_job(photos: Path, output: Path, processes: int, args) -> dict:
     if finished.returncode != 0:
         raise RuntimeError(f"{processes} process(es): exit {finished.returncode}: {finished.stderr[-2000:]}")
     records = sorted((path / "inversion.json").stat().st_mtime for path in output.iterdir() if (path / "inversion.json").exists())
-    # the first batch of each process holds the start-up; with --batch-size auto, read its size off the records
-    batch = int(args.batch_size) if args.batch_size.isdigit() else sum(1 for time_ in records if time_ - records[0] < 1.0)
+    # The first batch of each process holds the start-up. With --batch-size auto, read its size off the
+    # records: a batch's records are written within seconds, batches a minute apart, so the first batch
+    # ends at the longest pause in the first half of the run.
+    gaps = [later - earlier for earlier, later in zip(records, records[1:len(records) // 2 + 1])]
+    batch = int(args.batch_size) if args.batch_size.isdigit() else (gaps.index(max(gaps)) + 1 if gaps else 1) // processes
     first_batches = min(processes * batch, len(records) - 1)
     steady = (len(records) - first_batches) / (records[-1] - records[first_batches - 1]) * 60 if first_batches >= 1 else float("nan")
     row = {"processes": processes, "photos": len(records), "wall_seconds": wall,

@@ -222,8 +222,11 @@ class Model:
 
     @property
     def captures_steps(self) -> bool:
-        """Whether `graph_step` captures: CUDA graphs are on."""
-        return self.graphs is not None
+        """Whether `graph_step` captures: CUDA graphs are on, and the GPU is not a small one (the text
+        encoders offloaded). A whole iteration's graph holds a pool of its own beside the UNet's: with
+        it SDXL ran out of a 16 GiB cap on the H200 (5.3 GiB in graph pools), without it it fits, and
+        it measured no faster there (docs/BENCHMARKS.md, issue 13)."""
+        return self.graphs is not None and not self.offload_text
 
     def graph_step(self, step):
         """`step` (in-place work that calls `denoise`) replayed whole from one CUDA graph

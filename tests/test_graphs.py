@@ -148,6 +148,8 @@ def test_offloaded_text_encoders_visit_the_gpu_only_to_encode():
     resident = load_model("tiny-sdxl-random", device="cuda", offload_text_encoders=False)
     assert all(encoder.device.type == "cpu" for encoder in offloaded.text.encoders)
     assert all(encoder.device.type == "cuda" for encoder in resident.text.encoders)
+    # on a small GPU null-text graphs the UNet's passes one by one: a whole iteration's pool did not fit 16 GiB
+    assert resident.captures_steps and not offloaded.captures_steps
     prompts = ["a close-up photo of a tabby cat", ""]
     torch.testing.assert_close(offloaded.embed(prompts), resident.embed(prompts), rtol=0, atol=0)
     assert offloaded.embed(prompts).device.type == "cuda"
