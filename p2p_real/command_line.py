@@ -87,6 +87,7 @@ def add_edit(verbs) -> None:
             '  p2p-real edit out/chelsea --target "a close-up photo of a tabby dog" --output edits/\n'
             '  p2p-real edit out/chelsea --target "a close-up photo of a fluffy tabby cat" --output edits/\n'
             '  p2p-real edit out/chelsea --target "a close-up photo of a tabby dog" --blend cat dog --output edits/\n'
+            '  p2p-real edit out/chelsea --target "a close-up photo of a tabby dog" --mask cat-mask.png --output edits/\n'
             '  p2p-real edit out/chelsea --target "a close-up photo of a tabby cat" --reweight tabby=2 --output edits/\n'
             "  p2p-real edit data/photos --output out/     # the edits listed in data/photos/edits.yaml"
         ),
@@ -104,6 +105,8 @@ def add_edit(verbs) -> None:
     group.add_argument("--self-replace-steps", type=float, default=EditOptions.self_replace_steps, metavar="FRACTION",
                        help="fraction of steps in which the target takes the source's self-attention (default: 0.6)")
     group.add_argument("--blend", nargs=2, metavar=("SOURCE_WORD", "TARGET_WORD"), help="LocalBlend: change only where these words attend")
+    group.add_argument("--mask", metavar="IMAGE", help="change only where this painted mask (PNG or JPEG, lined up with the photo) "
+                       "is white, or opaque if it has transparency; black keeps the photo; with --blend, only where both say so")
     group.add_argument("--reweight", action="append", default=[], metavar="WORD=FACTOR",
                        help="scale a target word's attention by FACTOR in [-2, 2]; repeatable")
     group.add_argument("--word-steps", action="append", default=[], metavar="WORD=START,END",

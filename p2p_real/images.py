@@ -24,22 +24,27 @@ def load_image(path: str | os.PathLike, size: int) -> Image.Image:
     rescaled to 8 bits, and the largest centred square is resized with Lanczos filtering.
     """
     path = Path(path)
-    try:
-        with Image.open(path) as opened:
-            opened.load()  # decode now, so truncated files fail here and not later
-            image = ImageOps.exif_transpose(opened)
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except UnidentifiedImageError:
-        raise ImageError(f"{path}: not a readable image (expected JPEG, PNG, WebP, BMP or TIFF)") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageError(f"{path}: the image could not be decoded ({error}); is the file complete?") from None
+    image = open_image(path)
     if min(image.size) < MIN_SIDE:
         raise ImageError(f"{path}: the image is {image.width}x{image.height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
     try:
         return center_square(to_rgb(image), size)
     except (OSError, ValueError) as error:  # e.g. LAB or other modes PIL cannot turn into RGB
         raise ImageError(f"{path}: cannot convert its {image.mode} pixels to RGB ({error}); save it as an RGB JPEG or PNG") from None
+
+
+def open_image(path: Path) -> Image.Image:
+    """The image at `path`, decoded whole and turned as its EXIF orientation says; an ImageError naming the file."""
+    try:
+        with Image.open(path) as opened:
+            opened.load()  # decode now, so truncated files fail here and not later
+            return ImageOps.exif_transpose(opened)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not a readable image (expected JPEG, PNG, WebP, BMP or TIFF)") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageError(f"{path}: the image could not be decoded ({error}); is the file complete?") from None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -8,11 +8,12 @@ from p2p_real.sampling import guided_prediction
 from p2p_real.schedule import ddim_step
 
 
-def run_plan(model, inversion, targets, options):
-    """Sample the edit of `inversion` into `targets` (one EditOptions for all, or one each), offsets included."""
+def run_plan(model, inversion, targets, options, regions=None):
+    """Sample the edit of `inversion` into `targets` (one EditOptions for all, or one each), offsets
+    included; `regions`: a painted region (h, w) or None per target."""
     targets = [targets] if isinstance(targets, str) else targets
     options = [options] * len(targets) if isinstance(options, EditOptions) else options
-    plan = build_plan(model, inversion.prompt, targets, options, inversion.num_steps)
+    plan = build_plan(model, inversion.prompt, targets, options, inversion.num_steps, regions)
     offsets = None if inversion.latent_offsets is None else inversion.latent_offsets[:, None]
     return sample_plan(model, plan, inversion.noise_latents, inversion.null_text_embeddings,
                        model.embed([inversion.prompt, *targets]), model.schedule(inversion.num_steps),

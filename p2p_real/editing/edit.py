@@ -20,6 +20,7 @@ from ..sampling import ddim_sample
 from ..schedule import Schedule
 from .local_blend import LocalBlend
 from .options import EditOptions
+from .painted_mask import Mask, latent_regions
 from .plan import EditPlan, build_plan
 
 
@@ -29,17 +30,20 @@ class EditResult:
     reconstruction: torch.Tensor  # (H, W, 3) uint8: the source branch of this run
     edited: torch.Tensor  # (H, W, 3) uint8
     cross_maps: torch.Tensor  # (2, 1, r, r, keys): source and target attention, averaged over heads and layers, summed over steps
-    mask: torch.Tensor | None  # (1, h, w): LocalBlend's last mask for the target, if any
+    mask: torch.Tensor | None  # (1, h, w): the region LocalBlend kept the edit to at the last step (words, painted mask), if any
     kind: str
 
 
 def edit(model: Model, inversion: Inversion, targets: str | Sequence[str],
-         options: EditOptions | Sequence[EditOptions] = EditOptions(), progress: bool = False) -> EditResult | list[EditResult]:
+         options: EditOptions | Sequence[EditOptions] = EditOptions(), mask: Mask | Sequence[Mask | None] | None = None,
+         progress: bool = False) -> EditResult | list[EditResult]:
     """Edit `inversion`'s photo so that it shows `targets` instead of its caption.
 
     One target (a string) gives one `EditResult`; a list of targets gives a list, all edited in one
-    batched sampling pass, with one `EditOptions` for all of them or one each. A bad argument raises
-    `OptionError` (a ValueError) naming it.
+    batched sampling pass, with one `EditOptions` for all of them or one each. `mask` keeps the edit
+    inside a painted region (painted_mask.py): a float tensor (H, W) in [0, 1] or a PIL image, white
+    = edit, lined up with the photo; one for all targets, or a list with one (or None) each. A bad
+    argument raises `OptionError` (a ValueError) naming it.
     """
     check_model(inversion, model, inversion.source_path or "the inversion")
     single = isinstance(targets, str)
@@ -52,7 +56,8 @@ def edit(model: Model, inversion: Inversion, targets: str | Sequence[str],
     if len(options) != len(targets):
         raise OptionError("options", f"{len(targets)} targets but {len(options)} EditOptions; give one for all or one each")
     source = inversion.prompt
-    plan = build_plan(model, source, targets, options, inversion.num_steps)
+    regions = latent_regions(mask, len(targets), tuple(inversion.image.shape[:2]), tuple(inversion.noise_latents.shape[-2:]))
+    plan = build_plan(model, source, targets, options, inversion.num_steps, regions)
     offsets = inversion.latent_offsets
     sampled = sample_plan(model, plan, inversion.noise_latents, inversion.null_text_embeddings, model.embed([source, *targets]),
                           model.schedule(inversion.num_steps), inversion.guidance_scale,
@@ -64,7 +69,7 @@ def edit(model: Model, inversion: Inversion, targets: str | Sequence[str],
     results = [
         EditResult(source=inversion.image, reconstruction=reconstruction, edited=edited[row],
                    cross_maps=torch.cat([source_maps, target_maps[row : row + 1]]),
-                   mask=None if masks is None or not plan.blend.enabled[row] else masks[row], kind=plan.kinds[row])
+                   mask=None if masks is None or not plan.blend.confined[row] else masks[row], kind=plan.kinds[row])
         for row in range(len(targets))
     ]
     return results[0] if single else results
@@ -74,7 +79,7 @@ def edit(model: Model, inversion: Inversion, targets: str | Sequence[str],
 class SampledEdit:
     latents: torch.Tensor  # (P, C, h, w): row 0 the source branch, then one row per target
     cross_maps: torch.Tensor  # (P, 1, r, r, keys), averaged over heads and layers, summed over the steps
-    masks: torch.Tensor | None  # (N, 1, h, w): LocalBlend's last masks, when the plan blends
+    masks: torch.Tensor | None  # (N, 1, h, w): LocalBlend's last masks, when the plan blends or has painted masks
 
 
 def sample_plan(model: Model, plan: EditPlan, noise_latents: torch.Tensor, null_text_embeddings: torch.Tensor,

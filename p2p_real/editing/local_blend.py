@@ -30,21 +30,35 @@ def blend_masks(blend: BlendPlan, cross_maps: torch.Tensor, size: tuple[int, int
 class LocalBlend:
     """An `after_step` callback of `ddim_sample`: latents (P, C, h, w), the source first; the source
     row is never changed. `cross_maps` reads the maps summed so far (EditState.cross_maps), the edit's
-    maps after the controller's edit, as the reference reads them."""
+    maps after the controller's edit, as the reference reads them. A target's region is its painted
+    mask from the first step, intersected with its words' mask from its start step on."""
 
     def __init__(self, blend: BlendPlan, cross_maps):
         self.blend, self.cross_maps = blend, cross_maps
         device = blend.word_weights.device  # per-target switches live on the device: no copy per step
         self.enabled = torch.tensor(blend.enabled, device=device)[:, None, None, None]
         self.start_steps = torch.tensor(blend.start_steps, device=device)[:, None, None, None]
+        self.painted = torch.tensor(blend.painted or (False,) * len(blend.enabled), device=device)[:, None, None, None]
         self.last_masks: torch.Tensor | None = None  # (N, 1, h, w), for inspection
 
     def __call__(self, index: int, latents: torch.Tensor) -> torch.Tensor:
-        active = [enabled and index >= start for enabled, start in zip(self.blend.enabled, self.blend.start_steps)]
-        maps = self.cross_maps()
-        if not any(active) or maps is None:
+        words = any(enabled and index >= start for enabled, start in zip(self.blend.enabled, self.blend.start_steps))
+        maps = self.cross_maps() if words else None
+        if maps is None and not any(self.blend.painted):
             return latents
-        self.last_masks = blend_masks(self.blend, maps, latents.shape[2:])
+        masks, confined = self.painted_masks(latents), self.painted
+        if maps is not None:
+            with_words = self.enabled & (self.start_steps <= index)  # (N, 1, 1, 1)
+            word_masks = blend_masks(self.blend, maps, latents.shape[2:]).to(latents.dtype)
+            masks = masks * torch.where(with_words, word_masks, torch.ones_like(word_masks))  # both must say "edit"
+            confined = confined | with_words
+        self.last_masks = masks
         source, targets = split_source(latents)
-        blended = source + self.last_masks.to(latents.dtype) * (targets - source)
-        return join_source(source, torch.where(self.enabled & (self.start_steps <= index), blended, targets))
+        blended = source + masks * (targets - source)  # exactly the source where the mask is 0
+        return join_source(source, torch.where(confined, blended, targets))
+
+    def painted_masks(self, latents: torch.Tensor) -> torch.Tensor:
+        """(N, 1, h, w): the painted masks, ones where no target has one."""
+        if self.blend.painted_masks is None:
+            return latents.new_ones(latents.shape[0] - 1, 1, *latents.shape[2:])
+        return self.blend.painted_masks.to(latents.dtype)

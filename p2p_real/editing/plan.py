@@ -7,6 +7,7 @@ edit is `EditState`. Every tensor has one row per target, so one sampling pass e
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,12 +20,26 @@ from .schedules import cross_replace_alphas, self_replace_range
 
 @dataclass(frozen=True)
 class BlendPlan:
-    """LocalBlend's settings per target (Hertz et al. 2023, sec. 3.3)."""
+    """LocalBlend's settings per target (Hertz et al. 2023, sec. 3.3), and the users' painted masks
+    (painted_mask.py), which confine an edit alone or together with the blend words."""
 
     word_weights: torch.Tensor  # (N, 2, keys): 1 at the blend words' tokens in the source and in the target
     thresholds: torch.Tensor  # (N,)
     start_steps: tuple[int, ...]  # blend target n from step start_steps[n] on (int(0.2 T) in the reference)
-    enabled: tuple[bool, ...]  # targets without blend words are left alone
+    enabled: tuple[bool, ...]  # targets with blend words
+    painted_masks: torch.Tensor | None = None  # (N, 1, h, w): 1 where target n may change, ones without a mask
+    painted: tuple[bool, ...] = ()  # targets with a painted mask; () when none has one
+
+    @property
+    def confined(self) -> tuple[bool, ...]:
+        """Targets whose edit is kept to a region, by blend words or a painted mask; the others are left alone."""
+        painted = self.painted or (False,) * len(self.enabled)
+        return tuple(words or paint for words, paint in zip(self.enabled, painted))
+
+    def to(self, device) -> "BlendPlan":
+        painted_masks = None if self.painted_masks is None else self.painted_masks.to(device)
+        return replace(self, word_weights=self.word_weights.to(device), thresholds=self.thresholds.to(device),
+                       painted_masks=painted_masks)
 
 
 @dataclass(frozen=True)
@@ -47,8 +62,7 @@ class EditPlan:
         def moved(value):
             return value.to(device) if isinstance(value, torch.Tensor) else value
 
-        blend = None if self.blend is None else replace(self.blend, word_weights=moved(self.blend.word_weights),
-                                                        thresholds=moved(self.blend.thresholds))
+        blend = None if self.blend is None else self.blend.to(device)
         return replace(self, **{f.name: moved(getattr(self, f.name)) for f in fields(self) if f.name != "blend"}, blend=blend)
 
 
@@ -81,8 +95,10 @@ def token_mapping(tokenizer, source: str, target: str, kind: str, length: int) -
     return torch.eye(length), torch.ones(length)
 
 
-def build_plan(model, source: str, targets: list[str], options: list[EditOptions], num_steps: int) -> EditPlan:
-    """The plan for editing `source` into each of `targets`, with one `EditOptions` per target."""
+def build_plan(model, source: str, targets: list[str], options: list[EditOptions], num_steps: int,
+               regions: Sequence[torch.Tensor | None] | None = None) -> EditPlan:
+    """The plan for editing `source` into each of `targets`, with one `EditOptions` per target, and
+    per target a painted region on the latent grid (h, w) or None (painted_mask.latent_regions)."""
     tokenizer, length = model.tokenizer, model.max_tokens
     model.token_ids([source, *targets])  # a prompt that is too long fails here, by name
     kinds = tuple(resolve_kind(source, target, option) for target, option in zip(targets, options))
@@ -104,12 +120,15 @@ def build_plan(model, source: str, targets: list[str], options: list[EditOptions
         self_weights=self_weights if any(len(window) for window in self_windows) else None,
         store_resolution=store_resolution,
         self_max_queries=self_max_queries,
-        blend=build_blend(tokenizer, source, targets, options, num_steps, length),
+        blend=build_blend(tokenizer, source, targets, options, num_steps, length, regions or [None] * len(targets)),
     )
 
 
-def build_blend(tokenizer, source: str, targets: list[str], options: list[EditOptions], num_steps: int, length: int) -> BlendPlan | None:
-    if all(option.blend_words is None for option in options):
+def build_blend(tokenizer, source: str, targets: list[str], options: list[EditOptions], num_steps: int, length: int,
+                regions: Sequence[torch.Tensor | None]) -> BlendPlan | None:
+    if len(regions) != len(targets):
+        raise ValueError(f"{len(targets)} targets but {len(regions)} painted regions; give one (or None) per target")
+    if all(option.blend_words is None for option in options) and all(region is None for region in regions):
         return None
     weights = torch.zeros(len(targets), 2, length)
     for row, (target, option) in enumerate(zip(targets, options)):
@@ -121,4 +140,17 @@ def build_blend(tokenizer, source: str, targets: list[str], options: list[EditOp
         thresholds=torch.tensor([option.blend_threshold for option in options]),
         start_steps=tuple(int(option.blend_start * num_steps) for option in options),
         enabled=tuple(option.blend_words is not None for option in options),
+        **painted_regions(regions),
     )
+
+
+def painted_regions(regions: Sequence[torch.Tensor | None]) -> dict:
+    """BlendPlan's painted_masks (N, 1, h, w) and painted flags; nothing when no target has a mask."""
+    painted = [region for region in regions if region is not None]
+    if not painted:
+        return {}
+    if any(region.shape != painted[0].shape for region in painted):
+        raise ValueError(f"painted regions of different latent sizes: {sorted({tuple(region.shape) for region in painted})}")
+    everywhere = torch.ones_like(painted[0])
+    return {"painted_masks": torch.stack([everywhere if region is None else region for region in regions])[:, None],
+            "painted": tuple(region is not None for region in regions)}

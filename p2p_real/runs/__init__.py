@@ -14,6 +14,7 @@ and never import from here.
     report.py     what a run did with each item: done, skipped, busy, failed
     invert.py     invert many photos into OUTPUT/<photo>/, batched and resumable by content
     edits_file.py edits files read entry by entry into EditJobs, bad entries reported
+    masks.py      painted mask files, checked and known by their content
     edits.py      many edits run resumably, one sampling pass per photo
     pie_bench.py  PIE-Bench's mapping_file.json (or an edits file) as benchmark entries
     bench.py      the benchmarks: reconstruction per method, and PIE-Bench edits; JSON and a plot

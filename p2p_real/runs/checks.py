@@ -49,6 +49,8 @@ def check_command_line(options: dict) -> None:
     for path in options.get("inputs") or [options["source"]]:
         if not Path(path).exists():
             raise P2PError(f"{path}: no such file or folder")
+    if options.get("mask") is not None and not Path(options["mask"]).is_file():
+        raise P2PError(f"--mask {options['mask']}: no such file; give a PNG or JPEG, white where the edit may change the photo")
     for flag in ("steps", "gpus"):
         if options.get(flag) is not None and options[flag] < 1:
             raise P2PError(f"--{flag.replace('_', '-')}: must be at least 1, got {options[flag]}")

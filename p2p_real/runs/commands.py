@@ -26,6 +26,7 @@ from .checks import edit_options, method_names, metric_names, null_text_options
 from .edits import run_edits
 from .edits_file import EDITS_FILES, EditJob, find_edits_file, read_edits_file
 from .invert import invert_photos
+from .masks import read_mask
 from .photos import find_photos
 from .pie_bench import read_bench_edits
 from .ranks import Ranks
@@ -161,13 +162,15 @@ def run_edit(source: str, output: str, model_choice: ModelChoice = ModelChoice()
              name: str | None = None, prompt: str | None = None, kind: str = "auto",
              cross_replace_steps: float = EditOptions.cross_replace_steps,
              self_replace_steps: float = EditOptions.self_replace_steps, blend: list[str] | None = None,
-             reweight: list[str] = (), word_steps: list[str] = (), steps: int = DEFAULT_STEPS, batch_size: int | str = AUTO,
-             maps: bool = False, force: bool = False, progress: bool = True) -> Outcome:
+             reweight: list[str] = (), word_steps: list[str] = (), mask: str | None = None, steps: int = DEFAULT_STEPS,
+             batch_size: int | str = AUTO, maps: bool = False, force: bool = False, progress: bool = True) -> Outcome:
     """`p2p-real edit`: one edit from the options, or every edit of an edits file (a bad entry is
     reported and skipped, exit 1). With no model named, an artifact folder is edited with its own."""
     batch_size = batch_size_option(batch_size)
     source = Path(source)
     edits_file = find_edits_file(source)
+    if edits_file is not None and mask is not None:
+        raise P2PError(f"--mask: {edits_file} lists many edits; give each edit its own mask: field there instead")
     if edits_file is not None:
         jobs, bad_entries = read_edits_file(edits_file)
     else:
@@ -175,7 +178,8 @@ def run_edit(source: str, output: str, model_choice: ModelChoice = ModelChoice()
         if model_choice.name_or_path is None and recorded_model:
             model_choice = replace(model_choice, name_or_path=recorded_model)
         options = edit_options(kind, cross_replace_steps, self_replace_steps, blend, reweight, word_steps)
-        jobs, bad_entries = [EditJob(source, target, options, prompt, name or "")], []
+        mask_path = None if mask is None else read_mask(mask).path  # a bad mask fails before the model loads
+        jobs, bad_entries = [EditJob(source, target, options, prompt, name or "", mask_path)], []
     if not jobs:
         return nothing_to_run(bad_entries)
     ranks = Ranks.from_environment()

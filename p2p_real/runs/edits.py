@@ -7,6 +7,8 @@ where <edit> is the user's name for it, or the slug of its target plus a hash of
 its pixels (runs/naming.py), so that two different edits never share a folder. An edit is done when
 its record, edited.json (written last), holds the same settings and every file the run asks for is
 there. The edits of one photo still to do are sampled together, up to MAX_TARGETS_PER_PASS a pass.
+A painted mask is recorded by its path and the SHA-256 of its bytes: another mask is another edit,
+the same mask moved is the same edit.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from ..models import Model
 from . import locks
 from .edits_file import EditJob
 from .invert import invert_waiting
+from .masks import MaskFile, read_mask
 from .naming import edit_folder_name, given_name, inside, sanitize
 from .photos import Photo, photo_names
 from .report import RunReport
@@ -40,7 +43,8 @@ MAX_TARGETS_PER_PASS = 8
 MAP_PICTURE_SIZE = 64
 RECORD_FILE = "edited.json"  # edited.png's sidecar, the edit's record: written after every other file
 EDIT_FILES = ("grid.png", "grid.json", "maps.png", "maps.json", "edited.png", RECORD_FILE)  # in the order written
-NOT_PIXELS = ("model",)  # settings recorded for people that leave the pixels as they are (the model's name)
+NOT_PIXELS = ("model", "mask")  # settings recorded for people that leave the pixels as they are (the model's name, the mask's path)
+NOT_COMPARED = ("mask",)  # the mask's path: mask_sha256 says which mask made an edit, wherever the file moved
 
 
 EditReport = RunReport[EditJob, Path]
@@ -51,6 +55,7 @@ class PendingEdit:
     job: EditJob
     folder: Path  # OUTPUT/<photo>/<edit>
     settings: dict  # what edited.json will record
+    mask: torch.Tensor | None = None  # (H, W) in [0, 1]: the painted mask's values, 1 = edit
 
 
 def run_edits(
@@ -133,8 +138,9 @@ def plan_edits(model: Model, artifact: Path, jobs: list[EditJob], photo_folder: 
             report.failed.append((job, f"{artifact}: inverted with the prompt {inversion.prompt!r}, not {job.prompt!r}; "
                                        f"give each edit of this photo that caption, or use another --output"))
             continue
-        settings = edit_settings(job, inversion, model, content)
         try:
+            mask = job_mask(job, inversion)
+            settings = edit_settings(job, inversion, model, content, mask)
             pixels = {key: value for key, value in settings.items() if key not in NOT_PIXELS}
             folder = inside(photo_folder, given_name(job.name) if job.name else edit_folder_name(job.target, pixels))
         except P2PError as error:
@@ -149,8 +155,18 @@ def plan_edits(model: Model, artifact: Path, jobs: list[EditJob], photo_folder: 
             else:
                 report.skipped.append(job)
             continue
-        pending.append(PendingEdit(job, folder, settings))
+        pending.append(PendingEdit(job, folder, settings, None if mask is None else mask.values))
     return (inversion, pending) if pending else None
+
+
+def job_mask(job: EditJob, inversion: Inversion) -> MaskFile | None:
+    """The job's mask file, read now (its content is what the record names), and checked to leave
+    some latent cell of this photo to edit."""
+    if job.mask is None:
+        return None
+    mask = read_mask(job.mask)
+    mask.check_covers(tuple(inversion.image.shape[:2]), tuple(inversion.noise_latents.shape[-2:]))
+    return mask
 
 
 def claim_edits(edits: list[PendingEdit], force: bool, maps: bool, held: ExitStack, report: EditReport) -> list[PendingEdit]:
@@ -183,7 +199,7 @@ def edit_together(model: Model, inversion: Inversion, edits: list[PendingEdit], 
     memory for many), each edit is tried alone, so that one bad edit never stops the others."""
     try:
         results = edit(model, inversion, [pending.job.target for pending in edits],
-                       [pending.job.options for pending in edits], progress=progress)
+                       [pending.job.options for pending in edits], [pending.mask for pending in edits], progress=progress)
     except (P2PError, torch.OutOfMemoryError) as error:
         if len(edits) > 1:
             for pending in edits:
@@ -214,13 +230,15 @@ def write_edit(result: EditResult, pending: PendingEdit, tokenizer=None) -> None
     save_png(to_pil(result.edited), folder / "edited.png", settings)
 
 
-def edit_settings(job: EditJob, inversion: Inversion, model: Model, inversion_sha256: str) -> dict:
+def edit_settings(job: EditJob, inversion: Inversion, model: Model, inversion_sha256: str, mask: MaskFile | None = None) -> dict:
     """What made an edit, as written into its PNG chunk and JSON sidecar (and compared on resume):
-    the target, the options, and the inversion it starts from, by content."""
+    the target, the options, the inversion it starts from, by content, and the painted mask if any
+    (no mask: no mask keys, so the records of edits made before masks existed still match)."""
     return json.loads(json.dumps({
         "prompt": job.target, "source_prompt": inversion.prompt, "steps": inversion.num_steps,
         "guidance": inversion.guidance_scale, "method": inversion.method, "model": model.name,
         "model_fingerprint": model.fingerprint, "inversion_sha256": inversion_sha256, **asdict(job.options),
+        **({} if mask is None else mask.settings()),
     }))
 
 
@@ -238,5 +256,5 @@ def recorded_settings(folder: Path) -> dict | None:
 
 def differences(recorded: dict, wanted: dict) -> str | None:
     """What differs between two edits' settings, in words ("self_replace_steps 0.6, not 0.2"); None when nothing."""
-    keys = [key for key in dict.fromkeys([*wanted, *recorded]) if recorded.get(key) != wanted.get(key)]
+    keys = [key for key in dict.fromkeys([*wanted, *recorded]) if key not in NOT_COMPARED and recorded.get(key) != wanted.get(key)]
     return ", ".join(f"{key} {recorded.get(key)!r}, not {wanted.get(key)!r}" for key in keys) or None

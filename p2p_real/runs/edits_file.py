@@ -9,6 +9,8 @@ An edits file lists, per edit, the photo (or an artifact folder), the target cap
         prompt: a close-up photo of a tabby cat  # optional: else captions.json / chelsea.txt
         target: a close-up photo of a tabby dog
         blend: [cat, dog]                        # optional LocalBlend words (source, target)
+        mask: chelsea-mask.png                   # optional painted mask, relative to the edits file:
+                                               # white = edit, black = keep (with blend: both must say edit)
         reweight: {tabby: 2}                     # optional
         kind: auto                               # auto | replace | refine | reweight
         cross_replace_steps: 0.4                 # or [start, end], or {default_: 0.4, dog: [0, 0.8]}
@@ -26,10 +28,11 @@ from typing import NamedTuple
 from ..editing.options import EditOptions
 from ..errors import OptionError, P2PError, check_text
 from .captions import caption_for
+from .masks import read_mask
 
 EDITS_FILES = ("edits.yaml", "edits.yml", "edits.json")
 EDIT_SUFFIXES = (".json", ".yaml", ".yml")
-KNOWN_FIELDS = ("photo", "artifact", "prompt", "target", "blend", "reweight", "kind", "cross_replace_steps",
+KNOWN_FIELDS = ("photo", "artifact", "prompt", "target", "blend", "mask", "reweight", "kind", "cross_replace_steps",
                 "self_replace_steps", "name")
 FILE_FIELDS = {"reweights": "reweight", "blend_words": "blend"}  # EditOptions' names of the file's fields
 
@@ -41,6 +44,7 @@ class EditJob:
     options: EditOptions = EditOptions()
     prompt: str | None = None  # the photo's caption, when `source` is a photo
     name: str = ""  # output folder name; from the target when empty
+    mask: Path | None = None  # a painted mask file (runs/masks.py): the edit changes only where it is white
 
     @property
     def photo_name(self) -> str:
@@ -139,7 +143,20 @@ def entry_job(entry: dict, path: Path) -> EditJob:
         reweights=entry.get("reweight", {}),
         blend_words=as_tuple(entry.get("blend")),
     )
-    return EditJob(source, entry["target"], options, prompt, entry.get("name", ""))
+    return EditJob(source, entry["target"], options, prompt, entry.get("name", ""), entry_mask(entry, path))
+
+
+def entry_mask(entry: dict, path: Path) -> Path | None:
+    """The entry's mask file, relative to the edits file, read once now so that a bad one is a bad entry."""
+    if "mask" not in entry:
+        return None
+    check_text("mask", entry["mask"], "a path relative to the edits file")
+    mask = path.parent / entry["mask"]
+    try:
+        read_mask(mask)
+    except P2PError as error:
+        raise OptionError("mask", str(error)) from None
+    return mask
 
 
 def as_tuple(value):

@@ -59,7 +59,7 @@ def read_mapping_file(path: str | Path) -> list[BenchEdit]:
 def read_bench_edits(path: str | Path) -> tuple[list[BenchEdit], list[str]]:
     """Entries from a PIE-Bench mapping file, or the same shape from one of our edits files (no
     masks there, so the masked metrics come out NaN and are counted as such); and a line per bad
-    entry, skipped."""
+    entry, skipped, an edit with a painted mask among them."""
     path = Path(path)
     if path.suffix.lower() == ".json":
         try:
@@ -69,9 +69,12 @@ def read_bench_edits(path: str | Path) -> tuple[list[BenchEdit], list[str]]:
         if isinstance(data, dict) and "edits" not in data:
             return read_mapping_entries(path)
     jobs, problems = read_edits_file(path)
+    # The benchmark scores Prompt-to-Prompt as published: an edit kept to a painted mask is another method.
+    problems += [f"{path}: the edit {job.target!r} of {job.source.name} has a mask, which bench edit does not apply; "
+                 f"leave it out of the benchmark's file" for job in jobs if job.mask is not None]
     return [
         BenchEdit(key=f"{job.photo_name}-{job.edit_name}", image=job.source, source_prompt=job.prompt or "",
                   target_prompt=job.target, blend_words=job.options.blend_words, mask=None, edit_type=job.options.kind,
                   options=job.options)
-        for job in jobs
+        for job in jobs if job.mask is None
     ], problems

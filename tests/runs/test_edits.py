@@ -73,9 +73,9 @@ def passes(monkeypatch):
     """The number of targets of each call of edit() that run_edits makes."""
     calls = []
 
-    def counted(model, inversion, targets, options, progress=False):
+    def counted(model, inversion, targets, options, mask=None, progress=False):
         calls.append(len(targets))
-        return edit(model, inversion, targets, options, progress=progress)
+        return edit(model, inversion, targets, options, mask, progress=progress)
 
     monkeypatch.setattr(edits_module, "edit", counted)
     return calls
