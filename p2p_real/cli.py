@@ -1,4 +1,4 @@
-"""`p2p-real invert | edit | bench`: parse the command line (command_line.py), call runs/commands.py, print.
+"""`p2p-real invert | edit | bench | ui`: parse the command line (command_line.py), call runs/commands.py, print.
 
 Exit 0 when all went well, 1 when some items failed, 2 for bad input or usage (one line, no traceback).
 """
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=UserWarning, module="huggingface_hub|diffusers|transformers")
     try:
         check_command_line(options)  # every path and flag, before torch is imported: a typo costs no seconds
-        if options["gpus"] > 1:  # relaunched under torchrun, which runs this command once per GPU
+        if options.get("gpus", 1) > 1:  # relaunched under torchrun, which runs this command once per GPU
             return launch_processes(sys.argv[1:] if argv is None else argv, options["gpus"])
         if options.get("compile") is not False:
             use_compile_cache()  # before torch is imported, which would set its own folder under /tmp

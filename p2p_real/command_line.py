@@ -15,6 +15,7 @@ EXAMPLES = """examples:
   p2p-real invert data/photos --output out/ --model tiny-random   # offline smoke run, seconds
   p2p-real invert data/shapes --output out/ --model shapes        # offline, a trained 64x64 model
   p2p-real edit data/shapes --output out/ --model shapes          # the edits in data/shapes/edits.yaml
+  p2p-real ui --output out/ --model shapes                        # a web page: invert, then edit as often as you like
 """
 MODEL_OPTIONS = ("model", "device", "dtype", "cuda_graphs", "compile")  # runs.commands.ModelChoice's fields
 STEPS_HELP = "DDIM steps (default: 50, the papers'; 10 with --model shapes or tiny-random)"
@@ -26,13 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Edit real photos with text: null-text inversion and Prompt-to-Prompt on Stable Diffusion.",
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for add_verb in (add_invert, add_edit, add_bench):
+    for add_verb in (add_invert, add_edit, add_bench, add_ui):
         add_verb(verbs)
     return parser
 
 
-def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """--output, the model options and --quiet, which every verb takes."""
+def add_common_options(parser: argparse.ArgumentParser, batch_verb: bool = True) -> None:
+    """--output and the model options, which every verb takes; --gpus and --quiet for the verbs that
+    run a batch of work on the terminal (not the ui's page)."""
     parser.add_argument("--output", "-o", required=True, metavar="DIR", help="folder for the results")
     group = parser.add_argument_group("model")
     group.add_argument("--model", metavar="NAME_OR_PATH", help=f"hub id or local diffusers folder, SD 1.x, 2.x or SDXL (default: {DEFAULT_MODEL}; "
@@ -45,9 +47,10 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--compile", action=argparse.BooleanOptionalAction, help="on a GPU, run null-text's backward passes through torch.compile: "
                        "about 1.3x faster after minutes of compiling once per machine (kept in ~/.cache/p2p-real/torch-compile) "
                        "(default: on for a folder once that cache holds the model's kernels)")
-    group.add_argument("--gpus", type=int, default=1, metavar="N", help="N processes, one GPU each, sharing the work (as "
-                       "`torchrun --nproc-per-node N -m p2p_real ...`; for many machines use torchrun itself) (default: 1)")
-    parser.add_argument("--quiet", "-q", dest="progress", action="store_false", help="no progress bars")
+    if batch_verb:
+        group.add_argument("--gpus", type=int, default=1, metavar="N", help="N processes, one GPU each, sharing the work (as "
+                           "`torchrun --nproc-per-node N -m p2p_real ...`; for many machines use torchrun itself) (default: 1)")
+        parser.add_argument("--quiet", "-q", dest="progress", action="store_false", help="no progress bars")
 
 
 def add_invert(verbs) -> None:
@@ -155,3 +158,34 @@ def add_bench(verbs) -> None:
         bench.add_argument("--clip-model", metavar="NAME_OR_PATH", help="CLIP for CLIP scores (default: openai/clip-vit-large-patch14, as PIE-Bench)")
         bench.add_argument("--structure-model", metavar="NAME_OR_PATH", help="DINO ViT for structure distance (default: facebook/dino-vitb8, as PIE-Bench)")
         bench.set_defaults(command=f"run_bench_{name}")
+
+
+def add_ui(verbs) -> None:
+    parser = verbs.add_parser(
+        "ui", help="a local web page: invert a photo once, then edit it as often as you like (needs p2p-real[ui])",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=textwrap.fill(
+            "Serve a web page (Gradio) on this machine: upload a photo or pick one, type its caption, invert it, then edit it "
+            "as often as you like (target caption, kind, LocalBlend words, re-weights, replacement windows) and see source | "
+            "reconstruction | edit and the edit's attention per word. Everything is written to OUTPUT exactly as `p2p-real "
+            "invert` and `p2p-real edit` write it, so the page and the command line share their work. Needs the ui extra: "
+            'pip install "p2p-real[ui]".', 100),
+        epilog=(
+            "examples:\n"
+            "  p2p-real ui --output out/ --model shapes                 # offline, on a CPU\n"
+            "  p2p-real ui --output out/ data/photos                    # pick photos of data/photos (captions from captions.json)\n"
+            "  p2p-real ui --output edits/ out/                         # pick inversions kept in out/ by `p2p-real invert`"
+        ),
+    )
+    parser.add_argument("inputs", nargs="*", metavar="PHOTOS_OR_FOLDER", help="photos, folders of photos, or folders of "
+                        "kept inversions to pick from (the inversions kept in OUTPUT are always offered)")
+    add_common_options(parser, batch_verb=False)
+    group = parser.add_argument_group("inversion (defaults are the paper's)")
+    group.add_argument("--method", default="null-text", choices=INVERSION_METHODS, help="inversion method (default: null-text)")
+    group.add_argument("--steps", type=int, default=None, help=STEPS_HELP)
+    group = parser.add_argument_group("server")
+    group.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only; "
+                       "0.0.0.0 lets other machines in)")
+    group.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
+    group.add_argument("--share", action="store_true", help="also serve through a temporary public gradio.live link "
+                       "(needs internet; off by default)")
+    parser.set_defaults(command="run_ui")

@@ -11,6 +11,7 @@ import math
 import os
 import re
 import tempfile
+from importlib.util import find_spec
 from pathlib import Path
 
 from ..defaults import INVERSION_METHODS, NETWORK_METRICS
@@ -29,6 +30,7 @@ FLAGS = {
     "reweights": "--reweight", "blend_words": "--blend", "batch_size": "--batch-size",
 }
 DEVICE = re.compile(r"cpu|mps|cuda(:\d+)?")
+UI_NEEDS_GRADIO = 'p2p-real ui needs gradio, which the ui extra installs: pip install "p2p-real[ui]"'
 
 
 def in_flag_terms(error: P2PError) -> str:
@@ -46,11 +48,15 @@ def in_flag_terms(error: P2PError) -> str:
 def check_command_line(options: dict) -> None:
     """Every path and flag of a parsed command line (argparse's dict); the output folder last, as
     it is the one check that touches the disk. Raises P2PError (or OptionError) for the first bad one."""
-    for path in options.get("inputs") or [options["source"]]:
+    if options.get("command") == "run_ui":
+        check_ui_installed()
+    for path in options["inputs"] if "inputs" in options else [options["source"]]:
         if not Path(path).exists():
             raise P2PError(f"{path}: no such file or folder")
     if options.get("mask") is not None and not Path(options["mask"]).is_file():
         raise P2PError(f"--mask {options['mask']}: no such file; give a PNG or JPEG, white where the edit may change the photo")
+    if "port" in options and not 1 <= options["port"] <= 65535:
+        raise P2PError(f"--port: expected a port number from 1 to 65535, got {options['port']}")
     for flag in ("steps", "gpus"):
         if options.get(flag) is not None and options[flag] < 1:
             raise P2PError(f"--{flag.replace('_', '-')}: must be at least 1, got {options[flag]}")
@@ -79,6 +85,12 @@ def check_command_line(options: dict) -> None:
     if "metrics" in options:
         metric_names(options["metrics"])
     check_output(Path(options["output"]))
+
+
+def check_ui_installed() -> None:
+    """gradio, which only the ui verb needs, is an optional extra: found without importing it."""
+    if find_spec("gradio") is None:
+        raise P2PError(UI_NEEDS_GRADIO)
 
 
 def check_output(folder: Path) -> None:

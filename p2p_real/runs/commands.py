@@ -22,7 +22,7 @@ from ..models import Model
 from .batch_size import AUTO, batch_size_option
 from .bench import bench_edit, bench_reconstruct, device_name, plot_quality_against_time, write_json
 from .compile_cache import is_warm, mark_warm
-from .checks import edit_options, method_names, metric_names, null_text_options
+from .checks import UI_NEEDS_GRADIO, edit_options, method_names, metric_names, null_text_options
 from .edits import run_edits
 from .edits_file import EDITS_FILES, EditJob, find_edits_file, read_edits_file
 from .invert import invert_photos
@@ -277,6 +277,26 @@ def run_bench_edit(source: str, output: str, model_choice: ModelChoice = ModelCh
                                       "steps": steps, "metric_weights": metric_weights, "summary": summary, "rows": rows})
     return bench_outcome(rows, [format_table(summary, columns, "edit type"),
                                 f"-> {output / 'edit.json'}, edited images in {output / 'edits'}"], bad_entries)
+
+
+def run_ui(inputs: list[str], output: str, model_choice: ModelChoice = ModelChoice(), method: str = "null-text",
+           steps: int = DEFAULT_STEPS, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> Outcome:
+    """`p2p-real ui`: the web page (p2p_real/ui/) with the model loaded once, served until interrupted.
+    Imported here, not at the top: only this verb needs gradio, an optional extra."""
+    from ..ui.picker import check_inputs
+    from ..ui.workbench import Workbench
+
+    paths = [Path(path) for path in inputs]
+    check_inputs(paths)  # a folder with nothing to pick is bad input before the model loads
+    try:
+        from ..ui.page import serve
+    except ModuleNotFoundError as error:
+        if error.name != "gradio":
+            raise
+        raise P2PError(UI_NEEDS_GRADIO) from None
+    workbench = Workbench(model_choice.load(), Path(output), paths, steps, method)
+    serve(workbench, host, port, share)
+    return Outcome(lines=[f"stopped; what was inverted and edited is in {output}"])
 
 
 def ranks_rows(ranks: Ranks, rows: list[dict]) -> list[dict] | Outcome:

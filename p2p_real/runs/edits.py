@@ -141,8 +141,7 @@ def plan_edits(model: Model, artifact: Path, jobs: list[EditJob], photo_folder: 
         try:
             mask = job_mask(job, inversion)
             settings = edit_settings(job, inversion, model, content, mask)
-            pixels = {key: value for key, value in settings.items() if key not in NOT_PIXELS}
-            folder = inside(photo_folder, given_name(job.name) if job.name else edit_folder_name(job.target, pixels))
+            folder = edit_folder(job, settings, photo_folder)
         except P2PError as error:
             report.failed.append((job, str(error)))
             continue
@@ -167,6 +166,22 @@ def job_mask(job: EditJob, inversion: Inversion) -> MaskFile | None:
     mask = read_mask(job.mask)
     mask.check_covers(tuple(inversion.image.shape[:2]), tuple(inversion.noise_latents.shape[-2:]))
     return mask
+
+
+def edit_folder(job: EditJob, settings: dict, photo_folder: Path) -> Path:
+    """OUTPUT/<photo>/<edit>: the user's name for the edit, else its target's slug and a hash of the
+    settings that change its pixels."""
+    pixels = {key: value for key, value in settings.items() if key not in NOT_PIXELS}
+    return inside(photo_folder, given_name(job.name) if job.name else edit_folder_name(job.target, pixels))
+
+
+def artifact_edit_folder(model: Model, job: EditJob, output: str | Path) -> Path:
+    """Where run_edits puts the edit `job` of an artifact folder, or found it already done: a
+    skipped edit's report names only the job."""
+    inversion = load_inversion(job.source, model)
+    photo_folder = inside(Path(output), source_names([job])[job.source])
+    settings = edit_settings(job, inversion, model, tensors_sha256(inversion), job_mask(job, inversion))
+    return edit_folder(job, settings, photo_folder)
 
 
 def claim_edits(edits: list[PendingEdit], force: bool, maps: bool, held: ExitStack, report: EditReport) -> list[PendingEdit]:

@@ -1,0 +1,34 @@
+"""The page's edit controls, as typed, read into `EditOptions` the way the command line reads its
+flags (runs/checks.py), so that a bad value gets the command line's message, naming the flag."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..editing.options import EditOptions
+from ..errors import P2PError
+from ..runs.checks import edit_options
+
+
+@dataclass(frozen=True)
+class EditForm:
+    target: str
+    kind: str = "auto"
+    blend_source_word: str = ""
+    blend_target_word: str = ""
+    reweights: str = ""  # "red=2 circle=0.5", as repeated --reweight flags
+    cross_replace_steps: float = EditOptions.cross_replace_steps
+    self_replace_steps: float = EditOptions.self_replace_steps
+    word_steps: str = ""  # "red=0,0.8", as repeated --word-steps flags
+
+    def options(self) -> EditOptions:
+        """A P2PError (an OptionError for a bad value) of one line when the form cannot be used."""
+        blend = [self.blend_source_word.strip(), self.blend_target_word.strip()]
+        if any(blend) and not all(blend):
+            raise P2PError("--blend: give two words, one of the caption and one of the target (e.g. circle circle), or none")
+        return edit_options(self.kind, float(self.cross_replace_steps), float(self.self_replace_steps),
+                            blend if all(blend) else None, flag_values(self.reweights), flag_values(self.word_steps))
+
+
+def flag_values(text: str) -> list[str]:
+    """`red=2 circle=0.5` (or with semicolons, or commas, between entries) as ["red=2", "circle=0.5"]."""
+    return [value.strip(",") for value in (text or "").replace(";", " ").split() if value.strip(",")]

@@ -1,0 +1,143 @@
+"""The work behind the page's buttons, as plain functions of what the page holds: pick, invert,
+edit. Each goes through the runs layer, so that the page writes OUTPUT exactly as `p2p-real invert`
+and `p2p-real edit --maps` do, reuses what either made with the same settings, and says a problem
+in the command line's one line. Nothing here knows Gradio: the tests call these directly.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..artifacts import load_inversion, read_record
+from ..defaults import DEFAULT_STEPS
+from ..errors import ArtifactError, P2PError
+from ..models import Model
+from ..runs.captions import caption_for
+from ..runs.checks import in_flag_terms
+from ..runs.edits import RECORD_FILE, artifact_edit_folder, run_edits
+from ..runs.edits_file import EditJob
+from ..runs.invert import invert_photos
+from ..runs.naming import inside
+from ..runs.photos import Photo, photo_names
+from .edit_form import EditForm
+from .picker import Choice, find_choices
+
+
+@dataclass(frozen=True)
+class InversionView:
+    """What the page shows of an inversion, or of a picked photo not yet inverted; `failed`: only
+    the message, and the page keeps what it showed."""
+
+    message: str
+    failed: bool = False
+    artifact: str | None = None  # the artifact folder that the next edits start from
+    photo: str | None = None  # a picked photo, for the upload box
+    caption: str | None = None
+    source: str | None = None  # source.png: the photo as the model sees it
+    reconstruction: str | None = None  # reconstruction.png
+
+
+@dataclass(frozen=True)
+class EditView:
+    message: str
+    failed: bool = False
+    edited: str | None = None  # edited.png
+    maps: str | None = None  # maps.png: the edit's cross-attention per target token
+
+
+@dataclass
+class Workbench:
+    """One app's model (loaded once; one job at a time runs on it), output folder and places to pick
+    photos from. What each browser session is working on (its current inversion) is the page's."""
+
+    model: Model
+    output: Path
+    inputs: list[Path] = field(default_factory=list)
+    num_steps: int = DEFAULT_STEPS
+    method: str = "null-text"
+    model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def choices(self) -> list[Choice]:
+        return find_choices(self.inputs, self.output)
+
+    def pick(self, choice: str | None) -> InversionView:
+        """A kept inversion, ready to edit; or a photo with its caption, ready to invert."""
+        try:
+            if not choice:
+                raise P2PError("nothing picked: choose a photo or a kept inversion from the list")
+            path = Path(choice)
+            if path.is_dir():
+                load_inversion(path, self.model)  # another model's or a damaged artifact is said now, not at the first edit
+                return self.shown(path, "picked")
+            caption = caption_for(path) or ""
+            next_step = "check its caption, then invert it" if caption else "type its caption, then invert it"
+            return InversionView(f"picked {path}: {next_step}", photo=str(path), caption=caption)
+        except Exception as error:  # the page says it in one line, whatever it was
+            return InversionView(failure_message(error), failed=True)
+
+    def invert(self, photo: str | None, caption: str | None, replace: bool = False) -> InversionView:
+        """The photo into OUTPUT/<photo>/, named as `p2p-real invert` names it. A kept inversion of
+        the same photo and settings is reused; one made otherwise is an error unless `replace` (--force)."""
+        try:
+            if not photo:
+                raise P2PError("no photo: upload one, or pick one from the list")
+            path, caption = Path(photo), (caption or "").strip()
+            if not caption:
+                raise P2PError(f"{path.name}: no caption; type what the photo shows")
+            name = photo_names([path])[path]
+            with self.model_lock:
+                report = invert_photos(self.model, [Photo(path, caption, name)], self.output, self.method, self.num_steps,
+                                       force=replace, keep_matching=True, progress=True)
+            if report.failed:
+                raise P2PError(report.failed[0][1])
+            if report.busy:
+                raise P2PError(f"{path.name}: another run is inverting it into {self.output} now; try again when it is done")
+            done = f"inverted in {report.seconds:.1f} s" if report.done else "already inverted with these settings, reused"
+            return self.shown(inside(self.output, name), done)
+        except Exception as error:
+            return InversionView(failure_message(error), failed=True)
+
+    def edit(self, artifact: str | None, form: EditForm, redo: bool = False) -> EditView:
+        """One edit of the inversion in `artifact` into OUTPUT/<photo>/<edit>/, as `p2p-real edit
+        ARTIFACT --maps` makes it: an edit done with the same settings is reused unless `redo` (--force)."""
+        try:
+            if not artifact:
+                raise P2PError("no inversion to edit: invert a photo, or pick a kept inversion")
+            if not form.target.strip():
+                raise P2PError("no target: type the edited caption")
+            job = EditJob(Path(artifact), form.target.strip(), form.options())
+            with self.model_lock:
+                report = run_edits(self.model, [job], self.output, self.num_steps, force=redo, maps=True, progress=True)
+            if report.failed:
+                raise P2PError(report.failed[0][1])
+            if report.busy:
+                raise P2PError("another run is making this very edit now; try again when it is done")
+            folder = report.done[0][1] if report.done else artifact_edit_folder(self.model, job, self.output)
+            kind = json.loads((folder / RECORD_FILE).read_text()).get("resolved_kind")
+            done = f"edited in {report.seconds:.1f} s" if report.done else "already edited with these settings, reused"
+            return EditView(f"{done} ({kind}): {folder / 'edited.png'}", edited=str(folder / "edited.png"),
+                            maps=str(folder / "maps.png"))
+        except Exception as error:
+            return EditView(failure_message(error), failed=True)
+
+    def shown(self, folder: Path, done: str) -> InversionView:
+        record = read_record(folder)
+        if record is None:
+            raise ArtifactError(f"{folder}: not an inversion artifact (no inversion.json); invert the photo again")
+        psnr = record.get("metrics", {}).get("psnr")
+        quality = f", reconstruction PSNR {psnr:.1f} dB" if psnr is not None else ""
+        return InversionView(f"{done}: {folder}{quality}. Now type a target caption and edit.", artifact=str(folder),
+                             caption=record["prompt"], source=str(folder / "source.png"),
+                             reconstruction=str(folder / "reconstruction.png"))
+
+
+def failure_message(error: Exception) -> str:
+    """A P2PError's one line, as the command line says it (a field named by its flag); anything else
+    is a bug: one line for the page, the traceback for the terminal the server runs in."""
+    if isinstance(error, P2PError):
+        return in_flag_terms(error)
+    traceback.print_exception(error)
+    return f"internal error: {type(error).__name__}: {error}"

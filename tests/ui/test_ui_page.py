@@ -1,0 +1,84 @@
+"""The page's layout and wiring, without a browser: its controls, its queue, and how the handlers
+turn the workbench's answers into updates (a failure changes only the status line)."""
+import warnings
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("gradio", reason="the ui extra is not installed: pip install -e '.[dev,ui]'")
+
+from p2p_real.ui.edit_form import EditForm  # noqa: E402
+from p2p_real.ui.page import as_markdown, build_page  # noqa: E402
+from p2p_real.ui.workbench import EditView, InversionView, Workbench  # noqa: E402
+
+CONTROLS = {"picker", "refresh", "photo", "caption", "replace", "invert-button", "target", "kind", "blend-source",
+            "blend-target", "reweights", "cross-replace-steps", "self-replace-steps", "word-steps", "redo", "edit-button",
+            "status", "source-image", "reconstruction-image", "edited-image", "maps-image"}
+
+
+class ScriptedWorkbench(Workbench):
+    """Answers each button with a given view, and records what it was asked."""
+
+    def __init__(self, output: Path, view):
+        super().__init__(model=None, output=output)
+        self.view, self.asked = view, []
+
+    def invert(self, photo, caption, replace=False):
+        self.asked.append((photo, caption, replace))
+        return self.view
+
+    def edit(self, artifact, form, redo=False):
+        self.asked.append((artifact, form, redo))
+        return self.view
+
+
+def handler(blocks, name: str):
+    [function] = [function for function in blocks.fns.values() if function.name == name]
+    return function
+
+
+def updates_by_id(updates: dict) -> dict:
+    return {component.elem_id: value for component, value in updates.items()}
+
+
+def test_the_page_has_every_control_and_runs_inversions_and_edits_one_at_a_time(tmp_path):
+    blocks = build_page(Workbench(model=None, output=tmp_path))
+    assert CONTROLS <= {block.elem_id for block in blocks.blocks.values()}
+    for name in ("on_invert", "on_edit"):
+        assert (handler(blocks, name).concurrency_id, handler(blocks, name).concurrency_limit) == ("model", 1)
+
+
+def test_an_edit_reads_the_form_and_shows_the_saved_files(tmp_path):
+    workbench = ScriptedWorkbench(tmp_path, EditView("edited in 1.0 s (replace): out/circle/red/edited.png",
+                                                     edited="out/circle/red/edited.png", maps="out/circle/red/maps.png"))
+    on_edit = handler(build_page(workbench), "on_edit").fn
+    updates = updates_by_id(on_edit("out/circle", "a red circle", "replace", "circle", "circle", "red=2", 0.3, 0.5, None, True))
+    assert workbench.asked == [("out/circle", EditForm("a red circle", "replace", "circle", "circle", "red=2", 0.3, 0.5, ""), True)]
+    assert updates == {"edited-image": "out/circle/red/edited.png", "maps-image": "out/circle/red/maps.png",
+                       "status": r"edited in 1.0 s \(replace\): out/circle/red/edited.png"}
+
+
+def test_a_failure_changes_only_the_status_line(tmp_path):
+    message = "the word 'purple' is not in the prompt 'a large red circle'"
+    workbench = ScriptedWorkbench(tmp_path, InversionView(message, failed=True))
+    on_invert = handler(build_page(workbench), "on_invert").fn
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gr.Warning, outside a request, warns here instead of in the page
+        updates = updates_by_id(on_invert("/tmp/upload/circle.png", None, "a large circle", False))
+    assert workbench.asked == [("/tmp/upload/circle.png", "a large circle", False)]
+    assert updates == {"status": f"**Not done:** {as_markdown(message)}"}
+
+
+def test_a_picked_photo_is_inverted_where_it_lies(tmp_path):
+    workbench = ScriptedWorkbench(tmp_path, InversionView("inverted", artifact="out/circle", caption="a circle",
+                                                          source="out/circle/source.png", reconstruction="out/circle/reconstruction.png"))
+    on_invert = handler(build_page(workbench), "on_invert").fn
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Gradio's: the scripted out/circle is not among the picker's entries
+        updates = updates_by_id(on_invert("/tmp/gradio/abc/circle.png", "data/shapes/circle.png", "a circle", True))
+    assert workbench.asked == [("data/shapes/circle.png", "a circle", True)]
+    assert updates["target"] == "a circle" and updates["edited-image"] is None and updates["picker"] is not None
+
+
+def test_messages_show_as_typed():
+    assert as_markdown("reweights of 'a_b': *x* [1, 2] #3") == r"reweights of 'a\_b': \*x\* \[1, 2\] \#3"

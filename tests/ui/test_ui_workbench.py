@@ -1,0 +1,133 @@
+"""The functions behind the page's buttons, called directly on the trained shapes model: they write
+OUTPUT as the command line does, share its work both ways, and say bad input in its one line."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from p2p_real.cli import main
+from p2p_real.loading import load_model
+from p2p_real.ui.edit_form import EditForm
+from p2p_real.ui.workbench import Workbench
+
+SHAPES = Path(__file__).resolve().parents[2] / "data" / "shapes"
+CAPTION = "a large blue circle on a plain white background"
+RED = "a large red circle on a plain white background"
+QUICK = ["--model", "shapes", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def shapes_model():
+    return load_model("shapes", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def inverted(shapes_model, tmp_path_factory):
+    """A workbench whose output holds circle.png, inverted from the page (10 steps, as the CLI's default for shapes)."""
+    workbench = Workbench(shapes_model, tmp_path_factory.mktemp("out"), [SHAPES], num_steps=10)
+    return workbench, workbench.invert(str(SHAPES / "circle.png"), CAPTION)
+
+
+def cli_error(capsys, argv) -> str:
+    """The line `p2p-real` prints for bad input (after the model's loading chatter), less its prefix."""
+    capsys.readouterr()
+    assert main(argv) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("p2p-real: error: ")
+    return line.removeprefix("p2p-real: error: ")
+
+
+def test_an_inversion_is_the_clis_artifact_and_is_reused_by_page_and_cli(inverted, capsys):
+    workbench, view = inverted
+    folder = workbench.output / "circle"
+    assert not view.failed and view.message.startswith("inverted in ") and "reconstruction PSNR" in view.message
+    assert (view.artifact, view.caption) == (str(folder), CAPTION)
+    assert (view.source, view.reconstruction) == (str(folder / "source.png"), str(folder / "reconstruction.png"))
+    record = json.loads((folder / "inversion.json").read_text())
+    assert (record["prompt"], record["method"], record["num_steps"], record["model_name"]) == (CAPTION, "null-text", 10, "shapes")
+    assert "parameters" in Image.open(folder / "reconstruction.png").text and (folder / "reconstruction.json").is_file()
+    written = (folder / "inversion.json").stat().st_mtime_ns
+    again = workbench.invert(str(SHAPES / "circle.png"), CAPTION)
+    assert again.message.startswith("already inverted with these settings, reused: ") and again.artifact == str(folder)
+    assert main(["invert", str(SHAPES / "circle.png"), "--prompt", CAPTION, "--output", str(workbench.output), *QUICK]) == 0
+    assert "1 already done" in capsys.readouterr().out
+    assert (folder / "inversion.json").stat().st_mtime_ns == written
+
+
+def test_an_edit_is_written_as_the_cli_writes_it_and_is_reused_by_page_and_cli(inverted, capsys):
+    workbench, inversion = inverted
+    view = workbench.edit(inversion.artifact, EditForm(RED, blend_source_word="circle", blend_target_word="circle"))
+    assert not view.failed and view.message.startswith("edited in ") and "(replace)" in view.message
+    folder = Path(view.edited).parent
+    assert folder.parent == workbench.output / "circle" and view.maps == str(folder / "maps.png")
+    assert {path.name for path in folder.iterdir()} == {"edited.png", "edited.json", "grid.png", "grid.json", "maps.png", "maps.json"}
+    settings = json.loads((folder / "edited.json").read_text())
+    assert (settings["prompt"], settings["source_prompt"], settings["blend_words"]) == (RED, CAPTION, ["circle", "circle"])
+    assert Image.open(view.edited).text["parameters"].startswith(RED)
+    red, green, blue = Image.open(view.edited).convert("RGB").getpixel((32, 32))
+    assert red > 150 and blue < 100  # a colour swap, as docs/SHAPES.md shows
+    written = (folder / "edited.json").stat().st_mtime_ns
+    again = workbench.edit(inversion.artifact, EditForm(RED, blend_source_word="circle", blend_target_word="circle"))
+    assert again.message.startswith("already edited with these settings, reused (replace): ") and again.edited == view.edited
+    assert main(["edit", inversion.artifact, "--target", RED, "--blend", "circle", "circle", "--maps",
+                 "--output", str(workbench.output), *QUICK]) == 0
+    assert "0 edit(s)" in (out := capsys.readouterr().out) and "1 already done" in out
+    assert (folder / "edited.json").stat().st_mtime_ns == written
+    redone = workbench.edit(inversion.artifact, EditForm(RED, blend_source_word="circle", blend_target_word="circle"), redo=True)
+    assert redone.message.startswith("edited in ") and (folder / "edited.json").stat().st_mtime_ns != written
+
+
+def test_bad_words_get_the_command_lines_one_line(inverted, capsys):
+    workbench, inversion = inverted
+    cli = ["edit", inversion.artifact, "--output", str(workbench.output), *QUICK]
+    for form, flags in [
+        (EditForm(RED, reweights="purple=2"), ["--target", RED, "--reweight", "purple=2"]),
+        (EditForm(RED, blend_source_word="square", blend_target_word="circle"), ["--target", RED, "--blend", "square", "circle"]),
+        (EditForm("a red circle", kind="replace"), ["--target", "a red circle", "--kind", "replace"]),
+        (EditForm(RED, reweights="red=5"), ["--target", RED, "--reweight", "red=5"]),
+    ]:
+        view = workbench.edit(inversion.artifact, form)
+        assert view.failed and view.edited is None
+        assert view.message == cli_error(capsys, cli + flags)
+
+
+def test_missing_input_is_said_in_one_line(inverted):
+    workbench, inversion = inverted
+    for view, expected in [
+        (workbench.invert(str(SHAPES / "circle.png"), "  "), "circle.png: no caption; type what the photo shows"),
+        (workbench.invert(None, CAPTION), "no photo: upload one, or pick one from the list"),
+        (workbench.edit(None, EditForm(RED)), "no inversion to edit: invert a photo, or pick a kept inversion"),
+        (workbench.edit(inversion.artifact, EditForm(" ")), "no target: type the edited caption"),
+        (workbench.invert(str(SHAPES / "circle.png"), "a large green circle"), f"{workbench.output / 'circle'}: inverted with "
+         f"the prompt {CAPTION!r}, not 'a large green circle'; pass --force to replace it, or use another --output"),
+    ]:
+        assert view.failed and view.message == expected
+
+
+def test_inversions_the_cli_kept_appear_in_the_picker_and_open_for_editing(inverted, tmp_path, capsys):
+    workbench, _ = inverted
+    kept = tmp_path / "kept"
+    assert main(["invert", str(SHAPES / "star.png"), "--prompt", "a large yellow star on a gradient red background",
+                 "--method", "ddim", "--output", str(kept), *QUICK]) == 0
+    shutil.copytree(kept / "star", workbench.output / "star")
+    choices = {str(choice.path): choice.label for choice in workbench.choices()}
+    star = str(workbench.output / "star")
+    assert choices[star] == f"inversion {star} · a large yellow star on a gradient red background"
+    assert str(SHAPES / "triangle.png") in choices
+    view = workbench.pick(star)
+    assert not view.failed and view.message.startswith(f"picked: {star}")
+    assert (view.artifact, view.photo, view.caption) == (star, None, "a large yellow star on a gradient red background")
+    photo = workbench.pick(str(SHAPES / "triangle.png"))
+    assert (photo.photo, photo.caption, photo.artifact) == (str(SHAPES / "triangle.png"), "a large yellow triangle on a plain green background", None)
+    edited = workbench.edit(view.artifact, EditForm("a large yellow square on a gradient red background"))
+    assert not edited.failed and Path(edited.edited).parent.parent == workbench.output / "star"
+
+
+def test_an_inversion_of_another_model_is_said_when_picked(inverted, tmp_path):
+    workbench, _ = inverted
+    assert main(["invert", str(SHAPES / "circle.png"), "--prompt", CAPTION, "--output", str(tmp_path),
+                 "--model", "tiny-random", "--steps", "2", "--method", "ddim", "--quiet"]) == 0
+    view = workbench.pick(str(tmp_path / "circle"))
+    assert view.failed and "this inversion was made with model 'tiny-random'" in view.message and "\n" not in view.message
