@@ -18,6 +18,7 @@ from ..editing.options import EditOptions
 from ..errors import OptionError, P2PError
 from ..inversion.options import NullTextOptions
 from .naming import given_name
+from .sweep_grid import sweep_grid
 
 # The API's names of what a flag sets; a field that a flag may not have set (a prompt from a
 # captions file) is left out, so that its error is never blamed on a flag.
@@ -71,9 +72,23 @@ def check_command_line(options: dict) -> None:
                      options["reweight"], options["word_steps"])
     if "methods" in options:
         method_names(options["methods"])
-    if "metrics" in options:
+    if options.get("metrics") is not None:  # None: the verb's own default
         metric_names(options["metrics"])
+    if "cross_grid" in options:
+        check_sweep(options)
     check_output(Path(options["output"]))
+
+
+def check_sweep(options: dict) -> None:
+    """`p2p-real sweep`'s own flags: the grid, the edit that every setting shares, the tolerance."""
+    if options["gpus"] > 1:
+        raise P2PError("--gpus: a sweep runs on one GPU (its settings share one sampling pass); leave --gpus out")
+    sweep_grid(options["cross_grid"], options["self_grid"], options["thresholds"], options["blend"])
+    edit_options(options["kind"], EditOptions.cross_replace_steps, EditOptions.self_replace_steps, options["blend"],
+                 options["reweight"], [])
+    tolerance = options["edit_tolerance"]
+    if not math.isfinite(tolerance) or not 0 <= tolerance <= 1:
+        raise P2PError(f"--edit-tolerance: expected a fraction of the grid's range of edit scores in [0, 1], got {tolerance}")
 
 
 def check_output(folder: Path) -> None:
