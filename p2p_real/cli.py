@@ -1,4 +1,4 @@
-"""`p2p-real invert | edit | bench | ui`: parse the command line (command_line.py), call runs/commands.py, print.
+"""`p2p-real invert | edit | sweep | bench | ui`: parse the command line (command_line.py), call runs/commands.py, print.
 
 Exit 0 when all went well, 1 when some items failed, 2 for bad input or usage (one line, no traceback).
 """

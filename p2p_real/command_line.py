@@ -7,7 +7,9 @@ import textwrap
 
 from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_CHOICES, INVERSION_METHODS, NETWORK_METRICS
 from .editing.options import EDIT_KINDS, EditOptions
+from .eval.pareto import DEFAULT_TOLERANCE
 from .inversion.options import NullTextOptions
+from .runs.sweep_grid import DEFAULT_CROSS, DEFAULT_SELF
 
 EXAMPLES = """examples:
   p2p-real invert data/photos/chelsea.jpg --prompt "a cat sitting on a wooden floor" --output out/
@@ -15,6 +17,7 @@ EXAMPLES = """examples:
   p2p-real invert data/photos --output out/ --model tiny-random   # offline smoke run, seconds
   p2p-real invert data/shapes --output out/ --model shapes        # offline, a trained 64x64 model
   p2p-real edit data/shapes --output out/ --model shapes          # the edits in data/shapes/edits.yaml
+  p2p-real sweep out/circle --target "a large red circle on a plain white background" --output sweep/ --metrics none
   p2p-real ui --output out/ --model shapes                        # a web page: invert, then edit as often as you like
 """
 MODEL_OPTIONS = ("model", "device", "dtype", "cuda_graphs", "compile")  # runs.commands.ModelChoice's fields
@@ -27,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Edit real photos with text: null-text inversion and Prompt-to-Prompt on Stable Diffusion.",
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for add_verb in (add_invert, add_edit, add_bench, add_ui):
+    for add_verb in (add_invert, add_edit, add_sweep, add_bench, add_ui):
         add_verb(verbs)
     return parser
 
@@ -119,6 +122,53 @@ def add_edit(verbs) -> None:
     parser.add_argument("--maps", action="store_true", help="also write maps.png: the edit's cross-attention per target token")
     parser.add_argument("--force", action="store_true", help="redo edits; also replace kept inversions and named edits made with other settings")
     parser.set_defaults(command="run_edit")
+
+
+def add_sweep(verbs) -> None:
+    parser = verbs.add_parser(
+        "sweep", help="find an edit's strength: a grid of cross/self-replace steps, scored for fidelity and edit",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=textwrap.fill(
+            "Edit one photo towards one target with every setting of a grid of cross-replace steps x self-replace steps "
+            "(x LocalBlend thresholds with --blend), several settings per sampling pass, and PIE-Bench's 0.4 / 0.6 beside them. "
+            "Each edit is scored for fidelity (background PSNR and LPIPS against the photo: outside the region every "
+            "setting's LocalBlend mask covers, or the whole picture) and for the edit (CLIP score of the target; with "
+            "--model shapes, the colour and shape read back). Chosen: of the settings whose edit score is within "
+            "--edit-tolerance of the best, the most faithful. OUTPUT gets grid.png, plot.png (fidelity against edit, "
+            "the Pareto front), sweep.json, best.yaml (an edits file for `p2p-real edit`) and edits/.", 100),
+        epilog=(
+            "examples:\n"
+            '  p2p-real sweep out/chelsea --target "a close-up photo of a tabby dog" --output sweep/\n'
+            '  p2p-real sweep out/chelsea --target "a close-up photo of a tabby dog" --blend cat dog --thresholds 0.2,0.3,0.5 --output sweep/\n'
+            '  p2p-real sweep data/shapes/circle.png --prompt "a large blue circle on a plain white background" \\\n'
+            '      --target "a large red circle on a plain white background" --model shapes --metrics none --output sweep/\n'
+            "  p2p-real edit sweep/best.yaml --output edits/     # the chosen setting"
+        ),
+    )
+    parser.add_argument("source", metavar="INPUT", help="an artifact folder from `p2p-real invert`, or a photo with --prompt")
+    parser.add_argument("--target", help="the edited caption")
+    parser.add_argument("--prompt", help="the photo's caption, when INPUT is a photo")
+    add_common_options(parser)
+    group = parser.add_argument_group("grid")
+    group.add_argument("--cross", dest="cross_grid", default=DEFAULT_CROSS, metavar="FRACTIONS",
+                       help=f"cross-replace steps to try, comma-separated fractions in [0, 1] (default: {DEFAULT_CROSS})")
+    group.add_argument("--self", dest="self_grid", default=DEFAULT_SELF, metavar="FRACTIONS",
+                       help=f"self-replace steps to try (default: {DEFAULT_SELF})")
+    group.add_argument("--blend", nargs=2, metavar=("SOURCE_WORD", "TARGET_WORD"), help="LocalBlend: change only where these words attend")
+    group.add_argument("--thresholds", metavar="FRACTIONS", help="with --blend: LocalBlend thresholds to try (default: 0.3)")
+    group.add_argument("--kind", default="auto", choices=EDIT_KINDS, help="replace, refine, reweight; auto picks replace or refine")
+    group.add_argument("--reweight", action="append", default=[], metavar="WORD=FACTOR", help="scale a target word's attention; repeatable")
+    group.add_argument("--batch-size", type=int, default=8, help="settings sampled together in one pass (default: 8)")
+    group.add_argument("--steps", type=int, default=None, help="DDIM steps when a photo is inverted first (default: 50; 10 with --model shapes or tiny-random)")
+    group = parser.add_argument_group("scores")
+    group.add_argument("--metrics", help="network metrics: comma-separated from lpips, clip, structure, or none (default: lpips,clip; "
+                       "lpips with --model shapes, whose edits are read by shapes/check.py); the edit score needs clip otherwise")
+    group.add_argument("--metric-weights", default="pretrained", choices=("pretrained", "random"),
+                       help="random: small random metric networks, for offline smoke runs only")
+    group.add_argument("--clip-model", metavar="NAME_OR_PATH", help="CLIP for CLIP scores (default: openai/clip-vit-large-patch14, as PIE-Bench)")
+    group.add_argument("--edit-tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="FRACTION",
+                       help=f"how far below the best edit score the chosen setting may be, as a fraction of the grid's range (default: {DEFAULT_TOLERANCE})")
+    parser.add_argument("--force", action="store_true", help="replace a kept inversion of the photo made with other settings")
+    parser.set_defaults(command="run_sweep")
 
 
 def add_bench(verbs) -> None:

@@ -18,5 +18,8 @@ and never import from here.
     edits.py      many edits run resumably, one sampling pass per photo
     pie_bench.py  PIE-Bench's mapping_file.json (or an edits file) as benchmark entries
     bench.py      the benchmarks: reconstruction per method, and PIE-Bench edits; JSON and a plot
+    sweep_grid.py a sweep's settings (cross x self x threshold) from its flags, checked before torch
+    sweep.py      a grid of edit strengths on one inversion: sampled in passes, scored, one chosen; its files
+    sweep_figures.py  a sweep's grid picture and its fidelity-against-edit plot
     commands.py   what each `p2p-real` verb does, from checked input to the lines it prints
 """

@@ -20,6 +20,7 @@ from ..errors import OptionError, P2PError
 from ..inversion.options import NullTextOptions
 from .batch_size import batch_size_option
 from .naming import given_name
+from .sweep_grid import sweep_grid
 
 # The API's names of what a flag sets; a field that a flag may not have set (a prompt from a
 # captions file) is left out, so that its error is never blamed on a flag.
@@ -82,8 +83,10 @@ def check_command_line(options: dict) -> None:
                      options["reweight"], options["word_steps"])
     if "methods" in options:
         method_names(options["methods"])
-    if "metrics" in options:
+    if options.get("metrics") is not None:  # None: the verb's own default
         metric_names(options["metrics"])
+    if "cross_grid" in options:
+        check_sweep(options)
     check_output(Path(options["output"]))
 
 
@@ -91,6 +94,18 @@ def check_ui_installed() -> None:
     """gradio, which only the ui verb needs, is an optional extra: found without importing it."""
     if find_spec("gradio") is None:
         raise P2PError(UI_NEEDS_GRADIO)
+
+
+def check_sweep(options: dict) -> None:
+    """`p2p-real sweep`'s own flags: the grid, the edit that every setting shares, the tolerance."""
+    if options["gpus"] > 1:
+        raise P2PError("--gpus: a sweep runs on one GPU (its settings share one sampling pass); leave --gpus out")
+    sweep_grid(options["cross_grid"], options["self_grid"], options["thresholds"], options["blend"])
+    edit_options(options["kind"], EditOptions.cross_replace_steps, EditOptions.self_replace_steps, options["blend"],
+                 options["reweight"], [])
+    tolerance = options["edit_tolerance"]
+    if not math.isfinite(tolerance) or not 0 <= tolerance <= 1:
+        raise P2PError(f"--edit-tolerance: expected a fraction of the grid's range of edit scores in [0, 1], got {tolerance}")
 
 
 def check_output(folder: Path) -> None:

@@ -13,24 +13,29 @@ from ..artifacts import load_inversion
 from ..defaults import DEFAULT_MODEL, DEFAULT_STEPS, INVERSION_METHODS
 from ..editing.options import EditOptions
 from ..errors import P2PError
+from ..eval.pareto import DEFAULT_TOLERANCE
 from ..eval.scores import MetricModels
 from ..eval.summary import format_table, summarize
 from ..images import load_image
 from ..inversion.options import NullTextOptions
 from ..loading import load_model
 from ..models import Model
+from ..shapes.check import parse_caption
 from .batch_size import AUTO, batch_size_option
 from .bench import bench_edit, bench_reconstruct, device_name, plot_quality_against_time, write_json
 from .compile_cache import is_warm, mark_warm
 from .checks import UI_NEEDS_GRADIO, edit_options, method_names, metric_names, null_text_options
-from .edits import run_edits
+from .edits import MAX_TARGETS_PER_PASS, invert_sources, run_edits, source_names
 from .edits_file import EDITS_FILES, EditJob, find_edits_file, read_edits_file
 from .invert import invert_photos
 from .masks import read_mask
+from .naming import inside
 from .photos import find_photos
 from .pie_bench import read_bench_edits
 from .ranks import Ranks
 from .report import RunReport
+from .sweep import describe, sweep, write_sweep
+from .sweep_grid import DEFAULT_CROSS, DEFAULT_SELF, sweep_grid
 
 # A photo named alone is decoded before the model loads, so that a bad file is bad input (exit 2)
 # within a second; decoding at any size proves it readable, and a small one keeps that cheap.
@@ -219,6 +224,72 @@ def check_edit_source(source: Path, target: str | None, prompt: str | None) -> s
         raise P2PError(f"{source}: a photo needs --prompt with its caption (or pass an artifact folder)")
     load_image(source, EARLY_CHECK_SIZE)
     return None
+
+
+def run_sweep(source: str, output: str, model_choice: ModelChoice = ModelChoice(), target: str | None = None,
+              prompt: str | None = None, cross_grid: str = DEFAULT_CROSS, self_grid: str = DEFAULT_SELF,
+              thresholds: str | None = None, blend: list[str] | None = None, kind: str = "auto", reweight: list[str] = (),
+              batch_size: int = MAX_TARGETS_PER_PASS, steps: int = DEFAULT_STEPS, metrics: str | None = None,
+              metric_weights: str = "pretrained", clip_model: str | None = None, edit_tolerance: float = DEFAULT_TOLERANCE,
+              force: bool = False, progress: bool = True) -> Outcome:
+    """`p2p-real sweep`: one photo (an artifact folder, or a photo inverted first), one target, a grid of
+    edit strengths scored and one chosen (runs/sweep.py); a setting that failed is named (exit 1)."""
+    source, output = Path(source), Path(output)
+    if not target:
+        raise P2PError(f"{source}: give --target \"the edited caption\"")
+    if batch_size < 1:
+        raise P2PError(f"--batch-size must be at least 1; got {batch_size}")
+    recorded_model = check_edit_source(source, target, prompt)
+    if model_choice.name_or_path is None and recorded_model:
+        model_choice = replace(model_choice, name_or_path=recorded_model)
+    grid = sweep_grid(cross_grid, self_grid, thresholds, blend)
+    base = edit_options(kind, EditOptions.cross_replace_steps, EditOptions.self_replace_steps, blend, reweight, [])
+    read_shapes = model_choice.name_or_path == "shapes"  # the built-in, whose edits shapes/check.py reads
+    names = sweep_metric_names(metrics, read_shapes, target)
+    model = model_choice.load()
+    # Before the inversion, so that metric weights missing offline cost no minutes; LPIPS on PIE-Bench's SqueezeNet.
+    metric_models = MetricModels.load(names, metric_weights, model.device, "squeeze", clip_model)
+    artifact = sweep_artifact(model, source, prompt, output, steps, force, progress)
+    inversion = load_inversion(artifact, model)
+    result = sweep(model, inversion, target, base, grid, metric_models, read_shapes, edit_tolerance, batch_size, progress)
+    best_yaml = write_sweep(output, model, inversion, artifact, target, base, result, read_shapes, edit_tolerance)
+    files = "grid.png, plot.png, sweep.json" + (", best.yaml" if best_yaml else "")
+    return Outcome(
+        code=1 if result.failed else 0,
+        lines=[*describe(result, best_yaml, output, model.name), f"swept {len(result.settings)} setting(s) of {artifact} in {result.seconds:.1f} s "
+               f"({result.passes} sampling pass(es)), {len(result.failed)} failed -> {output} ({files})"],
+        problems=[f"failed: {setting.label}: {message}" for setting, message in result.failed],
+    )
+
+
+def sweep_metric_names(metrics: str | None, read_shapes: bool, target: str) -> set[str]:
+    """The metric networks a sweep loads; the edit score needs CLIP, except on the shapes model,
+    whose one-object captions shapes/check.py reads back."""
+    names = metric_names(metrics if metrics is not None else "lpips" if read_shapes else "lpips,clip")
+    if read_shapes:
+        try:
+            parse_caption(target)
+        except ValueError:
+            raise P2PError(f"--target {target!r}: the shapes model's edits are read from one-object captions, "
+                           f"such as 'a large red circle on a plain white background'; give one") from None
+    elif "clip" not in names:
+        raise P2PError("--metrics: the edit score is the target's CLIP score; keep clip in --metrics "
+                       "(only --model shapes scores its edits without it)")
+    return names
+
+
+def sweep_artifact(model: Model, source: Path, prompt: str | None, output: Path, steps: int, force: bool,
+                   progress: bool) -> Path:
+    """The artifact folder to sweep: `source` itself, or the photo's, inverted first into OUTPUT/<photo>/
+    as `p2p-real edit` does (a kept inversion of the same work is reused)."""
+    if source.is_dir():
+        return source
+    job = EditJob(source, "", EditOptions(), prompt)
+    names = source_names([job])
+    failed = invert_sources(model, [job], output, names, steps, 1, force, progress)
+    if failed:
+        raise P2PError(failed[source])
+    return inside(output, names[source])
 
 
 def run_bench_reconstruct(source: str, output: str, model_choice: ModelChoice = ModelChoice(),

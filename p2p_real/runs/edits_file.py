@@ -11,6 +11,7 @@ An edits file lists, per edit, the photo (or an artifact folder), the target cap
         blend: [cat, dog]                        # optional LocalBlend words (source, target)
         mask: chelsea-mask.png                   # optional painted mask, relative to the edits file:
                                                # white = edit, black = keep (with blend: both must say edit)
+        blend_threshold: 0.3                     # optional, with blend: the mask's cut, as a fraction of its peak
         reweight: {tabby: 2}                     # optional
         kind: auto                               # auto | replace | refine | reweight
         cross_replace_steps: 0.4                 # or [start, end], or {default_: 0.4, dog: [0, 0.8]}
@@ -32,8 +33,8 @@ from .masks import read_mask
 
 EDITS_FILES = ("edits.yaml", "edits.yml", "edits.json")
 EDIT_SUFFIXES = (".json", ".yaml", ".yml")
-KNOWN_FIELDS = ("photo", "artifact", "prompt", "target", "blend", "mask", "reweight", "kind", "cross_replace_steps",
-                "self_replace_steps", "name")
+KNOWN_FIELDS = ("photo", "artifact", "prompt", "target", "blend", "blend_threshold", "mask", "reweight", "kind",
+                "cross_replace_steps", "self_replace_steps", "name")
 FILE_FIELDS = {"reweights": "reweight", "blend_words": "blend"}  # EditOptions' names of the file's fields
 
 
@@ -142,7 +143,10 @@ def entry_job(entry: dict, path: Path) -> EditJob:
         self_replace_steps=as_tuple(entry.get("self_replace_steps", EditOptions.self_replace_steps)),
         reweights=entry.get("reweight", {}),
         blend_words=as_tuple(entry.get("blend")),
+        blend_threshold=entry.get("blend_threshold", EditOptions.blend_threshold),
     )
+    if "blend_threshold" in entry and options.blend_words is None:
+        raise OptionError("blend_threshold", "a LocalBlend threshold needs blend: [source word, target word]; add it, or leave blend_threshold out")
     return EditJob(source, entry["target"], options, prompt, entry.get("name", ""), entry_mask(entry, path))
 
 
@@ -157,6 +161,35 @@ def entry_mask(entry: dict, path: Path) -> Path | None:
     except P2PError as error:
         raise OptionError("mask", str(error)) from None
     return mask
+
+
+def entry_for(job: EditJob) -> dict:
+    """The edits file's entry that reads back as `job`: its source by absolute path, which an edits
+    file anywhere resolves to the same place; kind, prompt, name and re-weights only when given."""
+    options = job.options
+    entry = {"artifact" if job.source.is_dir() else "photo": str(job.source.resolve()), "target": job.target}
+    if job.prompt and not job.source.is_dir():
+        entry["prompt"] = job.prompt
+    if options.kind != EditOptions.kind:
+        entry["kind"] = options.kind
+    entry["cross_replace_steps"] = as_list(options.cross_replace_steps)
+    entry["self_replace_steps"] = as_list(options.self_replace_steps)
+    if options.blend_words:
+        entry.update(blend=list(options.blend_words), blend_threshold=options.blend_threshold)
+    if options.reweights:
+        entry["reweight"] = dict(options.reweights)
+    if job.mask is not None:
+        entry["mask"] = str(Path(job.mask).resolve())  # absolute: read the same from any edits file
+    if job.name:
+        entry["name"] = job.name
+    return entry
+
+
+def as_list(value):
+    """EditOptions' tuples (and dicts of them) as the lists YAML and JSON write."""
+    if isinstance(value, dict):
+        return {key: as_list(item) for key, item in value.items()}
+    return list(value) if isinstance(value, tuple) else value
 
 
 def as_tuple(value):

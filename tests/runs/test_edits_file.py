@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from p2p_real.cli import main
-from p2p_real.runs.edits_file import EditsFile, read_edits_file
+from p2p_real.editing.options import EditOptions
+from p2p_real.runs.edits_file import EditJob, EditsFile, entry_for, read_edits_file
 from p2p_real.runs.pie_bench import read_bench_edits
 
 DATA = Path(__file__).parent.parent.parent / "data" / "photos"
@@ -43,6 +44,8 @@ def folder(tmp_path):
     ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, reweight: {tabby: .nan}}", "reweight (tabby)", "got nan"),
     ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, blend: cat}", "blend", "expected two words"),
     ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, blend: [cat, 5]}", "blend", "expected two words"),
+    ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, blend: [cat, dog], blend_threshold: 2}", "blend_threshold", "must be in [0, 1]"),
+    ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, blend_threshold: 0.5}", "blend_threshold", "needs blend"),
 ])
 def test_a_bad_entry_is_named_and_left_out(folder, entry, field, needle):
     (folder / "edits.yaml").write_text(f"edits:\n  - {GOOD}\n  - {entry}\n")
@@ -88,3 +91,19 @@ def test_bench_reads_the_bad_entries_of_an_edits_file_too(folder):
     (folder / "edits.yaml").write_text(f"edits:\n  - {GOOD}\n  - {{photo: chelsea.jpg, target: 5}}\n")
     edits, problems = read_bench_edits(folder / "edits.yaml")
     assert [edit.target_prompt for edit in edits] == ["a tabby dog"] and "edit 2, field target" in problems[0]
+
+
+@pytest.mark.parametrize("options", [
+    EditOptions(),
+    EditOptions(kind="replace", cross_replace_steps=(0.1, 0.7), self_replace_steps=0.2, blend_words=("cat", "dog"), blend_threshold=0.45),
+    EditOptions(cross_replace_steps={"default_": 0.4, "dog": (0.0, 0.8)}, reweights={"tabby": -1.5}),
+])
+def test_an_entry_written_for_a_job_reads_back_as_that_job(folder, options):
+    import yaml
+
+    for job in (EditJob(folder / "artifact", "a tabby dog", options, name="mine"),
+                EditJob(folder / "chelsea.jpg", "a tabby dog", options, prompt="a tabby cat")):
+        (folder / "edits.yaml").write_text(yaml.safe_dump({"edits": [entry_for(job)]}))
+        ([read], problems) = read_edits_file(folder / "edits.yaml")
+        assert not problems and read.options == job.options and (read.target, read.name, read.prompt) == (job.target, job.name, job.prompt)
+        assert read.source.resolve() == job.source.resolve()
