@@ -88,7 +88,7 @@ def run_job(photos: Path, output: Path, processes: int, args) -> dict:
     # records: a batch's records are written within seconds, batches a minute apart, so the first batch
     # ends at the longest pause in the first half of the run.
     gaps = [later - earlier for earlier, later in zip(records, records[1:len(records) // 2 + 1])]
-    batch = int(args.batch_size) if args.batch_size.isdigit() else (gaps.index(max(gaps)) + 1 if gaps else 1) // processes
+    batch = int(args.batch_size) if args.batch_size.isdigit() else max(1, (gaps.index(max(gaps)) + 1 if gaps else 1) // processes)
     first_batches = min(processes * batch, len(records) - 1)
     steady = (len(records) - first_batches) / (records[-1] - records[first_batches - 1]) * 60 if first_batches >= 1 else float("nan")
     row = {"processes": processes, "photos": len(records), "wall_seconds": wall,

@@ -100,9 +100,10 @@ class StepGraph:
     that nothing returns to Python between iterations.
 
     The first `warm_ups` calls are real steps run eagerly on the capture stream, which also does
-    the lazy set-up a capture must not meet (cuBLAS workspaces, autograd's streams, Adam's state);
-    the next call captures, and every call from then on is one replay. Tensors the step makes anew
-    (gradients, temporaries) live in the graph's pool; those it mutates must be made before it.
+    the lazy set-up a capture must not meet (cuBLAS workspaces, autograd's streams, Adam's state),
+    so the step must call eager code (`Model.denoise_in_step`); the next call captures, and every
+    call from then on is one replay. Tensors the step makes anew (gradients, temporaries) live in
+    the graph's pool; those it mutates must be made before it.
     """
 
     def __init__(self, step, warm_ups: int = 2):

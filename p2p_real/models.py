@@ -223,10 +223,25 @@ class Model:
     @property
     def captures_steps(self) -> bool:
         """Whether `graph_step` captures: CUDA graphs are on, and the GPU is not a small one (the text
-        encoders offloaded). A whole iteration's graph holds a pool of its own beside the UNet's: with
-        it SDXL ran out of a 16 GiB cap on the H200 (5.3 GiB in graph pools), without it it fits, and
-        it measured no faster there (docs/BENCHMARKS.md, issue 13)."""
+        encoders offloaded). With whole-iteration graphs SDXL ran out of a 16 GiB cap on the H200
+        (5.3 GiB in graph pools), measured while their warm-ups also captured the per-pass graphs
+        (fixed since, not measured again); per-pass graphs fit, and whole iterations measured no
+        faster (docs/BENCHMARKS.md, issue 13)."""
         return self.graphs is not None and not self.offload_text
+
+    def free_gpu_memory(self) -> None:
+        """Let go of what work that ran out of memory leaves behind, before it is retried smaller: the
+        CUDA graphs captured for the larger shapes (each keeps a private pool) and cached blocks."""
+        if self.graphs is not None:
+            self.graphs.clear()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    @property
+    def denoise_in_step(self):
+        """The `denoise` a captured step calls: the UNet's modules (torch.compile's where gradients
+        flow, with --compile), whose kernels the step's graph records."""
+        return self.graphs.eager
 
     def graph_step(self, step):
         """`step` (in-place work that calls `denoise`) replayed whole from one CUDA graph

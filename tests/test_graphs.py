@@ -71,10 +71,12 @@ def test_null_text_iterations_replayed_whole_match_the_eager_loop(models, genera
     reference_model = load_model(graphed.name, device="cuda", dtype=torch.float64, cuda_graphs=False)
     trajectory = ddim_invert(reference_model.denoise, latents.double(), conditional.double(), schedule)
     exact = null_text_optimize(reference_model, trajectory, conditional.double(), unconditional.double(), schedule)
-    recorder = StepGraphRecorder(graphed)
+    recorder, captured_before = StepGraphRecorder(graphed), set(graphed.graphs.replays)
     results = {name: null_text_optimize(denoise, trajectory.float(), conditional, unconditional, schedule)
                for name, denoise in (("eager", eager), ("graphed", recorder))}
     assert recorder.graphs and all(graph.graph is not None for graph in recorder.graphs), "no iteration was captured"
+    # the iterations' kernels live in their own graph only: no per-pass gradient graph was captured beside it
+    assert not [key for key in set(graphed.graphs.replays) - captured_before if key[-1]], "a per-pass gradient graph was captured too"
     assert torch.equal(results["graphed"].inner_steps, results["eager"].inner_steps)
     errors = {name: relative(result.reconstruction_latents, exact.reconstruction_latents) for name, result in results.items()}
     assert errors["graphed"] <= 2 * errors["eager"] + 1e-6, errors
@@ -89,6 +91,10 @@ class StepGraphRecorder:
 
     def __call__(self, latents, timestep, embeddings):
         return self.model(latents, timestep, embeddings)
+
+    @property
+    def denoise_in_step(self):
+        return self.model.denoise_in_step
 
     def graph_step(self, step):
         self.graphs.append(self.model.graph_step(step))

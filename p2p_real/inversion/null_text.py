@@ -37,11 +37,15 @@ def null_text_optimize(
     masked update, so a batch gives each photo exactly what it would get alone.
 
     A `denoise` that `captures_steps` (a `Model` with CUDA graphs on) replays each Adam iteration,
-    forward, backward, update and early-stop mask, from one CUDA graph (its `graph_step`).
+    forward, backward, update and early-stop mask, from one CUDA graph (its `graph_step`); with
+    `stop_batch_early` one boolean is read back per iteration.
     """
     latents = trajectory[-1]
     graphed = getattr(denoise, "captures_steps", False)
-    inner = InnerSteps(denoise, schedule, latents, unconditional, guidance_scale, options, capturable=graphed)
+    # A captured step records the UNet's own kernels: it calls the model's eager forward, not the
+    # per-pass graphs, which would capture (and keep) a second copy in their own pool.
+    inner = InnerSteps(denoise.denoise_in_step if graphed else denoise, schedule, latents, unconditional,
+                       guidance_scale, options, capturable=graphed)
     step = denoise.graph_step(inner.step) if graphed else inner.step
     embeddings, final_losses, inner_steps = [], [], []
     for index, timestep in enumerate(tqdm(schedule.timesteps.tolist(), desc="null-text", leave=False, disable=disable)):
@@ -74,6 +78,7 @@ class InnerSteps:
     def __init__(self, denoise: Denoise, schedule: Schedule, latents: torch.Tensor, unconditional: torch.Tensor,
                  guidance_scale: float, options: NullTextOptions, capturable: bool = False):
         self.denoise, self.schedule, self.guidance_scale, self.options = denoise, schedule, guidance_scale, options
+        self.capturable = capturable
         device, batch = latents.device, latents.shape[0]
         self.latents, self.target, self.conditional_prediction = (torch.empty_like(latents) for _ in range(3))
         self.timestep = torch.zeros((), dtype=torch.long, device=device)
@@ -94,6 +99,7 @@ class InnerSteps:
             for buffer, value in ((self.latents, latents), (self.target, target), (self.conditional_prediction, conditional_prediction)):
                 buffer.copy_(value)
             self.timestep.fill_(timestep)
+            self.timestep_number = timestep
             self.alpha_bars.copy_(torch.tensor(step_alpha_bars(self.schedule, timestep), dtype=torch.float64))
             self.threshold.fill_(self.options.early_stop_epsilon + index * self.options.early_stop_slope)
             group = self.optimizer.param_groups[0]
@@ -111,7 +117,9 @@ class InnerSteps:
     def step(self) -> None:
         """One Adam iteration for the photos still above their threshold; stopped photos stay frozen."""
         options = self.options
-        unconditional_prediction = self.denoise(self.latents, self.timestep, self.embedding)
+        # a graph replays the tensor's new value; an eager `denoise` gets the number it is promised
+        timestep = self.timestep if self.capturable else self.timestep_number
+        unconditional_prediction = self.denoise(self.latents, timestep, self.embedding)
         prediction = guide(unconditional_prediction, self.conditional_prediction, self.guidance_scale)
         reconstructed = ddim_step_between(self.schedule, prediction, self.latents, self.alpha_bars[0], self.alpha_bars[1])
         per_photo = (reconstructed - self.target).pow(2).flatten(1).mean(1)  # (B,) MSE of each photo

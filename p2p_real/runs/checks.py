@@ -61,8 +61,10 @@ def check_command_line(options: dict) -> None:
     for flag in ("steps", "gpus"):
         if options.get(flag) is not None and options[flag] < 1:
             raise P2PError(f"--{flag.replace('_', '-')}: must be at least 1, got {options[flag]}")
-    if "batch_size" in options:
+    if options.get("command") in ("run_invert", "run_edit"):  # photos per batch, or auto (a sweep's counts settings)
         batch_size_option(options["batch_size"])
+    elif options.get("batch_size") is not None and options["batch_size"] < 1:
+        raise P2PError(f"--batch-size: must be at least 1 setting per sampling pass, got {options['batch_size']}")
     for flag in ("prompt", "target", "name"):
         if options.get(flag) is not None and not options[flag].strip():
             raise P2PError(f"--{flag}: empty; give it some text, or leave the flag out")

@@ -95,7 +95,10 @@ def run_invert(inputs: list[str], output: str, model_choice: ModelChoice = Model
     report = invert_photos(model, photos, output, method, steps, guidance, options, batch_size, force,
                            progress) if photos else RunReport()
     if model is not None and model.compiled and report.done and method == "null-text":
-        mark_warm(model)  # later runs over a folder compile by default
+        try:
+            mark_warm(model)  # later runs over a folder compile by default
+        except OSError:
+            pass  # an unwritable cache folder costs later runs their default compilation, not this run its result
     if single and report.failed:
         raise P2PError(report.failed[0][1])
     tallies = ranks.gather(Tally.of(report, [str(photo.path) for photo, _ in report.failed],

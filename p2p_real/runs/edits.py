@@ -216,12 +216,18 @@ def edit_together(model: Model, inversion: Inversion, edits: list[PendingEdit], 
         results = edit(model, inversion, [pending.job.target for pending in edits],
                        [pending.job.options for pending in edits], [pending.mask for pending in edits], progress=progress)
     except (P2PError, torch.OutOfMemoryError) as error:
-        if len(edits) > 1:
-            for pending in edits:
-                edit_together(model, inversion, [pending], maps, progress, report)
+        out_of_memory = isinstance(error, torch.OutOfMemoryError)
+        failure = "out of GPU memory: try --dtype float16 if you chose float32" if out_of_memory else str(error)
+    else:
+        failure = None
+    if failure is not None:  # retried here, once the failed pass's tensors (held by the traceback) are gone
+        if len(edits) == 1:
+            report.failed.append((edits[0].job, failure))
             return
-        message = str(error) if isinstance(error, P2PError) else "out of GPU memory: try --dtype float16 if you chose float32"
-        report.failed.append((edits[0].job, message))
+        if out_of_memory:
+            model.free_gpu_memory()
+        for pending in edits:
+            edit_together(model, inversion, [pending], maps, progress, report)
         return
     for pending, result in zip(edits, results):
         write_edit(result, pending, model.tokenizer if maps else None)

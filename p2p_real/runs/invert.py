@@ -252,7 +252,7 @@ def invert_batch(model: Model, batch: list[Claimed], settings: InversionSettings
         for claimed, inversion in zip(batch, inversions):
             inversion.source_sha256 = claimed.source_sha256
         return list(zip(batch, inversions))
-    free_gpu_memory(model)
+    model.free_gpu_memory()
     if len(batch) == 1:
         message = "out of GPU memory: try a smaller --batch-size, or --dtype float16 if you chose float32"
         report.failed.append((batch[0].photo, f"{batch[0].photo.path}: {message}"))
@@ -261,15 +261,6 @@ def invert_batch(model: Model, batch: list[Claimed], settings: InversionSettings
     limit.size = min(limit.size, half)
     return (invert_batch(model, batch[:half], settings, limit, report, progress)
             + invert_batch(model, batch[half:], settings, limit, report, progress))
-
-
-def free_gpu_memory(model: Model) -> None:
-    """Let go of what a batch that ran out of memory leaves behind: the CUDA graphs captured for the
-    larger shapes (each keeps a private memory pool) and the allocator's cached blocks."""
-    if model.graphs is not None:
-        model.graphs.clear()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def write_batch(inverted: list[tuple[Claimed, Inversion]], output: Path, locks: ExitStack) -> JobReport:

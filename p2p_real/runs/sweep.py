@@ -87,9 +87,11 @@ def sample_chunk(model: Model, inversion: Inversion, target: str, base: EditOpti
     try:
         return edit(model, inversion, [target] * len(settings), [setting.options(base) for setting in settings])
     except torch.OutOfMemoryError:
-        if len(settings) == 1:
-            return ["out of GPU memory: try a smaller --batch-size, or --dtype float16 if you chose float32"]
-        return [outcome for setting in settings for outcome in sample_chunk(model, inversion, target, base, [setting])]
+        pass  # retried below, once the failed pass's tensors (held by the traceback) are gone
+    if len(settings) == 1:
+        return ["out of GPU memory: try a smaller --batch-size, or --dtype float16 if you chose float32"]
+    model.free_gpu_memory()
+    return [outcome for setting in settings for outcome in sample_chunk(model, inversion, target, base, [setting])]
 
 
 def setting_row(setting: Setting) -> dict:
@@ -127,6 +129,8 @@ def write_sweep(output: Path, model: Model, inversion: Inversion, artifact: Path
              picture_settings)
     if best_yaml is not None:
         write_atomic(output / "best.yaml", best_yaml.encode())
+    else:  # an earlier sweep's choice must not pass for this one's
+        (output / "best.yaml").unlink(missing_ok=True)
     write_json_atomic(output / "sweep.json", record)
     return best_yaml
 
