@@ -142,7 +142,7 @@ def wire_inversion(page: Page, workbench: Workbench) -> None:
         return shown(page, view, {page.photo: view.photo, page.picked_photo: view.photo})
 
     def on_invert(photo, picked_photo, caption, replace, progress=gr.Progress(track_tqdm=True)):
-        view = workbench.invert(picked_photo or photo, caption, replace)
+        view = workbench.invert(picked_photo or photo, caption, replace, uploaded=not picked_photo)
         return shown(page, view, {page.picker: picker_update(workbench, view.artifact)})
 
     def on_upload():  # a new photo: the session's inversion was of another one

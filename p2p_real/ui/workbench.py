@@ -19,7 +19,7 @@ from ..runs.captions import caption_for
 from ..runs.checks import in_flag_terms
 from ..runs.edits import RECORD_FILE, artifact_edit_folder, run_edits
 from ..runs.edits_file import EditJob
-from ..runs.invert import invert_photos
+from ..runs.invert import file_sha256, invert_photos
 from ..runs.naming import inside
 from ..runs.photos import Photo, photo_names
 from .edit_form import EditForm
@@ -78,16 +78,18 @@ class Workbench:
         except Exception as error:  # the page says it in one line, whatever it was
             return InversionView(failure_message(error), failed=True)
 
-    def invert(self, photo: str | None, caption: str | None, replace: bool = False) -> InversionView:
-        """The photo into OUTPUT/<photo>/, named as `p2p-real invert` names it. A kept inversion of
-        the same photo and settings is reused; one made otherwise is an error unless `replace` (--force)."""
+    def invert(self, photo: str | None, caption: str | None, replace: bool = False, uploaded: bool = False) -> InversionView:
+        """The photo into OUTPUT/<photo>/, named as `p2p-real invert` names it, or an `uploaded` one
+        as <file name>-<8 hex digits of its bytes>: uploads share names (every pasted picture is
+        image.png). A kept inversion of the same photo and settings is reused; one made otherwise is
+        an error unless `replace` (--force)."""
         try:
             if not photo:
                 raise P2PError("no photo: upload one, or pick one from the list")
             path, caption = Path(photo), (caption or "").strip()
             if not caption:
                 raise P2PError(f"{path.name}: no caption; type what the photo shows")
-            name = photo_names([path])[path]
+            name = f"{path.stem}-{file_sha256(path)[:8]}" if uploaded else photo_names([path])[path]
             with self.model_lock:
                 report = invert_photos(self.model, [Photo(path, caption, name)], self.output, self.method, self.num_steps,
                                        force=replace, keep_matching=True, progress=True)

@@ -127,7 +127,9 @@ def test_upload_invert_and_edit_in_the_page(browser, app, tmp_path):
     browser.find_element(By.CSS_SELECTOR, "#caption textarea").send_keys(caption)
     browser.find_element(By.CSS_SELECTOR, "#invert-button").click()
     shown("#reconstruction-image img", INVERT_SECONDS)
-    assert status().startswith("inverted in ") and ": out/circle, reconstruction PSNR" in status()
+    # an upload's folder is its file name and 8 hex digits of its bytes (pasted pictures share names)
+    [photo_folder] = [path for path in output.iterdir() if path.name.startswith("circle-")]
+    assert status().startswith("inverted in ") and f": out/{photo_folder.name}, reconstruction PSNR" in status()
 
     target = browser.find_element(By.CSS_SELECTOR, "#target textarea")
     assert target.get_attribute("value") == caption  # the caption, ready to change a word of
@@ -138,9 +140,9 @@ def test_upload_invert_and_edit_in_the_page(browser, app, tmp_path):
     WebDriverWait(browser, 30).until(lambda driver: status().startswith("edited in "))
     shown("#maps-image img", 10)
 
-    [folder] = [path.parent for path in (output / "circle").glob("*/edited.json")]
-    assert status().endswith(f"(replace): out/circle/{folder.name}/edited.png")
-    assert (output / "circle" / "inversion.json").is_file() and (output / "circle" / "reconstruction.png").is_file()
+    [folder] = [path.parent for path in photo_folder.glob("*/edited.json")]
+    assert status().endswith(f"(replace): out/{photo_folder.name}/{folder.name}/edited.png")
+    assert (photo_folder / "inversion.json").is_file() and (photo_folder / "reconstruction.png").is_file()
     assert json.loads((folder / "edited.json").read_text())["prompt"] == colour_swap
     assert {"edited.png", "grid.png", "maps.png"} <= {path.name for path in folder.iterdir()}
     with urllib.request.urlopen(edited_image.get_attribute("src")) as response:

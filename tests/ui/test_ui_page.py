@@ -23,7 +23,7 @@ class ScriptedWorkbench(Workbench):
         super().__init__(model=None, output=output)
         self.view, self.asked = view, []
 
-    def invert(self, photo, caption, replace=False):
+    def invert(self, photo, caption, replace=False, uploaded=False):
         self.asked.append((photo, caption, replace))
         return self.view
 

@@ -131,3 +131,18 @@ def test_an_inversion_of_another_model_is_said_when_picked(inverted, tmp_path):
                  "--model", "tiny-random", "--steps", "2", "--method", "ddim", "--quiet"]) == 0
     view = workbench.pick(str(tmp_path / "circle"))
     assert view.failed and "this inversion was made with model 'tiny-random'" in view.message and "\n" not in view.message
+
+
+def test_uploads_with_one_file_name_get_folders_of_their_own(inverted, tmp_path):
+    # the page names every pasted picture image.png: two photos must not meet in one folder
+    workbench, _ = inverted
+    uploads = []
+    for scene in ("circle", "star"):
+        (tmp_path / scene).mkdir()
+        uploads.append(tmp_path / scene / "image.png")
+        uploads[-1].write_bytes((SHAPES / f"{scene}.png").read_bytes())
+    captions = json.loads((SHAPES / "captions.json").read_text())
+    views = [workbench.invert(str(upload), captions[f"{scene}.png"], uploaded=True) for upload, scene in zip(uploads, ("circle", "star"))]
+    assert not any(view.failed for view in views), [view.message for view in views]
+    folders = {Path(view.artifact) for view in views}
+    assert len(folders) == 2 and all(folder.name.startswith("image-") for folder in folders), folders
