@@ -19,6 +19,7 @@ class EditForm:
     cross_replace_steps: float = EditOptions.cross_replace_steps
     self_replace_steps: float = EditOptions.self_replace_steps
     word_steps: str = ""  # "red=0,0.8", as repeated --word-steps flags
+    mask: str = ""  # a painted mask's file, as --mask; empty: none
 
     def options(self) -> EditOptions:
         """A P2PError (an OptionError for a bad value) of one line when the form cannot be used."""

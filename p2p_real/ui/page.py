@@ -43,6 +43,7 @@ class Page:
     cross_replace_steps: gr.Slider
     self_replace_steps: gr.Slider
     word_steps: gr.Textbox
+    mask: gr.Image
     redo: gr.Checkbox
     edit_button: gr.Button
     status: gr.Markdown
@@ -54,7 +55,7 @@ class Page:
     def edit_inputs(self) -> list:
         """The edit form's components, in EditForm's order, after the artifact."""
         return [self.artifact, self.target, self.kind, self.blend_source_word, self.blend_target_word, self.reweights,
-                self.cross_replace_steps, self.self_replace_steps, self.word_steps, self.redo]
+                self.cross_replace_steps, self.self_replace_steps, self.word_steps, self.mask, self.redo]
 
 
 def serve(workbench: Workbench, host: str, port: int, share: bool) -> None:
@@ -115,13 +116,15 @@ def edit_controls() -> dict:
                                         label="Cross-replace steps (--cross-replace-steps)", elem_id="cross-replace-steps")
         self_replace_steps = gr.Slider(0, 1, value=EditOptions.self_replace_steps, step=0.05,
                                        label="Self-replace steps (--self-replace-steps)", elem_id="self-replace-steps")
+    mask = gr.Image(label="Mask (--mask): white where the edit may change the photo, black keeps it", type="filepath",
+                    image_mode=None, sources=["upload"], height=120, elem_id="mask")
     with gr.Row(equal_height=True):
         word_steps = gr.Textbox(label="A word's own window (--word-steps)", placeholder="red=0,0.8", scale=2, elem_id="word-steps")
         redo = gr.Checkbox(label="redo it if already made (--force)", scale=2, elem_id="redo")
         edit_button = gr.Button("Edit", variant="primary", scale=1, elem_id="edit-button")
     return dict(target=target, kind=kind, blend_source_word=blend_source_word, blend_target_word=blend_target_word,
                 reweights=reweights, cross_replace_steps=cross_replace_steps, self_replace_steps=self_replace_steps,
-                word_steps=word_steps, redo=redo, edit_button=edit_button)
+                word_steps=word_steps, mask=mask, redo=redo, edit_button=edit_button)
 
 
 def result_views() -> dict:
@@ -161,9 +164,9 @@ def wire_inversion(page: Page, workbench: Workbench) -> None:
 
 def wire_edit(page: Page, workbench: Workbench) -> None:
     def on_edit(artifact, target, kind, blend_source_word, blend_target_word, reweights, cross_replace_steps,
-                self_replace_steps, word_steps, redo, progress=gr.Progress(track_tqdm=True)):
+                self_replace_steps, word_steps, mask, redo, progress=gr.Progress(track_tqdm=True)):
         form = EditForm(target or "", kind, blend_source_word or "", blend_target_word or "", reweights or "",
-                        cross_replace_steps, self_replace_steps, word_steps or "")
+                        cross_replace_steps, self_replace_steps, word_steps or "", mask or "")
         view = workbench.edit(artifact, form, redo)
         return edit_shown(page, view)
 

@@ -110,7 +110,7 @@ class Workbench:
                 raise P2PError("no inversion to edit: invert a photo, or pick a kept inversion")
             if not form.target.strip():
                 raise P2PError("no target: type the edited caption")
-            job = EditJob(Path(artifact), form.target.strip(), form.options())
+            job = EditJob(Path(artifact), form.target.strip(), form.options(), mask=Path(form.mask) if form.mask else None)
             with self.model_lock:
                 report = run_edits(self.model, [job], self.output, self.num_steps, force=redo, maps=True, progress=True)
             if report.failed:

@@ -146,3 +146,27 @@ def test_uploads_with_one_file_name_get_folders_of_their_own(inverted, tmp_path)
     assert not any(view.failed for view in views), [view.message for view in views]
     folders = {Path(view.artifact) for view in views}
     assert len(folders) == 2 and all(folder.name.startswith("image-") for folder in folders), folders
+
+
+def test_a_painted_mask_confines_the_edit_and_a_dark_one_is_one_line(inverted, tmp_path):
+    # the page's mask field is the command line's --mask: recorded by content, the edit kept inside it
+    import hashlib
+
+    import numpy as np
+
+    workbench, inversion = inverted
+    left = np.zeros((64, 64), dtype=np.uint8)
+    left[:, :32] = 255
+    Image.fromarray(left).save(tmp_path / "left.png")
+    view = workbench.edit(inversion.artifact, EditForm(RED, mask=str(tmp_path / "left.png")))
+    assert not view.failed, view.message
+    settings = json.loads((Path(view.edited).parent / "edited.json").read_text())
+    assert settings["mask_sha256"] == hashlib.sha256((tmp_path / "left.png").read_bytes()).hexdigest()
+    edited = Image.open(view.edited).convert("RGB")
+    red, _, blue = edited.getpixel((25, 32))  # the circle's left part, inside the mask: red now
+    assert red > 150 and blue < 100, (red, blue)
+    red, _, blue = edited.getpixel((39, 32))  # its right part, outside: still the photo's blue
+    assert blue > 150 and red < 100, (red, blue)
+    Image.fromarray(np.zeros((64, 64), dtype=np.uint8)).save(tmp_path / "dark.png")
+    dark = workbench.edit(inversion.artifact, EditForm(RED, mask=str(tmp_path / "dark.png")))
+    assert dark.failed and "dark.png" in dark.message and "\n" not in dark.message
