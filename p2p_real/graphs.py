@@ -36,9 +36,7 @@ class CudaGraphDenoiser:
         return (self.gradient_forward if with_grad else self.forward)(latents, timestep, embeddings).float()
 
     def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
-        if torch.cuda.is_current_stream_capturing():
-            return self.eager(latents, timestep, embeddings)  # inside a caller's graph (`StepGraph`): recorded there
-        timestep_tensor = timestep if torch.is_tensor(timestep) else torch.full((), timestep, dtype=torch.long, device=latents.device)
+        timestep_tensor = torch.full((), timestep, dtype=torch.long, device=latents.device)
         with_grad = torch.is_grad_enabled() and embeddings.requires_grad
         key = (tuple(latents.shape), tuple(embeddings.shape), latents.dtype, embeddings.dtype, with_grad)
         if key not in self.replays:
