@@ -66,7 +66,7 @@ def run_edits(
     force: bool = False,
     maps: bool = False,
     progress: bool = True,
-    batch_size: int = 1,
+    batch_size: int | str = 1,  # or "auto" (runs/batch_size.py)
 ) -> EditReport:
     """Invert the photos that need it (`batch_size` at a time), then run each edit into
     OUTPUT/<photo>/<edit>/: the pending edits of one photo together, in one sampling pass per
@@ -111,7 +111,7 @@ def source_names(jobs: list[EditJob]) -> dict[Path, str]:
 
 
 def invert_sources(model: Model, jobs: list[EditJob], output: Path, names: dict[Path, str], num_steps: int,
-                   batch_size: int, force: bool, progress: bool) -> dict[Path, str]:
+                   batch_size: int | str, force: bool, progress: bool) -> dict[Path, str]:
     """Invert the photos (not artifact folders) the jobs name, into OUTPUT/<photo>/; the failures."""
     photos = {job.source: Photo(job.source, job.prompt, names[job.source]) for job in jobs if job.source.is_file()}
     if not photos:
