@@ -10,6 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..artifacts import Inversion, load_inversion
+from ..devices import device_name, synchronize  # noqa: F401 (device_name: runs/commands.py's)
 from ..editing.edit import edit
 from ..editing.options import EditOptions
 from ..errors import P2PError
@@ -22,15 +23,6 @@ from ..pipeline import invert
 from .invert import InversionSettings, file_sha256, invert_waiting
 from .naming import inside, sanitize, short_hash
 from .photos import Photo
-
-
-def device_name(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def bench_reconstruct(

@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scenes < 1 or args.steps < 1 or args.batch_size < 1:
         parser.error("--scenes, --steps and --batch-size must be at least 1")
 
-    from ..runs.bench import device_name
+    from ..devices import device_name
     from ..loading import load_model
 
     try:
@@ -475,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_parts(model: Model, parts: list[str], args: argparse.Namespace, options: NullTextOptions) -> tuple[dict, dict, list[str]]:
     """Each part's results and seconds, its figures written into args.output; the figures' names."""
-    from ..runs.bench import synchronize
+    from ..devices import synchronize
 
     common = {"count": args.scenes, "seed": args.seed, "steps": args.steps, "guidance": args.guidance,
               "batch_size": args.batch_size, "progress": not args.quiet}
