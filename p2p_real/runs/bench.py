@@ -6,11 +6,10 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 from ..artifacts import Inversion, load_inversion
-from ..devices import device_name, synchronize  # noqa: F401 (device_name: runs/commands.py's)
+from ..devices import synchronize
 from ..editing.edit import edit
 from ..editing.options import EditOptions
 from ..errors import P2PError

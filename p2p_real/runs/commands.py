@@ -22,7 +22,8 @@ from ..loading import load_model
 from ..models import Model
 from ..shapes.check import parse_caption
 from .batch_size import AUTO, batch_size_option
-from .bench import bench_edit, bench_reconstruct, device_name, plot_quality_against_time, write_json
+from ..devices import device_name
+from .bench import bench_edit, bench_reconstruct, plot_quality_against_time, write_json
 from .compile_cache import is_warm, mark_warm
 from .checks import UI_NEEDS_GRADIO, edit_options, method_names, metric_names, null_text_options
 from .edits import MAX_TARGETS_PER_PASS, invert_sources, run_edits, source_names
