@@ -62,23 +62,13 @@ def invert(
             model_name=model.name,
             model_fingerprint=model.fingerprint,
             scheduler_config=dict(model.scheduler_config),
-            options=method_record(model, method, result.options),
+            options=METHODS[method].record(options, model.text.null_text_record),
             metrics={**metrics[index], "latent_mse": latent_errors[index]},
             diagnostics={name: values[:, index].tolist() for name, values in result.diagnostics.items()},
             source_path=str(source_paths[index]) if source_paths else "",
         )
         for index in range(len(images))
     ]
-
-
-def method_record(model: Model, method: str, options: dict) -> dict:
-    """The method's settings as the artifact records them. On SDXL, null-text optimises the pooled
-    unconditional embedding with the token rows (the embedding's last row, p2p_real/text_encoders.py):
-    it followed the pivots with 5-15% lower latent error than the tokens alone in
-    benchmarks/sdxl_pooled.py (docs/BENCHMARKS.md), at no extra cost."""
-    if model.family == "sdxl" and method == "null-text":
-        return {**options, "optimised_embedding": "tokens and pooled"}
-    return options
 
 
 def check_arguments(model: Model, images, prompts, method, num_steps, guidance_scale, options, source_paths) -> None:

@@ -10,10 +10,13 @@ and the artifacts only ever see the tensor, so a model family is an adapter here
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
+import diffusers
 import torch
 import torch.nn.functional as F
 from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
@@ -38,13 +41,30 @@ def token_ids(tokenizer: CLIPTokenizer, prompts: list[str]) -> torch.Tensor:
     return tokenizer(prompts, padding="max_length", max_length=most, return_tensors="pt").input_ids
 
 
+@dataclass(frozen=True)
+class PhotoMemory:
+    """Peak GPU memory of a null-text batch beyond the weights, at the family's own resolution: a
+    fixed part (graph pools, the VAE, workspaces) plus a part per photo (runs/batch_size.py uses it).
+
+    Measured on an H200 with `benchmarks/peak_memory.py --batch B` (float16, CUDA graphs; 2026-11-30;
+    docs/BENCHMARKS.md): peak memory reserved, weights excluded, rounded up so that every measured
+    batch lies under the line."""
+
+    reference_resolution: int  # pixels per side
+    fixed_gib: float
+    per_photo_gib: float
+
+
 @dataclass
 class ClipText:
     """SD 1.x / 2.x: (B, 77, D), the encoder's last hidden state; the null prompt is "" encoded."""
 
     encoder: CLIPTextModel
     tokenizer: CLIPTokenizer
-    family = "sd"
+    family: ClassVar[str] = "sd"
+    # SD v1 (2.05 GiB of weights): 4.62 / 10.47 / 16.68 / 30.68 GiB at batch 1 / 4 / 8 / 16.
+    photo_memory: ClassVar[PhotoMemory] = PhotoMemory(512, 0.9, 1.8)
+    null_text_record: ClassVar[dict] = {}  # what null-text's record adds for this family: nothing
 
     @property
     def encoders(self) -> tuple[torch.nn.Module, ...]:
@@ -79,7 +99,14 @@ class SdxlText:
     tokenizer: CLIPTokenizer
     tokenizer_2: CLIPTokenizer
     zeros_for_empty_prompt: bool = True
-    family = "sdxl"
+    family: ClassVar[str] = "sdxl"
+    # SDXL (7.37 GiB of weights): 22.43 / 30.19 / 52.24 GiB at batch 1 / 2 / 4; the commands'
+    # expandable_segments allocator needs less (its allocated peak grows 5.1 GiB a photo).
+    photo_memory: ClassVar[PhotoMemory] = PhotoMemory(1024, 4.0, 11.0)
+    # Null-text optimises the pooled null embedding with the token rows (the embedding's last row): it
+    # followed the pivots with 5-15% lower latent error than the tokens alone in benchmarks/sdxl_pooled.py
+    # (docs/BENCHMARKS.md), at no extra cost.
+    null_text_record: ClassVar[dict] = {"optimised_embedding": "tokens and pooled"}
 
     @property
     def encoders(self) -> tuple[torch.nn.Module, ...]:
@@ -121,6 +148,19 @@ class SdxlText:
         self.encoder_2.save_pretrained(folder / "text_encoder_2")
         self.tokenizer.save_pretrained(folder / "tokenizer")
         self.tokenizer_2.save_pretrained(folder / "tokenizer_2")
+        # so that diffusers' StableDiffusionXLPipeline opens the folder too
+        (folder / "model_index.json").write_text(json.dumps(self.pipeline_index(), indent=2) + "\n")
+
+    def pipeline_index(self) -> dict:
+        return {
+            "_class_name": "StableDiffusionXLPipeline", "_diffusers_version": diffusers.__version__,
+            "force_zeros_for_empty_prompt": self.zeros_for_empty_prompt,
+            "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+            "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "CLIPTokenizer"],
+            "scheduler": ["diffusers", "DDIMScheduler"], "image_encoder": [None, None], "feature_extractor": [None, None],
+        }
 
 
 def load_text(source: str | os.PathLike, sdxl: bool, zeros_for_empty_prompt: bool, **options) -> ClipText | SdxlText:

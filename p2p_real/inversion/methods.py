@@ -1,7 +1,10 @@
 """The inversion methods as a table of functions that read alike (k-diffusion's samplers' manner):
 
     method(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, disable)
-        -> MethodResult(null_text_embeddings, latent_offsets, options, diagnostics)
+        -> MethodResult(null_text_embeddings, latent_offsets, diagnostics)
+
+`METHODS[name]` is an `InversionMethod`: the function and what callers would otherwise ask by name
+(whether it runs the UNet backward, which settings its artifact records).
 
 Each starts from the same DDIM-inversion trajectory and says how guided sampling should retrace it:
 with which unconditional embedding at each step, and with which latent correction. `reconstruct`
@@ -25,7 +28,6 @@ from .options import NullTextOptions
 class MethodResult:
     null_text_embeddings: torch.Tensor  # (steps, B, L, D): the unconditional embedding at each sampling step
     latent_offsets: torch.Tensor | None = None  # (steps, B, C, h, w): added to the latents after each step
-    options: dict = field(default_factory=dict)  # the settings that shaped the result, for the artifact
     diagnostics: dict[str, torch.Tensor] = field(default_factory=dict)  # per step and photo: (steps, B)
 
 
@@ -53,7 +55,7 @@ def null_text(denoise, trajectory, conditional, unconditional, schedule, guidanc
     result = null_text_optimize(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, disable)
     thresholds = torch.tensor([options.early_stop_epsilon + index * options.early_stop_slope for index in range(schedule.num_steps)])
     losses = result.final_losses.float().cpu()
-    return MethodResult(result.null_text_embeddings, options=asdict(options), diagnostics={
+    return MethodResult(result.null_text_embeddings, diagnostics={
         "final_loss": losses,
         "early_stop_threshold": thresholds[:, None].expand_as(losses),
         "reached_threshold": losses < thresholds[:, None],
@@ -61,8 +63,29 @@ def null_text(denoise, trajectory, conditional, unconditional, schedule, guidanc
     })
 
 
-Method = Callable[..., MethodResult]
-METHODS: dict[str, Method] = {"null-text": null_text, "ddim": plain, "negative-prompt": negative_prompt, "direct": direct}
+@dataclass(frozen=True)
+class InversionMethod:
+    """One row of the table: the method, and the facts about it that callers need."""
+
+    run: Callable[..., MethodResult]
+    needs_backward: bool = False  # runs the UNet backward: memory per photo, and what torch.compile speeds up
+    takes_options: bool = False  # shaped by NullTextOptions, which its artifact then records
+
+    def __call__(self, *arguments, **keywords) -> MethodResult:
+        return self.run(*arguments, **keywords)
+
+    def record(self, options: NullTextOptions, family_record: dict) -> dict:
+        """The settings an artifact of this method records; `family_record`: what the model family
+        adds to an optimised null text (its text adapter's `null_text_record`)."""
+        return {**asdict(options), **family_record} if self.takes_options else {}
+
+
+METHODS: dict[str, InversionMethod] = {
+    "null-text": InversionMethod(null_text, needs_backward=True, takes_options=True),
+    "ddim": InversionMethod(plain),
+    "negative-prompt": InversionMethod(negative_prompt),
+    "direct": InversionMethod(direct),
+}
 
 
 def reconstruct(denoise: Denoise, noise_latents: torch.Tensor, conditional: torch.Tensor, result: MethodResult,

@@ -16,6 +16,7 @@ from ..errors import OptionError
 
 if TYPE_CHECKING:
     from ..models import Model
+    from ..text_encoders import PhotoMemory
 
 AUTO = "auto"
 GIB = 2**30
@@ -28,26 +29,7 @@ SAFETY_FRACTION_OF_TOTAL = 0.10
 SAFETY_BYTES = 1 * GIB
 # Methods that only run the UNet forward: no backward pass, no autograd graph held per step.
 FORWARD_ONLY_SHARE = 1 / 3
-BACKWARD_METHODS = ("null-text",)
-MEASURED_PRECISION_BYTES = 2  # the table below was measured in float16; float32 activations take twice the bytes
-
-
-@dataclass(frozen=True)
-class PhotoMemory:
-    """Peak GPU memory of a null-text batch beyond the weights, at the family's own resolution:
-    a fixed part (graph pools, the VAE, workspaces) plus a part per photo."""
-
-    reference_resolution: int  # pixels per side
-    fixed_gib: float
-    per_photo_gib: float
-
-
-# Measured on an H200 with `benchmarks/peak_memory.py --batch B` (float16, CUDA graphs, whole Adam
-# iterations captured; 2026-11-30; docs/BENCHMARKS.md): peak memory reserved, weights excluded,
-# rounded up so that every measured batch lies under the line. SD v1 (2.05 GiB of weights):
-# 4.62 / 10.47 / 16.68 / 30.68 GiB at batch 1 / 4 / 8 / 16. SDXL (7.37 GiB): 22.43 / 30.19 / 52.24 at 1 / 2 / 4.
-# The commands' expandable_segments allocator needs less (SDXL's allocated peak grows 5.1 GiB a photo).
-PHOTO_MEMORY = {"sd": PhotoMemory(512, 0.9, 1.8), "sdxl": PhotoMemory(1024, 4.0, 11.0)}
+MEASURED_PRECISION_BYTES = 2  # the adapters' rows were measured in float16; float32 activations take twice the bytes
 
 
 def batch_size_option(value: int | str) -> int | str:
@@ -64,29 +46,45 @@ def batch_size_option(value: int | str) -> int | str:
     return size
 
 
-def photo_bytes(family: str, resolution: int, method: str, precision_bytes: int = MEASURED_PRECISION_BYTES) -> float:
-    """Peak GPU memory one photo adds to a batch of `method` at `resolution` pixels per side."""
-    measured = PHOTO_MEMORY[family]
-    return measured.per_photo_gib * GIB * memory_scale(measured, resolution, method, precision_bytes)
+@dataclass(frozen=True)
+class InversionMemory:
+    """What the memory of an inversion batch depends on: the family's measured row (its text
+    adapter's `photo_memory`), the resolution, whether the method runs the UNet backward
+    (`METHODS[name].needs_backward`) and the bytes of one activation."""
+
+    measured: PhotoMemory
+    resolution: int
+    needs_backward: bool = True
+    precision_bytes: int = MEASURED_PRECISION_BYTES
+
+    @classmethod
+    def of(cls, model: Model, method: str) -> "InversionMemory":
+        from ..inversion.methods import METHODS
+
+        return cls(model.text.photo_memory, model.resolution, METHODS[method].needs_backward, model.dtype.itemsize)
+
+    @property
+    def scale(self) -> float:
+        share = 1.0 if self.needs_backward else FORWARD_ONLY_SHARE
+        pixels = (self.resolution / self.measured.reference_resolution) ** 2
+        return share * pixels * self.precision_bytes / MEASURED_PRECISION_BYTES
+
+    @property
+    def photo_bytes(self) -> float:
+        """Peak GPU memory one photo adds to a batch."""
+        return self.measured.per_photo_gib * GIB * self.scale
+
+    @property
+    def fixed_bytes(self) -> float:
+        """Peak GPU memory of a batch beyond the weights that does not grow with the batch."""
+        return self.measured.fixed_gib * GIB * self.scale
 
 
-def fixed_bytes(family: str, resolution: int, method: str, precision_bytes: int = MEASURED_PRECISION_BYTES) -> float:
-    """Peak GPU memory of a batch of `method` beyond the weights that does not grow with the batch."""
-    measured = PHOTO_MEMORY[family]
-    return measured.fixed_gib * GIB * memory_scale(measured, resolution, method, precision_bytes)
-
-
-def memory_scale(measured: PhotoMemory, resolution: int, method: str, precision_bytes: int) -> float:
-    share = 1.0 if method in BACKWARD_METHODS else FORWARD_ONLY_SHARE
-    return share * (resolution / measured.reference_resolution) ** 2 * precision_bytes / MEASURED_PRECISION_BYTES
-
-
-def batch_size_for_memory(free_bytes: float, total_bytes: float, family: str, resolution: int, method: str,
-                          photo_count: int, precision_bytes: int = MEASURED_PRECISION_BYTES) -> int:
+def batch_size_for_memory(free_bytes: float, total_bytes: float, memory: InversionMemory, photo_count: int) -> int:
     """The most photos whose inversion fits in `free_bytes` of a GPU of `total_bytes`, less the
     safety margin; at least 1, at most MAX_BATCH_SIZE and `photo_count`."""
-    usable = free_bytes - (SAFETY_FRACTION_OF_TOTAL * total_bytes + SAFETY_BYTES) - fixed_bytes(family, resolution, method, precision_bytes)
-    fitting = int(usable // photo_bytes(family, resolution, method, precision_bytes))
+    usable = free_bytes - (SAFETY_FRACTION_OF_TOTAL * total_bytes + SAFETY_BYTES) - memory.fixed_bytes
+    fitting = int(usable // memory.photo_bytes)
     return max(1, min(fitting, MAX_BATCH_SIZE, photo_count))
 
 
@@ -104,5 +102,4 @@ def choose_batch_size(model: Model, method: str, photo_count: int, free_bytes: f
         free_bytes += torch.cuda.memory_reserved(model.device) - torch.cuda.memory_allocated(model.device)
     else:
         total_bytes = torch.cuda.get_device_properties(model.device).total_memory
-    return batch_size_for_memory(free_bytes, total_bytes, model.family, model.resolution, method, photo_count,
-                                 model.dtype.itemsize)
+    return batch_size_for_memory(free_bytes, total_bytes, InversionMemory.of(model, method), photo_count)

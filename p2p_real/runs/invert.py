@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -29,9 +29,10 @@ from tqdm.auto import tqdm
 from ..artifacts import METADATA_FILE, Inversion, read_record, save_inversion, sha256
 from ..errors import P2PError
 from ..images import load_image, save_png, to_pil
+from ..inversion.methods import METHODS
 from ..inversion.options import NullTextOptions
 from ..models import Model
-from ..pipeline import invert, method_record
+from ..pipeline import invert
 from . import locks
 from .batch_size import AUTO, batch_size_option, choose_batch_size
 from .naming import inside
@@ -57,8 +58,7 @@ class InversionSettings:
         """The fields of inversion.json that an inversion of this photo by this run would hold."""
         return {"source_sha256": source_sha256, "prompt": caption, "model_fingerprint": model.fingerprint,
                 "method": self.method, "num_steps": self.num_steps, "guidance_scale": self.guidance_scale,
-                # null-text records its options; the other methods take none (methods.METHODS)
-                "options": method_record(model, self.method, asdict(self.options) if self.method == "null-text" else {})}
+                "options": METHODS[self.method].record(self.options, model.text.null_text_record)}
 
 
 @dataclass
