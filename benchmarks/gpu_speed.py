@@ -8,7 +8,7 @@ Prints a table and writes $OUT/gpu_speed.json after every row (a cut-off run kee
     python benchmarks/gpu_speed.py [--variants fp32@1,bf16+graphs+cl@1,bf16+graphs+cl@16]
     python benchmarks/gpu_speed.py --model p2p_real/assets/shapes --scenes-seed 2000 --skip-jobs   # trained weights
 
-A variant is DTYPE[+mixed][+lastK][+exactsum][+roundemb][+noscale][+tf32][+cudnnbench][+nosync][+compile][+graphs][+steps][+cl]@BATCH: the UNet's dtype (fp32, bf16,
+A variant is DTYPE[+mixed][+lastK][+exactsum][+roundemb][+noscale][+tf32][+cudnnbench][+nosync][+compile][+graphs][+cl]@BATCH: the UNet's dtype (fp32, bf16,
 fp16), TF32 tensor cores for fp32 matmuls and convolutions, CUDA-graph replays, channels-last
 memory, photos per batch. +mixed runs DTYPE only where a gradient flows (null-text's inner loop,
 500 of the 650 passes) and fp32 elsewhere (the DDIM trajectory, each timestep's conditional
@@ -17,9 +17,9 @@ makes cuBLAS accumulate half-precision GEMMs in fp32; +roundemb rounds the text 
 before the UNet, as before the text projections were kept in fp32 (p2p_real/attention.py); +noscale
 backpropagates the unscaled loss (NullTextOptions.loss_scale = 1); +cudnnbench lets cuDNN time its
 convolution algorithms (torch.backends.cudnn.benchmark); +nosync never reads the early-stop flags on
-the host (NullTextOptions.stop_batch_early = False); +compile captures the UNet compiled by torch.compile (with +graphs); +steps replays each whole Adam
-iteration (forward, backward, update, early-stop mask) from one graph, as `invert()` does (with +graphs;
-without it only the UNet's passes are graphs, as before issue 13).
+the host (NullTextOptions.stop_batch_early = False); +compile captures the UNet compiled by torch.compile (with +graphs). (The
++steps variant, whole Adam iterations in one graph, went with that mechanism in issue 20: it measured
+no faster than per-pass graphs.)
 """
 from __future__ import annotations
 
@@ -80,11 +80,11 @@ def flop_counts(model: Model, latents, embeddings) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model.denoise_eager(latents, 500, embeddings)
+        model.runner.forward(latents, 500, embeddings)
     forward = counter.get_total_flops()
     trainable = embeddings.detach().clone().requires_grad_(True)
     with FlopCounterMode(display=False) as counter:
-        model.denoise_eager(latents, 500, trainable).sum().backward()
+        model.runner.forward(latents, 500, trainable).sum().backward()
     return {"unet_forward_gflop": forward / 1e9, "unet_forward_backward_to_embedding_gflop": counter.get_total_flops() / 1e9}
 
 
@@ -112,7 +112,7 @@ class PrecisionRouter:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated DTYPE[+mixed][+lastK][+exactsum][+roundemb][+noscale][+tf32][+cudnnbench][+nosync][+compile][+graphs][+steps][+cl]@BATCH")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated DTYPE[+mixed][+lastK][+exactsum][+roundemb][+noscale][+tf32][+cudnnbench][+nosync][+compile][+graphs][+cl]@BATCH")
     parser.add_argument("--skip-jobs", action="store_true", help="leave out the whole-job and edit rows")
     parser.add_argument("--model", default="sd-v1-random", help="built-in name or diffusers folder (default: sd-v1-random)")
     parser.add_argument("--scenes-seed", type=int, default=None,
@@ -165,18 +165,17 @@ def main() -> None:
     add({"what": "baseline: paper's algorithm, fp32, batch 1", "seconds_per_photo": seconds, "peak_gib": peak,
          "latent_mse": baseline_error, "flop_per_photo": nti_flop, "batch": 1})
 
-    def project_nti(variant: Model, batch: int, steps_schedule=schedule, options=NO_EARLY_STOP, whole_steps=False):
+    def project_nti(variant: Model, batch: int, steps_schedule=schedule, options=NO_EARLY_STOP):
         def run():
             trajectory = ddim_invert(variant.denoise, image_latents[:batch], conditional[:batch], steps_schedule)
-            # a Model captures whole Adam iterations; its bound `denoise` only the UNet's passes
-            return null_text_optimize(variant if whole_steps else variant.denoise, trajectory, conditional[:batch], unconditional[:batch],
+            return null_text_optimize(variant.denoise, trajectory, conditional[:batch], unconditional[:batch],
                                       steps_schedule, GUIDANCE, options)
         return run
 
-    def nti_row(label: str, variant: Model, batch: int, warm: bool = False, options=NO_EARLY_STOP, whole_steps=False):
-        run = project_nti(variant, batch, options=options, whole_steps=whole_steps)
+    def nti_row(label: str, variant: Model, batch: int, warm: bool = False, options=NO_EARLY_STOP):
+        run = project_nti(variant, batch, options=options)
         if warm:
-            project_nti(variant, batch, model.schedule(2), options, whole_steps)()  # graph captures stay out of the timing
+            project_nti(variant, batch, model.schedule(2), options)()  # graph captures stay out of the timing
         seconds, peak, result = timed(run)
         errors = (result.reconstruction_latents - image_latents[:batch]).pow(2).flatten(1).mean(1)
         add({"what": label, "seconds_per_photo": seconds / batch, "seconds_total": seconds, "peak_gib": peak,
@@ -203,7 +202,7 @@ def main() -> None:
                 variant = PrecisionRouter(variant, exact, "mixed" in flags, set(schedule.timesteps.tolist()[len(schedule.timesteps) - last:]))
             options = replace(NO_EARLY_STOP, loss_scale=1.0) if "noscale" in flags else NO_EARLY_STOP
             options = replace(options, stop_batch_early=False) if "nosync" in flags else options
-            nti_row(f"project, {spec}", variant, int(batch), warm="graphs" in flags, options=options, whole_steps="steps" in flags)
+            nti_row(f"project, {spec}", variant, int(batch), warm="graphs" in flags, options=options)
             del variant
         except Exception as error:  # keep the rows we have
             print(f"variant {spec} failed: {type(error).__name__}: {error}", flush=True)

@@ -153,9 +153,9 @@ def baseline_rows(report: Report, args, image) -> None:
     scheduler = DDIMScheduler.from_config(model.scheduler_config)
     scheduler.set_timesteps(STEPS)
     reset_peak()
-    seconds, _ = timed(lambda: reference_null_text_inversion(model.denoise_eager, scheduler, latents, conditional, unconditional,
+    seconds, _ = timed(lambda: reference_null_text_inversion(model.runner.forward, scheduler, latents, conditional, unconditional,
                                                              GUIDANCE, 10, early_stop_epsilon=-1.0, max_timesteps=args.timesteps))
-    ddim = timed(lambda: ddim_invert(model.denoise_eager, latents, conditional, model.schedule(STEPS)))[0]
+    ddim = timed(lambda: ddim_invert(model.runner.forward, latents, conditional, model.schedule(STEPS)))[0]
     per_photo = ddim + (seconds - ddim) * STEPS / args.timesteps
     report.add("baseline: paper's algorithm, fp32, eager, batch 1 (x50/K)", per_photo,
                flop_per_photo=report.data["null_text_tflop_per_photo"] * 1e12, peak_gib=peak_gib())

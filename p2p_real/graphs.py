@@ -1,29 +1,115 @@
-"""CUDA-graph replays of the UNet, behind the `denoise` seam: one capture per batch shape and
-gradient mode, then each call is a single replay instead of ~1,000 kernel launches. At batch 1 the
-UNet is bound by launches, not arithmetic, so this is where most of the speed-up comes from.
+"""How the UNet runs behind the `denoise` seam: eagerly, or replayed from CUDA graphs, one capture
+per batch shape and gradient mode, so that each call is a single replay instead of ~1,000 kernel
+launches. At batch 1 the UNet is bound by launches, not arithmetic, so this is where most of the
+speed-up comes from. The model owns one `UNetRunner`; inversion, sampling and editing never ask
+whether they run under a graph.
 
 A replay skips Python, so code that runs inside the UNet (a P2P controller in the attention
 processors) must keep its per-step state in tensors it updates in place (see
-p2p_real/editing/state.py). Such code must not run twice for one step, so no call is a
-throwaway warm-up: the first call of a shape runs eagerly on the capture stream (it is that step's
-result and the warm-up), the second is captured and replayed.
+p2p_real/editing/state.py). Such code must not run twice for one step, so no call is a throwaway
+warm-up: the first call of a shape runs eagerly on the capture stream (it is that step's result and
+the warm-up), the second is captured and replayed.
+
+Not captured: whole null-text iterations (forward, backward and the Adam update in one graph). That
+was built and measured on an H200 at 9.60 s against 9.66 s a photo with per-pass graphs at batch 1,
+4.64 against 4.65 at batch 8 (docs/BENCHMARKS.md, issue 13): Python between graphed passes costs
+under 1%, so it did not pay for its second graph pool and the branches it put into inversion/.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
 import torch
+
+from .text_encoders import full_precision
+
+Forward = Callable[[torch.Tensor, torch.Tensor | int, torch.Tensor], torch.Tensor]
+
+
+class UNetRunner:
+    """A model's UNet as `denoise(latents, timestep, embeddings) -> prediction`, and the one place that
+    decides how its passes run: eagerly, from CUDA graphs (`use_cuda_graphs`), the passes with
+    gradients through torch.compile's UNet (`compile`), or under other attention processors for a
+    block (`processors`, Prompt-to-Prompt's), with a graph cache of the block's own.
+
+    `unet_inputs(embeddings, image_size)` is the family's conditioning (its text adapter's); the
+    prediction comes back in float32 for a half-precision UNet (float64 stays float64), so that the
+    schedule's arithmetic and losses stay in full precision."""
+
+    def __init__(self, unet: torch.nn.Module, unet_inputs: Callable[[torch.Tensor, tuple[int, int]], dict], vae_scale: int):
+        self.unet, self.unet_inputs, self.vae_scale = unet, unet_inputs, vae_scale
+        self.graphs: CudaGraphDenoiser | None = None
+        self.compiled = False
+        self.in_block = False  # inside `processors(...)`: the plain denoise would run the block's processors
+
+    @property
+    def graphed(self) -> bool:
+        return self.graphs is not None
+
+    def forward(self, latents: torch.Tensor, timestep, embeddings: torch.Tensor, unet=None) -> torch.Tensor:
+        """One pass through the UNet's modules (or `unet`, e.g. compiled): the path processors see."""
+        image_size = (latents.shape[-2] * self.vae_scale, latents.shape[-1] * self.vae_scale)
+        inputs = self.unet_inputs(embeddings, image_size)
+        output = (self.unet if unet is None else unet)(latents.to(self.unet.dtype), timestep, **inputs).sample
+        return output.to(full_precision(latents).dtype)
+
+    def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
+        if self.in_block:
+            # A graph captured outside the block would replay the plain UNet: never let that happen silently.
+            raise RuntimeError("the model's denoise was called inside a block of other attention processors "
+                               "(an edit's); use the denoise it yields")
+        return (self.forward if self.graphs is None else self.graphs)(latents, timestep, embeddings)
+
+    def use_cuda_graphs(self, compile: bool = False) -> None:
+        """Replay the UNet from CUDA graphs. With `compile`, the passes with gradients (null-text's Adam
+        iterations: 88% of its FLOPs) run the UNet compiled by torch.compile: fused kernels, about 1.3x
+        faster null-text after minutes of compiling on the first run (kept in torch's cache folder).
+        Edits change the attention processors, which would recompile it every edit: they run uncompiled."""
+        gradient_forward = None
+        if compile:
+            compiled = torch.compile(self.unet)
+
+            def gradient_forward(latents, timestep, embeddings):
+                return self.forward(latents, timestep, embeddings, compiled)
+
+        self.graphs = CudaGraphDenoiser(self.forward, gradient_forward)
+        self.compiled = compile
+
+    def clear(self) -> None:
+        """Drop every capture (each keeps a private memory pool), e.g. after running out of memory."""
+        if self.graphs is not None:
+            self.graphs.clear()
+
+    @contextmanager
+    def processors(self, processors: dict) -> Iterator[Forward]:
+        """`with runner.processors({layer: processor}) as denoise:` the UNet under other attention
+        processors for the block, through the `denoise` it yields (replayed from graphs captured inside
+        the block when graphs are on: a capture bakes in the processors, so it never outlives the
+        block). The previous processors come back, even on error."""
+        if self.in_block:
+            raise RuntimeError("blocks of other attention processors cannot nest")
+        previous = dict(self.unet.attn_processors)  # set_attn_processor consumes the dict it is given
+        self.unet.set_attn_processor(processors)
+        self.in_block = True
+        try:
+            yield self.forward if self.graphs is None else CudaGraphDenoiser(self.forward)
+        finally:
+            self.unet.set_attn_processor(previous)
+            self.in_block = False
 
 
 class CudaGraphDenoiser:
-    """`forward(latents, timestep, embeddings)` (a `Model.denoise_eager`), replayed from graphs.
-    Passes with gradients to the embeddings run `gradient_forward` instead when given (the UNet
-    compiled by torch.compile: null-text's backward passes hold 88% of its FLOPs, so compiling
-    only them takes one compilation instead of three for most of the gain)."""
+    """`forward(latents, timestep, embeddings)`, replayed from graphs. Passes with gradients to the
+    embeddings run `gradient_forward` instead when given (the UNet compiled by torch.compile: null-text's
+    backward passes hold 88% of its FLOPs, so compiling only them takes one compilation instead of three
+    for most of the gain). The output has the forward's dtype: float64 stays float64."""
 
-    def __init__(self, forward, gradient_forward=None):
+    def __init__(self, forward: Forward, gradient_forward: Forward | None = None):
         self.forward, self.gradient_forward = forward, gradient_forward or forward
         self.stream = torch.cuda.Stream()  # warm-ups and captures share it: libraries cache handles per stream
         self.warmed: set[tuple] = set()
-        self.replays: dict[tuple, object] = {}
+        self.replays: dict[tuple, Callable] = {}
 
     def clear(self) -> None:
         """Forget every capture and warm-up, so that their memory pools can be freed (after running out
@@ -33,7 +119,7 @@ class CudaGraphDenoiser:
 
     def eager(self, latents: torch.Tensor, timestep: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
         with_grad = torch.is_grad_enabled() and embeddings.requires_grad
-        return (self.gradient_forward if with_grad else self.forward)(latents, timestep, embeddings).float()
+        return (self.gradient_forward if with_grad else self.forward)(latents, timestep, embeddings)
 
     def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
         timestep_tensor = torch.full((), timestep, dtype=torch.long, device=latents.device)
@@ -43,9 +129,8 @@ class CudaGraphDenoiser:
             if with_grad:
                 # Forward and backward graphs, gradients flowing to the embeddings only.
                 self.warm_up_with_gradients(latents, timestep_tensor, embeddings)
-                self.replays[key] = torch.cuda.make_graphed_callables(
-                    self.eager, (latents.detach().clone(), timestep_tensor, embeddings.detach().clone().requires_grad_(True)),
-                    num_warmup_iters=0)
+                sample = (latents.detach().clone(), timestep_tensor, embeddings.detach().clone().requires_grad_(True))
+                self.replays[key] = torch.cuda.make_graphed_callables(self.eager, sample, num_warmup_iters=0)
             elif key not in self.warmed:
                 self.warmed.add(key)
                 return self.on_capture_stream(latents, timestep_tensor, embeddings)
@@ -90,37 +175,3 @@ class CudaGraphDenoiser:
             return output.clone()  # the next replay overwrites `output`
 
         return replay
-
-
-class StepGraph:
-    """`step()`, work that reads and writes only tensors that outlive it, in place (a null-text
-    iteration: forward, backward, Adam update, early-stop mask), replayed from one CUDA graph, so
-    that nothing returns to Python between iterations.
-
-    The first `warm_ups` calls are real steps run eagerly on the capture stream, which also does
-    the lazy set-up a capture must not meet (cuBLAS workspaces, autograd's streams, Adam's state),
-    so the step must call eager code (`Model.denoise_in_step`); the next call captures, and every
-    call from then on is one replay. Tensors the step makes anew (gradients, temporaries) live in
-    the graph's pool; those it mutates must be made before it.
-    """
-
-    def __init__(self, step, warm_ups: int = 2):
-        self.step, self.warm_ups = step, warm_ups
-        self.stream = torch.cuda.Stream()
-        self.calls = 0
-        self.graph: torch.cuda.CUDAGraph | None = None
-
-    def __call__(self) -> None:
-        if self.graph is None:
-            self.calls += 1
-            self.stream.wait_stream(torch.cuda.current_stream())
-            if self.calls <= self.warm_ups:
-                with torch.cuda.stream(self.stream):
-                    self.step()
-                torch.cuda.current_stream().wait_stream(self.stream)
-                return
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=self.stream):
-                self.step()
-            self.graph = graph
-        self.graph.replay()

@@ -6,26 +6,19 @@ p2p_real/text_encoders.py. Loading: p2p_real/loading.py; random-weight builds: r
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import diffusers
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
 from .attention import FusedAttention, keep_text_projections_in_fp32
 from .errors import NumericalError
-from .sampling import Denoise
+from .graphs import UNetRunner
 from .schedule import Schedule
 from .text_encoders import ClipText, SdxlText, full_precision, token_ids
-
-if TYPE_CHECKING:  # editing imports this module; the names are for readers and type checkers
-    from .editing.plan import EditPlan
-    from .editing.state import EditState
 
 
 @dataclass
@@ -45,14 +38,13 @@ class Model:
     fingerprint: str = field(default="")
     upcast_vae: bool = False
     offload_text: bool = False
-    graphs: object | None = field(default=None, repr=False)  # a CudaGraphDenoiser, once enabled
-    controlling: bool = field(default=False, repr=False)  # inside `controlled(plan)`
-    compiled: bool = field(default=False, repr=False)  # null-text's passes with gradients run torch.compile's UNet
+    runner: UNetRunner = field(init=False, repr=False)  # how the UNet runs: eagerly, graphed, compiled
 
     def __post_init__(self):
         for part in self.parts:
             part.requires_grad_(False).eval()
         self.unet.set_attn_processor(FusedAttention())  # SDPA that takes the embedding in any precision
+        self.runner = UNetRunner(self.unet, self.text.unet_inputs, self.vae_scale)
         if not self.fingerprint:
             self.fingerprint = fingerprint(self)
 
@@ -151,137 +143,31 @@ class Model:
         """The UNet's raw prediction (epsilon or v), in float32 for a half-precision model, so that the
         schedule's arithmetic and losses stay in full precision (float64 stays float64). The
         embeddings go in as they are: a half-precision UNet reads them with float32 projections.
-        Replayed from CUDA graphs once `use_cuda_graphs()` was called."""
-        if self.controlling:
-            # A graph captured before the edit would replay the plain UNet: never let that happen silently.
-            raise RuntimeError("model.denoise was called inside model.controlled(plan); use the denoise it yields")
-        if self.graphs is not None:
-            return self.graphs(latents, timestep, embeddings)
-        return self.denoise_eager(latents, timestep, embeddings)
-
-    def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
-        """A model is a `denoise` (p2p_real.sampling.Denoise) that may also capture whole steps."""
-        return self.denoise(latents, timestep, embeddings)
-
-    def denoise_eager(self, latents: torch.Tensor, timestep, embeddings: torch.Tensor, unet=None) -> torch.Tensor:
-        """`denoise` through the UNet's modules (or `unet`, e.g. compiled): the path processors see."""
-        image_size = (latents.shape[-2] * self.vae_scale, latents.shape[-1] * self.vae_scale)
-        output = (self.unet if unet is None else unet)(latents.to(self.dtype), timestep, **self.text.unet_inputs(embeddings, image_size)).sample
-        return output.to(full_precision(latents).dtype)
-
-    @contextmanager
-    def controlled(self, plan):
-        """`with model.controlled(plan) as denoise:` runs the UNet under a Prompt-to-Prompt plan.
-
-        Installs the editing processors with a fresh `EditState` (`denoise.state`), yields the
-        `denoise` to sample with (replayed from CUDA graphs captured inside this block when graphs
-        are on: a capture bakes in the processors, so it never outlives the block), and restores
-        the previous processors, even on error. After a clean exit it checks that the plan reached
-        some attention layer: the reference code's silent failure was an edit that edited nothing.
-        """
-        from .editing.attention import EditingAttention
-        from .editing.state import EditState
-
-        if self.controlling:
-            raise RuntimeError("model.controlled(...) blocks cannot nest")
-        plan = plan.to(self.device)
-        state = EditState(self.device)
-        previous = dict(self.unet.attn_processors)  # set_attn_processor consumes the dict it is given
-        self.unet.set_attn_processor({name: EditingAttention(plan, state, name) for name in previous})
-        self.controlling = True
-        try:
-            if self.graphs is None:
-                yield ControlledDenoise(self.denoise_eager, plan, state)
-            else:
-                from .graphs import CudaGraphDenoiser
-
-                yield ControlledDenoise(CudaGraphDenoiser(self.denoise_eager), plan, state)
-        finally:
-            self.unet.set_attn_processor(previous)
-            self.controlling = False
-        if state.layers_seen == 0:
-            raise RuntimeError("no attention layer reached the edit; it would equal plain generation")
+        Replayed from CUDA graphs once `use_cuda_graphs()` was called (graphs.py)."""
+        return self.runner(latents, timestep, embeddings)
 
     def use_cuda_graphs(self, compile: bool = False) -> "Model":
-        """Replay the UNet from CUDA graphs (captured per batch shape): far fewer launches per step.
-        With `compile`, the passes with gradients (null-text's Adam iterations) run the UNet compiled
-        by torch.compile: fused kernels, about 1.3x faster null-text, after minutes of compiling on
-        the first run (kept in torch's cache folder for the next). Only `denoise` uses it: edits
-        change the attention processors, which would recompile it every edit."""
+        """Replay the UNet from CUDA graphs (captured per batch shape): far fewer launches per step;
+        `compile`: null-text's passes with gradients through torch.compile (graphs.UNetRunner)."""
         if self.device.type != "cuda":
             raise ValueError("CUDA graphs need a CUDA device; this model is on " + str(self.device))
-        from .graphs import CudaGraphDenoiser
-
-        gradient_forward = None
-        if compile:
-            compiled = torch.compile(self.unet)
-            gradient_forward = lambda latents, timestep, embeddings: self.denoise_eager(latents, timestep, embeddings, compiled)  # noqa: E731
-        self.graphs = CudaGraphDenoiser(self.denoise_eager, gradient_forward)
-        self.compiled = compile
+        self.runner.use_cuda_graphs(compile)
         return self
-
-    @property
-    def captures_steps(self) -> bool:
-        """Whether `graph_step` captures: CUDA graphs are on, and the GPU is not a small one (the text
-        encoders offloaded). With whole-iteration graphs SDXL ran out of a 16 GiB cap on the H200
-        (5.3 GiB in graph pools), measured while their warm-ups also captured the per-pass graphs
-        (fixed since, not measured again); per-pass graphs fit, and whole iterations measured no
-        faster (docs/BENCHMARKS.md, issue 13)."""
-        return self.graphs is not None and not self.offload_text
 
     def free_gpu_memory(self) -> None:
         """Let go of what work that ran out of memory leaves behind, before it is retried smaller: the
         CUDA graphs captured for the larger shapes (each keeps a private pool) and cached blocks."""
-        if self.graphs is not None:
-            self.graphs.clear()
+        self.runner.clear()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-
-    @property
-    def denoise_in_step(self):
-        """The `denoise` a captured step calls: the UNet's modules (torch.compile's where gradients
-        flow, with --compile), whose kernels the step's graph records."""
-        return self.graphs.eager
-
-    def graph_step(self, step):
-        """`step` (in-place work that calls `denoise`) replayed whole from one CUDA graph
-        (`graphs.StepGraph`); null-text's Adam iterations run this way when `captures_steps`."""
-        from .graphs import StepGraph
-
-        return StepGraph(step)
 
     def save(self, folder: str | os.PathLike) -> None:
         """Write a diffusers-layout folder that `load_model(folder)` reads back."""
         folder = Path(folder)
         self.unet.save_pretrained(folder / "unet")
         self.vae.save_pretrained(folder / "vae")
-        self.text.save(folder)
+        self.text.save(folder)  # with the family's own files (SDXL's model_index.json)
         DDIMScheduler.from_config(self.scheduler_config).save_pretrained(folder / "scheduler")
-        if self.family == "sdxl":  # so that diffusers' StableDiffusionXLPipeline opens the folder too
-            (folder / "model_index.json").write_text(json.dumps(sdxl_pipeline_index(self.text.zeros_for_empty_prompt), indent=2) + "\n")
-
-
-@dataclass
-class ControlledDenoise:
-    """The `denoise` of a `Model.controlled` block, with the plan it runs and its state."""
-
-    denoise: Denoise
-    plan: "EditPlan"
-    state: "EditState"
-
-    def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.denoise(latents, timestep, embeddings)
-
-
-def sdxl_pipeline_index(zeros_for_empty_prompt: bool) -> dict:
-    return {
-        "_class_name": "StableDiffusionXLPipeline", "_diffusers_version": diffusers.__version__,
-        "force_zeros_for_empty_prompt": zeros_for_empty_prompt,
-        "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
-        "text_encoder": ["transformers", "CLIPTextModel"], "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
-        "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "CLIPTokenizer"],
-        "scheduler": ["diffusers", "DDIMScheduler"], "image_encoder": [None, None], "feature_extractor": [None, None],
-    }
 
 
 FLOATING_POINT_CASTS = {torch.float16: "half", torch.bfloat16: "bfloat16", torch.float32: "float", torch.float64: "double"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from PIL import Image
 
 from .artifacts import Inversion
+from .defaults import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
 from .errors import OptionError, check_number
 from .eval.metrics import reconstruction_metrics
 from .images import to_tensor, to_uint8
@@ -21,9 +22,9 @@ def invert(
     model: Model,
     images: list[Image.Image],
     prompts: list[str],
-    method: str = "null-text",
-    num_steps: int = 50,
-    guidance_scale: float = 7.5,
+    method: str = DEFAULT_METHOD,
+    num_steps: int = DEFAULT_STEPS,
+    guidance_scale: float = DEFAULT_GUIDANCE,
     options: NullTextOptions = NullTextOptions(),
     source_paths: list[str] | None = None,
     progress: bool = False,
@@ -42,7 +43,7 @@ def invert(
     conditional = model.embed(list(prompts))
     unconditional = model.empty_prompt(len(prompts))
     trajectory = ddim_invert(model.denoise, latents, conditional, schedule, disable=not progress)
-    result = METHODS[method](model, trajectory, conditional, unconditional, schedule, guidance_scale, options, not progress)
+    result = METHODS[method](model.denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, not progress)
     reconstruction_latents = reconstruct(model.denoise, trajectory[-1], conditional, result, schedule, guidance_scale, not progress)
     reconstructions = model.decode(reconstruction_latents)
     metrics = reconstruction_metrics(reconstructions.cpu(), pixels.cpu())

@@ -60,3 +60,15 @@ def ddim_sample(
         if after_step is not None:
             latents = after_step(index, latents)
     return latents
+
+
+def add_offsets(offsets: torch.Tensor, rows: slice = slice(None)) -> AfterStep:
+    """An `after_step` callback: add offsets[index] (steps, B, C, h, w) to `rows` of the latents
+    (Direct Inversion's per-step corrections, Ju et al. 2024)."""
+
+    def after_step(index: int, latents: torch.Tensor) -> torch.Tensor:
+        corrected = latents.clone()
+        corrected[rows] += offsets[index]
+        return corrected
+
+    return after_step

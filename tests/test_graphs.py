@@ -1,4 +1,4 @@
-"""CUDA-graph replays behind `denoise` and inside `Model.controlled`: the same results as eager runs.
+"""CUDA-graph replays behind `denoise` and inside `controlled(model, plan)`: the same results as eager runs.
 
 Marked `gpu`: skipped where no CUDA device is present (CI), run on the device tool with
 `pytest -m gpu tests/test_graphs.py`.
@@ -30,7 +30,7 @@ def models(request):
     name, dtype = request.param  # SDXL's pooled row and size ids must be captured too
     graphed = load_model(name, device="cuda", dtype=dtype)
     eager = load_model(name, device="cuda", dtype=dtype, cuda_graphs=False)
-    assert graphed.graphs is not None and eager.graphs is None
+    assert graphed.runner.graphed and not eager.runner.graphed
     return graphed, eager
 
 
@@ -60,45 +60,35 @@ def test_graphed_denoise_equals_eager_with_and_without_gradients(models, generat
     assert eager_error < (3e-3 if graphed.dtype == torch.float32 else 3e-2), eager_error
 
 
-def test_null_text_iterations_replayed_whole_match_the_eager_loop(models, generator):
-    # Forward, backward, capturable Adam and the early-stop mask in one graph: as close to a float64
-    # run as the eager loop is (backward kernels are not deterministic; Adam's bias corrections are
-    # computed on the device when capturable).
+def test_null_text_on_graphed_passes_matches_the_eager_loop(models, generator):
+    # Each Adam iteration's forward and backward replayed from per-pass graphs: as close to a float64
+    # run as the eager loop is (backward kernels are not deterministic), with the same step counts.
     graphed, eager = models
     latents = torch.randn(2, 4, 16, 16, generator=generator).cuda()
     conditional, unconditional = graphed.embed(["a cat", "a bowl of fruit"]), graphed.empty_prompt(2)
     schedule = graphed.schedule(4)
     reference_model = load_model(graphed.name, device="cuda", dtype=torch.float64, cuda_graphs=False)
     trajectory = ddim_invert(reference_model.denoise, latents.double(), conditional.double(), schedule)
-    exact = null_text_optimize(reference_model, trajectory, conditional.double(), unconditional.double(), schedule)
-    recorder, captured_before = StepGraphRecorder(graphed), set(graphed.graphs.replays)
-    results = {name: null_text_optimize(denoise, trajectory.float(), conditional, unconditional, schedule)
-               for name, denoise in (("eager", eager), ("graphed", recorder))}
-    assert recorder.graphs and all(graph.graph is not None for graph in recorder.graphs), "no iteration was captured"
-    # the iterations' kernels live in their own graph only: no per-pass gradient graph was captured beside it
-    assert not [key for key in set(graphed.graphs.replays) - captured_before if key[-1]], "a per-pass gradient graph was captured too"
+    exact = null_text_optimize(reference_model.denoise, trajectory, conditional.double(), unconditional.double(), schedule)
+    results = {name: null_text_optimize(model.denoise, trajectory.float(), conditional, unconditional, schedule)
+               for name, model in (("eager", eager), ("graphed", graphed))}
+    assert [key for key in graphed.runner.graphs.replays if key[-1]], "no gradient pass was captured"
     assert torch.equal(results["graphed"].inner_steps, results["eager"].inner_steps)
     errors = {name: relative(result.reconstruction_latents, exact.reconstruction_latents) for name, result in results.items()}
     assert errors["graphed"] <= 2 * errors["eager"] + 1e-6, errors
     assert errors["eager"] < (1e-2 if graphed.dtype == torch.float32 else 5e-2), errors
 
 
-class StepGraphRecorder:
-    """A graphed model as null-text sees it, keeping the `StepGraph`s it hands out."""
-
-    def __init__(self, model):
-        self.model, self.graphs, self.captures_steps = model, [], True
-
-    def __call__(self, latents, timestep, embeddings):
-        return self.model(latents, timestep, embeddings)
-
-    @property
-    def denoise_in_step(self):
-        return self.model.denoise_in_step
-
-    def graph_step(self, step):
-        self.graphs.append(self.model.graph_step(step))
-        return self.graphs[-1]
+def test_a_graphed_float64_model_returns_float64(generator):
+    # `denoise` promises full precision: float64 stays float64, replayed or not.
+    graphed = load_model("tiny-random", device="cuda", dtype=torch.float64)
+    eager = load_model("tiny-random", device="cuda", dtype=torch.float64, cuda_graphs=False)
+    latents = torch.randn(1, 4, 16, 16, generator=generator, dtype=torch.float64).cuda()
+    embeddings = graphed.embed(["a cat"]).double()
+    for _ in range(3):  # eager warm-up, capture, replay
+        prediction = graphed.denoise(latents, 501, embeddings)
+        assert prediction.dtype == torch.float64
+        torch.testing.assert_close(prediction, eager.denoise(latents, 501, embeddings), rtol=0, atol=0)
 
 
 def gradient(denoise, latents, embeddings):
@@ -154,8 +144,6 @@ def test_offloaded_text_encoders_visit_the_gpu_only_to_encode():
     resident = load_model("tiny-sdxl-random", device="cuda", offload_text_encoders=False)
     assert all(encoder.device.type == "cpu" for encoder in offloaded.text.encoders)
     assert all(encoder.device.type == "cuda" for encoder in resident.text.encoders)
-    # on a small GPU null-text graphs the UNet's passes one by one: a whole iteration's pool did not fit 16 GiB
-    assert resident.captures_steps and not offloaded.captures_steps
     prompts = ["a close-up photo of a tabby cat", ""]
     torch.testing.assert_close(offloaded.embed(prompts), resident.embed(prompts), rtol=0, atol=0)
     assert offloaded.embed(prompts).device.type == "cuda"

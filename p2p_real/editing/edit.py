@@ -13,11 +13,11 @@ import torch
 from ..artifacts import Inversion, check_model
 from ..errors import OptionError
 from ..images import to_uint8
-from ..inversion.direct import add_offsets
 from ..models import Model
 from ..rows import split_source
-from ..sampling import ddim_sample
+from ..sampling import add_offsets, ddim_sample
 from ..schedule import Schedule
+from .controlled import controlled
 from .local_blend import LocalBlend
 from .options import EditOptions
 from .painted_mask import Mask, latent_regions
@@ -90,7 +90,7 @@ def sample_plan(model: Model, plan: EditPlan, noise_latents: torch.Tensor, null_
     prompts = prompt_embeddings.shape[0]
     null_text = null_text_embeddings.to(model.device)[:, None].expand(-1, prompts, -1, -1)  # (T, P, L, D)
     offsets = None if latent_offsets is None else latent_offsets.to(model.device)
-    with model.controlled(plan) as denoise:
+    with controlled(model, plan) as denoise:
         blend = None if denoise.plan.blend is None else LocalBlend(denoise.plan.blend, lambda: denoise.state.cross_maps)
         latents = ddim_sample(
             denoise, noise_latents.to(model.device)[None].expand(prompts, -1, -1, -1), schedule, prompt_embeddings,

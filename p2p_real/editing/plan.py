@@ -54,10 +54,6 @@ class EditPlan:
     self_max_queries: int  # self-attention is replaced in layers with at most this many queries
     blend: BlendPlan | None = None
 
-    @property
-    def num_targets(self) -> int:
-        return len(self.kinds)
-
     def to(self, device) -> "EditPlan":
         def moved(value):
             return value.to(device) if isinstance(value, torch.Tensor) else value

@@ -34,13 +34,3 @@ def direct_offsets(
                 guidance_scale, after_step=back_onto_the_pivot)
     return torch.stack(offsets)
 
-
-def add_offsets(offsets: torch.Tensor, rows: slice = slice(None)):
-    """An `after_step` callback: add offsets[index] (steps, B, C, h, w) to `rows` of the latents."""
-
-    def after_step(index: int, latents: torch.Tensor) -> torch.Tensor:
-        corrected = latents.clone()
-        corrected[rows] += offsets[index]
-        return corrected
-
-    return after_step

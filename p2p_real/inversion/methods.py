@@ -17,9 +17,9 @@ from typing import Callable
 
 import torch
 
-from ..sampling import Denoise, ddim_sample
+from ..sampling import Denoise, add_offsets, ddim_sample
 from ..schedule import Schedule
-from .direct import add_offsets, direct_offsets
+from .direct import direct_offsets
 from .null_text import null_text_optimize
 from .options import NullTextOptions
 

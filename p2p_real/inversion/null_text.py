@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from ..defaults import DEFAULT_GUIDANCE
 from ..sampling import Denoise, guide
 from ..schedule import Schedule, ddim_step, ddim_step_between, step_alpha_bars
 from .options import NullTextOptions
@@ -26,7 +27,7 @@ def null_text_optimize(
     conditional: torch.Tensor,
     unconditional: torch.Tensor,
     schedule: Schedule,
-    guidance_scale: float = 7.5,
+    guidance_scale: float = DEFAULT_GUIDANCE,
     options: NullTextOptions = NullTextOptions(),
     disable: bool = True,
 ) -> NullTextResult:
@@ -34,26 +35,18 @@ def null_text_optimize(
 
     trajectory: (steps + 1, B, C, h, w) from `ddim_invert`; conditional and unconditional: (B, L, D).
     Photos in a batch are independent: each has its own loss and its own early stop, applied as a
-    masked update, so a batch gives each photo exactly what it would get alone.
-
-    A `denoise` that `captures_steps` (a `Model` with CUDA graphs on) replays each Adam iteration,
-    forward, backward, update and early-stop mask, from one CUDA graph (its `graph_step`); with
+    masked update, so a batch gives each photo exactly what it would get alone. With
     `stop_batch_early` one boolean is read back per iteration.
     """
     latents = trajectory[-1]
-    graphed = getattr(denoise, "captures_steps", False)
-    # A captured step records the UNet's own kernels: it calls the model's eager forward, not the
-    # per-pass graphs, which would capture (and keep) a second copy in their own pool.
-    inner = InnerSteps(denoise.denoise_in_step if graphed else denoise, schedule, latents, unconditional,
-                       guidance_scale, options, capturable=graphed)
-    step = denoise.graph_step(inner.step) if graphed else inner.step
+    inner = InnerSteps(denoise, schedule, latents, unconditional, guidance_scale, options)
     embeddings, final_losses, inner_steps = [], [], []
     for index, timestep in enumerate(tqdm(schedule.timesteps.tolist(), desc="null-text", leave=False, disable=disable)):
         with torch.no_grad():
             conditional_prediction = denoise(latents, timestep, conditional)  # once per timestep, reused
         inner.start(index, timestep, latents, trajectory[-index - 2], conditional_prediction)
         for _ in range(options.num_inner_steps):
-            step()
+            inner.step()
             if options.stop_batch_early and not inner.active.any():
                 break
         with torch.no_grad():
@@ -67,28 +60,24 @@ def null_text_optimize(
 
 
 class InnerSteps:
-    """One timestep's Adam iterations on the null embeddings of a batch, written as in-place work on
-    tensors that live across timesteps (inputs, the embedding, Adam's state, the early-stop mask),
-    so that a CUDA graph captured from one `step()` replays every later one with new values.
+    """One timestep's Adam iterations on the null embeddings of a batch, as in-place work on tensors
+    that live across timesteps (inputs, the embedding, Adam's state, the early-stop mask).
 
     Each timestep restarts Adam (the reference makes a new optimiser per timestep): `start` zeroes
-    its state in place rather than making a new one, which a captured graph would not see.
+    its state in place rather than making a new one.
     """
 
     def __init__(self, denoise: Denoise, schedule: Schedule, latents: torch.Tensor, unconditional: torch.Tensor,
-                 guidance_scale: float, options: NullTextOptions, capturable: bool = False):
+                 guidance_scale: float, options: NullTextOptions):
         self.denoise, self.schedule, self.guidance_scale, self.options = denoise, schedule, guidance_scale, options
-        self.capturable = capturable
         device, batch = latents.device, latents.shape[0]
         self.latents, self.target, self.conditional_prediction = (torch.empty_like(latents) for _ in range(3))
-        self.timestep = torch.zeros((), dtype=torch.long, device=device)
+        self.timestep = 0
         # alpha_bar(t), alpha_bar(t - T/n), in float64 like the numbers `ddim_step` computes with
         self.alpha_bars = torch.zeros(2, dtype=torch.float64, device=device)
         self.threshold = torch.zeros((), device=device)
         self.embedding = unconditional.detach().clone().requires_grad_(True)
-        # A captured graph reads the rate from a tensor; eager Adam takes a number (faster on the CPU).
-        learning_rate = torch.tensor(options.learning_rate, device=device) if capturable else options.learning_rate
-        self.optimizer = torch.optim.Adam([self.embedding], lr=learning_rate, eps=1e-8 * options.loss_scale, capturable=capturable)
+        self.optimizer = torch.optim.Adam([self.embedding], lr=options.learning_rate, eps=1e-8 * options.loss_scale)
         self.active = torch.ones(batch, dtype=torch.bool, device=device)
         self.steps_taken = torch.zeros(batch, dtype=torch.long, device=device)
         self.losses = torch.zeros(batch, device=device)
@@ -98,16 +87,10 @@ class InnerSteps:
         with torch.no_grad():
             for buffer, value in ((self.latents, latents), (self.target, target), (self.conditional_prediction, conditional_prediction)):
                 buffer.copy_(value)
-            self.timestep.fill_(timestep)
-            self.timestep_number = timestep
+            self.timestep = timestep
             self.alpha_bars.copy_(torch.tensor(step_alpha_bars(self.schedule, timestep), dtype=torch.float64))
             self.threshold.fill_(self.options.early_stop_epsilon + index * self.options.early_stop_slope)
-            group = self.optimizer.param_groups[0]
-            rate = self.options.learning_rate * (1 - index / 100)
-            if torch.is_tensor(group["lr"]):
-                group["lr"].fill_(rate)
-            else:
-                group["lr"] = rate
+            self.optimizer.param_groups[0]["lr"] = self.options.learning_rate * (1 - index / 100)
             for value in self.optimizer.state[self.embedding].values():  # step, exp_avg, exp_avg_sq (empty at first)
                 value.zero_()
             self.active.fill_(True)
@@ -117,9 +100,7 @@ class InnerSteps:
     def step(self) -> None:
         """One Adam iteration for the photos still above their threshold; stopped photos stay frozen."""
         options = self.options
-        # a graph replays the tensor's new value; an eager `denoise` gets the number it is promised
-        timestep = self.timestep if self.capturable else self.timestep_number
-        unconditional_prediction = self.denoise(self.latents, timestep, self.embedding)
+        unconditional_prediction = self.denoise(self.latents, self.timestep, self.embedding)
         prediction = guide(unconditional_prediction, self.conditional_prediction, self.guidance_scale)
         reconstructed = ddim_step_between(self.schedule, prediction, self.latents, self.alpha_bars[0], self.alpha_bars[1])
         per_photo = (reconstructed - self.target).pow(2).flatten(1).mean(1)  # (B,) MSE of each photo

@@ -60,7 +60,7 @@ class ModelChoice:
         # the first CUDA allocation, so it is set before the model loads; a user's own setting wins.
         os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
         model = load_model(self.name_or_path or DEFAULT_MODEL, ranks.device(self.device), self.dtype, self.cuda_graphs, bool(self.compile))
-        if self.compile is None and model.graphs is not None and photos > 1 and is_warm(model):
+        if self.compile is None and model.runner.graphed and photos > 1 and is_warm(model):
             model.use_cuda_graphs(compile=True)
         return model
 
@@ -95,7 +95,7 @@ def run_invert(inputs: list[str], output: str, model_choice: ModelChoice = Model
     model = model_choice.load(ranks, len(photos)) if photos else None
     report = invert_photos(model, photos, output, method, steps, guidance, options, batch_size, force,
                            progress) if photos else RunReport()
-    if model is not None and model.compiled and report.done and method == "null-text":
+    if model is not None and model.runner.compiled and report.done and method == "null-text":
         try:
             mark_warm(model)  # later runs over a folder compile by default
         except OSError:

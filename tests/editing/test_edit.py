@@ -4,6 +4,7 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 
 from p2p_real.attention import FusedAttention
 from p2p_real.editing.attention import EditingAttention
+from p2p_real.editing.controlled import controlled
 from p2p_real.editing.edit import edit
 from p2p_real.editing.options import EditOptions
 from p2p_real.editing.plan import build_plan
@@ -151,12 +152,12 @@ def test_processors_are_restored_even_after_an_error(tiny_model, generator):
     before = dict(tiny_model.unet.attn_processors)
     plan = build_plan(tiny_model, SOURCE, [DOG], [EditOptions()], STEPS)
     with pytest.raises(ValueError, match="boom"):
-        with tiny_model.controlled(plan):
+        with controlled(tiny_model, plan):
             assert isinstance(next(iter(tiny_model.unet.attn_processors.values())), EditingAttention)
             raise ValueError("boom")
     after = tiny_model.unet.attn_processors
     assert after.keys() == before.keys() and all(after[name] is before[name] for name in before)
-    assert not tiny_model.controlling
+    assert not tiny_model.runner.in_block
     tiny_model.denoise(torch.randn(1, 4, 16, 16, generator=generator), 10, tiny_model.embed(["x"]))  # usable again
 
 
@@ -165,7 +166,7 @@ def test_the_plain_denoise_refuses_to_run_inside_an_edit(tiny_model, generator):
     # would silently ignore the plan. It must fail on every device, so CPU tests catch the mistake.
     plan = build_plan(tiny_model, SOURCE, [DOG], [EditOptions()], STEPS)
     with pytest.raises(RuntimeError, match="use the denoise it yields"):
-        with tiny_model.controlled(plan):
+        with controlled(tiny_model, plan):
             tiny_model.denoise(torch.randn(2, 4, 16, 16, generator=generator), 10, tiny_model.embed(["x", "y"]))
 
 
@@ -174,7 +175,7 @@ def test_an_edit_that_reaches_no_attention_layer_fails_loudly(tiny_model):
     # "edits" silently equalled plain generation; ours must refuse instead.
     plan = build_plan(tiny_model, SOURCE, [DOG], [EditOptions()], STEPS)
     with pytest.raises(RuntimeError, match="no attention layer reached the edit"):
-        with tiny_model.controlled(plan):
+        with controlled(tiny_model, plan):
             pass  # as if no processor had been called
 
 

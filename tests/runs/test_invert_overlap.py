@@ -74,12 +74,12 @@ def test_a_photo_out_of_memory_alone_fails_after_the_graphs_are_dropped(tiny_mod
 
     class Graphs:  # stands in for a CudaGraphDenoiser: replays nothing, but counts clear()
         def __call__(self, latents, timestep, embeddings):
-            return tiny_model.denoise_eager(latents, timestep, embeddings)
+            return tiny_model.runner.forward(latents, timestep, embeddings)
 
         def clear(self):
             cleared.append(True)
 
-    monkeypatch.setattr(tiny_model, "graphs", Graphs())
+    monkeypatch.setattr(tiny_model.runner, "graphs", Graphs())
     calls = out_of_memory_above(0, monkeypatch)
     report = invert_photos(tiny_model, photos, tmp_path / "out", "ddim", 2, batch_size=2, progress=False)
     assert not report.done and [photo for photo, _ in report.failed] == photos

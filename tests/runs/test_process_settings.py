@@ -54,4 +54,4 @@ def test_a_warm_cache_never_compiles_off_the_gpu(monkeypatch, tmp_path):
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     mark_warm(ModelChoice("tiny-random", device="cpu").load())
-    assert not ModelChoice("tiny-random", device="cpu").load(photos=10).compiled
+    assert not ModelChoice("tiny-random", device="cpu").load(photos=10).runner.compiled

@@ -9,6 +9,7 @@ import torch
 
 from p2p_real.artifacts import load_inversion, save_inversion
 from p2p_real.defaults import INVERSION_METHODS
+from p2p_real.editing.controlled import controlled
 from p2p_real.editing.edit import edit
 from p2p_real.editing.options import EditOptions
 from p2p_real.editing.plan import attention_resolutions, build_plan
@@ -285,7 +286,7 @@ def test_maps_come_from_the_coarsest_level_into_one_bounded_buffer(tiny_sdxl_mod
     plan = build_plan(model, SOURCE, [DOG, FLUFFY], [EditOptions()] * 2, STEPS)
     schedule, prompts = model.schedule(STEPS), 3
     buffers = []
-    with model.controlled(plan) as denoise:
+    with controlled(model, plan) as denoise:
         state = denoise.state
 
         def after_step(index, latents):
