@@ -13,7 +13,7 @@ from p2p_real.editing.options import EditOptions
 from p2p_real.runs import edits as edits_module
 from p2p_real.runs.edits import run_edits
 from p2p_real.runs.edits_file import EditJob
-from p2p_real.runs.invert import invert_photos
+from p2p_real.runs.invert import InversionSettings, invert_photos
 from p2p_real.runs.photos import Photo
 
 DATA = Path(__file__).parent.parent.parent / "data" / "photos"
@@ -121,7 +121,7 @@ def test_an_artifact_made_otherwise_is_refused_then_replaced_with_force(tmp_path
 
 def test_a_killed_edit_is_redone(tiny_model, tmp_path, monkeypatch):
     photo = Photo(DATA / "chelsea.jpg", CAPTION, "chelsea")
-    assert not invert_photos(tiny_model, [photo], tmp_path, "ddim", 2, progress=False).failed
+    assert not invert_photos(tiny_model, [photo], tmp_path, InversionSettings("ddim", 2), progress=False).failed
     job = EditJob(tmp_path / "chelsea", DOG, EditOptions())
     save_png = edits_module.save_png
 
