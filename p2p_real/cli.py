@@ -1,4 +1,5 @@
-"""`p2p-real invert | edit | sweep | bench | ui`: parse the command line (command_line.py), call runs/commands.py, print.
+"""`p2p-real invert | edit | sweep | bench | ui`: parse the command line into its verb's request
+(command_line.py, runs/flags.py), hand it to the verb's job, print the outcome.
 
 Exit 0 when all went well, 1 when some items failed, 2 for bad input or usage (one line, no traceback).
 """
@@ -8,32 +9,46 @@ import os
 import sys
 import traceback
 import warnings
+from importlib import import_module
 
-from .command_line import MODEL_OPTIONS, build_parser
-from .defaults import DEFAULT_STEPS, SMALL_MODEL_STEPS
+from .command_line import build_parser
 from .errors import P2PError
-from .runs.checks import check_command_line, in_flag_terms
+from .runs.checks import in_flag_terms
 from .runs.compile_cache import use_compile_cache
+from .runs.flags import build_request
 from .runs.launch import launch_processes
+from .runs.requests import (
+    BenchEditRequest,
+    BenchReconstructRequest,
+    EditRequest,
+    InvertRequest,
+    SweepRequest,
+    UiRequest,
+)
+
+# Each request's job, imported only once the request is checked, so that --help and bad input never wait for torch.
+JOBS = {
+    InvertRequest: ("runs.invert_command", "run_invert"),
+    EditRequest: ("runs.edit_command", "run_edit"),
+    SweepRequest: ("runs.sweep_command", "run_sweep"),
+    BenchReconstructRequest: ("runs.bench_command", "run_bench_reconstruct"),
+    BenchEditRequest: ("runs.bench_command", "run_bench_edit"),
+    UiRequest: ("ui.command", "run_ui"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = vars(build_parser().parse_args(argv))
-    if options.get("steps", 0) is None:  # the paper's 50, but seconds-fast runs on the smoke model
-        options["steps"] = SMALL_MODEL_STEPS.get(options["model"], DEFAULT_STEPS)
+    namespace = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation chatter is not for users of a CLI
     warnings.filterwarnings("ignore", category=UserWarning, module="huggingface_hub|diffusers|transformers")
     try:
-        check_command_line(options)  # every path and flag, before torch is imported: a typo costs no seconds
-        if options.get("gpus", 1) > 1:  # relaunched under torchrun, which runs this command once per GPU
-            return launch_processes(sys.argv[1:] if argv is None else argv, options["gpus"])
-        if options.get("compile") is not False:
+        request = build_request(namespace)  # every path and flag, before torch is imported: a typo costs no seconds
+        if request.gpus > 1:  # relaunched under torchrun, which runs this command once per GPU
+            return launch_processes(sys.argv[1:] if argv is None else argv, request.gpus)
+        if request.model.compile is not False:
             use_compile_cache()  # before torch is imported, which would set its own folder under /tmp
-        from .runs import commands  # here, so that --help and bad input never wait for torch
-
-        command = getattr(commands, options.pop("command"))
-        model_choice = commands.ModelChoice(*(options.pop(name) for name in MODEL_OPTIONS))
-        outcome = command(model_choice=model_choice, **{key: value for key, value in options.items() if key not in ("verb", "bench", "gpus")})
+        module, name = JOBS[type(request)]
+        outcome = getattr(import_module(f".{module}", __package__), name)(request)
     except P2PError as error:
         print(f"p2p-real: error: {in_flag_terms(error)}", file=sys.stderr)
         return 2
@@ -43,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # a bug: one line, the traceback on request
         if os.environ.get("P2P_REAL_DEBUG"):
             traceback.print_exc()
-        print(f"p2p-real: internal error: {type(error).__name__}: {error} (set P2P_REAL_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(f"p2p-real: internal error: {type(error).__name__}: {error} (set P2P_REAL_DEBUG=1 for the traceback)",
+              file=sys.stderr)
         return 1
     for problem in outcome.problems:
         print(f"p2p-real: {problem}", file=sys.stderr)

@@ -5,11 +5,27 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_CHOICES, INVERSION_METHODS, NETWORK_METRICS
-from .editing.options import EDIT_KINDS, EditOptions
+from .defaults import (
+    BUILTIN_MODELS,
+    DEFAULT_GUIDANCE,
+    DEFAULT_METHOD,
+    DEFAULT_MODEL,
+    DTYPE_CHOICES,
+    INVERSION_METHODS,
+    NETWORK_METRICS,
+)
 from .eval.pareto import DEFAULT_TOLERANCE
 from .inversion.options import NullTextOptions
-from .runs.sweep_grid import DEFAULT_CROSS, DEFAULT_SELF
+from .runs.edit_flags import add_edit_flags
+from .runs.flags import (
+    bench_edit_request,
+    bench_reconstruct_request,
+    edit_request,
+    invert_request,
+    sweep_request,
+    ui_request,
+)
+from .runs.sweep_grid import DEFAULT_CROSS, DEFAULT_SELF, DEFAULT_SETTINGS_PER_PASS
 
 EXAMPLES = """examples:
   p2p-real invert data/photos/chelsea.jpg --prompt "a cat sitting on a wooden floor" --output out/
@@ -20,7 +36,6 @@ EXAMPLES = """examples:
   p2p-real sweep out/circle --target "a large red circle on a plain white background" --output sweep/ --metrics none
   p2p-real ui --output out/ --model shapes                        # a web page: invert, then edit as often as you like
 """
-MODEL_OPTIONS = ("model", "device", "dtype", "cuda_graphs", "compile")  # runs.commands.ModelChoice's fields
 STEPS_HELP = "DDIM steps (default: 50, the papers'; 10 with --model shapes or tiny-random)"
 
 
@@ -68,16 +83,17 @@ def add_invert(verbs) -> None:
     parser.add_argument("--prompt", help="the photo's caption (for a folder: used where no caption file gives one)")
     add_common_options(parser)
     group = parser.add_argument_group("inversion (defaults are the paper's)")
-    group.add_argument("--method", default="null-text", choices=INVERSION_METHODS, help="null-text (default: DDIM inversion, then a null text "
+    group.add_argument("--method", default=DEFAULT_METHOD, choices=INVERSION_METHODS, help="null-text (default: DDIM inversion, then a null text "
                        "optimised per step), ddim (DDIM inversion alone), negative-prompt (the caption as the null text) or direct (per-step latent offsets)")
     group.add_argument("--steps", type=int, default=None, help=STEPS_HELP)
-    group.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default: 7.5)")
+    group.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
+                       help=f"classifier-free guidance scale (default: {DEFAULT_GUIDANCE})")
     group.add_argument("--inner-steps", type=int, default=NullTextOptions.num_inner_steps, help="Adam steps per timestep at most (default: 10)")
     group.add_argument("--learning-rate", type=float, default=NullTextOptions.learning_rate, help="Adam rate, decayed by (1 - i/100) (default: 1e-2)")
     group.add_argument("--early-stop", type=float, default=NullTextOptions.early_stop_epsilon, help="stop a timestep when loss < this + i*2e-5 (default: 1e-5)")
     group.add_argument("--batch-size", default="auto", metavar="N|auto", help="photos optimised together; auto (default): as many as free CUDA memory holds, up to 16 (1 on the CPU or MPS)")
     parser.add_argument("--force", action="store_true", help="redo photos whose artifact already exists")
-    parser.set_defaults(command="run_invert")
+    parser.set_defaults(build=invert_request)
 
 
 def add_edit(verbs) -> None:
@@ -104,24 +120,14 @@ def add_edit(verbs) -> None:
     parser.add_argument("--prompt", help="the photo's caption, when INPUT is a photo")
     add_common_options(parser)
     group = parser.add_argument_group("edit (defaults are PIE-Bench's P2P settings)")
-    group.add_argument("--kind", default="auto", choices=EDIT_KINDS,
-                       help="replace (word swap), refine (add words), reweight; auto picks replace or refine")
-    group.add_argument("--cross-replace-steps", type=float, default=EditOptions.cross_replace_steps, metavar="FRACTION",
-                       help="fraction of steps in which the target takes the source's cross-attention (default: 0.4)")
-    group.add_argument("--self-replace-steps", type=float, default=EditOptions.self_replace_steps, metavar="FRACTION",
-                       help="fraction of steps in which the target takes the source's self-attention (default: 0.6)")
-    group.add_argument("--blend", nargs=2, metavar=("SOURCE_WORD", "TARGET_WORD"), help="LocalBlend: change only where these words attend")
+    add_edit_flags(group, "edit")
     group.add_argument("--mask", metavar="IMAGE", help="change only where this painted mask (PNG or JPEG, lined up with the photo) "
                        "is white, or opaque if it has transparency; black keeps the photo; with --blend, only where both say so")
-    group.add_argument("--reweight", action="append", default=[], metavar="WORD=FACTOR",
-                       help="scale a target word's attention by FACTOR in [-2, 2]; repeatable")
-    group.add_argument("--word-steps", action="append", default=[], metavar="WORD=START,END",
-                       help="a target word's own cross-replacement window, e.g. dog=0,0.8; repeatable")
     group.add_argument("--steps", type=int, default=None, help="DDIM steps when a photo is inverted first (default: 50; 10 with --model shapes or tiny-random)")
     group.add_argument("--batch-size", default="auto", metavar="N|auto", help="photos inverted together when they are inverted first; auto (default): as many as free CUDA memory holds, up to 16 (1 on the CPU or MPS)")
     parser.add_argument("--maps", action="store_true", help="also write maps.png: the edit's cross-attention per target token")
     parser.add_argument("--force", action="store_true", help="redo edits; also replace kept inversions and named edits made with other settings")
-    parser.set_defaults(command="run_edit")
+    parser.set_defaults(build=edit_request)
 
 
 def add_sweep(verbs) -> None:
@@ -129,7 +135,7 @@ def add_sweep(verbs) -> None:
         "sweep", help="find an edit's strength: a grid of cross/self-replace steps, scored for fidelity and edit",
         formatter_class=argparse.RawDescriptionHelpFormatter, description=textwrap.fill(
             "Edit one photo towards one target with every setting of a grid of cross-replace steps x self-replace steps "
-            "(x LocalBlend thresholds with --blend), several settings per sampling pass, and PIE-Bench's 0.4 / 0.6 beside them. "
+            "(x LocalBlend thresholds with --blend), several settings per sampling pass (--settings-per-pass), and PIE-Bench's 0.4 / 0.6 beside them. "
             "Each edit is scored for fidelity (background PSNR and LPIPS against the photo: outside the region every "
             "setting's LocalBlend mask covers, or the whole picture) and for the edit (CLIP score of the target; with "
             "--model shapes, the colour and shape read back). Chosen: of the settings whose edit score is within "
@@ -153,11 +159,11 @@ def add_sweep(verbs) -> None:
                        help=f"cross-replace steps to try, comma-separated fractions in [0, 1] (default: {DEFAULT_CROSS})")
     group.add_argument("--self", dest="self_grid", default=DEFAULT_SELF, metavar="FRACTIONS",
                        help=f"self-replace steps to try (default: {DEFAULT_SELF})")
-    group.add_argument("--blend", nargs=2, metavar=("SOURCE_WORD", "TARGET_WORD"), help="LocalBlend: change only where these words attend")
+    add_edit_flags(group, "sweep", {"--kind": "replace, refine, reweight; auto picks replace or refine",
+                                    "--reweight": "scale a target word's attention; repeatable"})
     group.add_argument("--thresholds", metavar="FRACTIONS", help="with --blend: LocalBlend thresholds to try (default: 0.3)")
-    group.add_argument("--kind", default="auto", choices=EDIT_KINDS, help="replace, refine, reweight; auto picks replace or refine")
-    group.add_argument("--reweight", action="append", default=[], metavar="WORD=FACTOR", help="scale a target word's attention; repeatable")
-    group.add_argument("--batch-size", type=int, default=8, help="settings sampled together in one pass (default: 8)")
+    group.add_argument("--settings-per-pass", type=int, default=DEFAULT_SETTINGS_PER_PASS, metavar="N",
+                       help=f"settings sampled together in one pass (default: {DEFAULT_SETTINGS_PER_PASS})")
     group.add_argument("--steps", type=int, default=None, help="DDIM steps when a photo is inverted first (default: 50; 10 with --model shapes or tiny-random)")
     group = parser.add_argument_group("scores")
     group.add_argument("--metrics", help="network metrics: comma-separated from lpips, clip, structure, or none (default: lpips,clip; "
@@ -168,7 +174,7 @@ def add_sweep(verbs) -> None:
     group.add_argument("--edit-tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="FRACTION",
                        help=f"how far below the best edit score the chosen setting may be, as a fraction of the grid's range (default: {DEFAULT_TOLERANCE})")
     parser.add_argument("--force", action="store_true", help="replace a kept inversion of the photo made with other settings")
-    parser.set_defaults(command="run_sweep")
+    parser.set_defaults(build=sweep_request)
 
 
 def add_bench(verbs) -> None:
@@ -199,7 +205,8 @@ def add_bench(verbs) -> None:
             bench.add_argument("--methods", default=",".join(INVERSION_METHODS),
                                help=f"comma-separated, from {', '.join(INVERSION_METHODS)} (default: all)")
         else:
-            bench.add_argument("--method", default="null-text", choices=INVERSION_METHODS, help="inversion method (default: null-text)")
+            bench.add_argument("--method", default=DEFAULT_METHOD, choices=INVERSION_METHODS,
+                               help=f"inversion method (default: {DEFAULT_METHOD})")
         bench.add_argument("--steps", type=int, default=None, help=STEPS_HELP)
         bench.add_argument("--metrics", default=default_metrics,
                            help=f"network metrics beside PSNR/SSIM/MSE: comma-separated from {', '.join(NETWORK_METRICS)}, or none (default: {default_metrics})")
@@ -207,7 +214,7 @@ def add_bench(verbs) -> None:
                            help="random: small random metric networks, for offline smoke runs only")
         bench.add_argument("--clip-model", metavar="NAME_OR_PATH", help="CLIP for CLIP scores (default: openai/clip-vit-large-patch14, as PIE-Bench)")
         bench.add_argument("--structure-model", metavar="NAME_OR_PATH", help="DINO ViT for structure distance (default: facebook/dino-vitb8, as PIE-Bench)")
-        bench.set_defaults(command=f"run_bench_{name}")
+        bench.set_defaults(build=bench_reconstruct_request if name == "reconstruct" else bench_edit_request)
 
 
 def add_ui(verbs) -> None:
@@ -230,7 +237,8 @@ def add_ui(verbs) -> None:
                         "kept inversions to pick from (the inversions kept in OUTPUT are always offered)")
     add_common_options(parser, batch_verb=False)
     group = parser.add_argument_group("inversion (defaults are the paper's)")
-    group.add_argument("--method", default="null-text", choices=INVERSION_METHODS, help="inversion method (default: null-text)")
+    group.add_argument("--method", default=DEFAULT_METHOD, choices=INVERSION_METHODS,
+                       help=f"inversion method (default: {DEFAULT_METHOD})")
     group.add_argument("--steps", type=int, default=None, help=STEPS_HELP)
     group = parser.add_argument_group("server")
     group.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only; "
@@ -238,4 +246,4 @@ def add_ui(verbs) -> None:
     group.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
     group.add_argument("--share", action="store_true", help="also serve through a temporary public gradio.live link "
                        "(needs internet; off by default)")
-    parser.set_defaults(command="run_ui")
+    parser.set_defaults(build=ui_request)

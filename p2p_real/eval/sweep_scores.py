@@ -1,7 +1,7 @@
 """The two scores of each edit of a sweep (one photo, one target, many strengths), from the existing
 metrics: fidelity to the photo outside the edit's region (PIE-Bench's background PSNR and LPIPS,
-`scores.edit_scores`), and how well the edit shows its target (CLIP score, or on the shapes model the
-share of the target's colour and shape that `shapes.check` reads back).
+`scores.edit_scores`), and how well the edit shows its target (CLIP score, or what an `EditReader`
+the caller passes reads back: on the shapes model, the share of the target's colour and shape).
 
 The region is one mask for the whole grid, so that every setting is scored on the same pixels: with
 LocalBlend, the pixels that every setting's mask covers. Each setting's own mask would reward a large
@@ -12,16 +12,24 @@ no region, and fidelity is the whole picture's.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
 
-from ..images import to_pil
-from ..shapes.check import parse_caption, read_object
 from .scores import MetricModels, edit_scores
 
 PSNR_CAP = 100.0  # dB for pictures identical where compared: uint8 pictures that differ at all stay below ~90 dB
+
+
+class EditReader(NamedTuple):
+    """What reads an edit back instead of CLIP: `read(edited, target)`, (H, W, 3) uint8 and the target
+    caption, gives a row's readings; the one named `score` is the edit score. `axis`: the edit axis
+    in a plot's words, and in a record's."""
+
+    read: Callable[[torch.Tensor, str], dict]
+    score: str
+    axis: tuple[str, str]
 
 
 class ScoredTarget(NamedTuple):
@@ -42,9 +50,10 @@ def common_mask(masks: list[torch.Tensor | None], size: tuple[int, int]) -> np.n
     return np.zeros(size, dtype=np.float32) if core.all() else core.astype(np.float32)
 
 
-def sweep_scores(results: list, target: str, metric_models: MetricModels, mask: np.ndarray, read_shapes: bool) -> list[dict]:
+def sweep_scores(results: list, target: str, metric_models: MetricModels, mask: np.ndarray,
+                 reader: EditReader | None = None) -> list[dict]:
     """Per EditResult: psnr_bg (the fidelity axis), lpips_bg, ssim_bg, clip (whole picture),
-    clip_edited (inside the mask, with LocalBlend), shapes readings, and `edit_score`, the edit axis."""
+    clip_edited (inside the mask, with LocalBlend), the reader's readings, and `edit_score`, the edit axis."""
     entry = ScoredTarget(target, mask)
     rows = []
     for result in results:
@@ -52,17 +61,8 @@ def sweep_scores(results: list, target: str, metric_models: MetricModels, mask: 
         row = {"psnr_bg": min(scores["psnr_bg"], PSNR_CAP), "lpips_bg": scores["lpips_bg"], "ssim_bg": scores["ssim_bg"],
                "structure": scores["structure"],
                "clip": scores["clip_whole"], "clip_edited": scores["clip_edited"] if mask.any() else math.nan}
-        if read_shapes:
-            row.update(shapes_reading(result.edited, target))
-        row["edit_score"] = row["shapes_score"] if read_shapes else row["clip"]
+        if reader is not None:
+            row.update(reader.read(result.edited, target))
+        row["edit_score"] = row["clip"] if reader is None else row[reader.score]
         rows.append(row)
     return rows
-
-
-def shapes_reading(edited: torch.Tensor, target: str) -> dict:
-    """The colour and shape read from an (H, W, 3) uint8 picture of a one-object scene, and the share
-    of the target's two (0, 0.5 or 1) they match."""
-    words = parse_caption(target)
-    reading = read_object(to_pil(edited), words["background_colour"])
-    matches = (reading.colour == words["colour"]) + (reading.shape == words["shape"])
-    return {"read_colour": reading.colour, "read_shape": reading.shape, "shapes_score": matches / 2}

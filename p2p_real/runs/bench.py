@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..artifacts import Inversion, load_inversion
+from ..artifacts import Inversion, load_inversion, tensors_sha256
+from ..defaults import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
 from ..devices import synchronize
 from ..editing.edit import edit
 from ..editing.options import EditOptions
@@ -22,6 +23,7 @@ from ..pipeline import invert
 from .invert import InversionSettings, file_sha256, invert_waiting
 from .naming import inside, sanitize, short_hash
 from .photos import Photo
+from .records import edit_record
 
 
 def bench_reconstruct(
@@ -29,8 +31,8 @@ def bench_reconstruct(
     photos: list[Photo],
     methods: list[str],
     metric_models: MetricModels,
-    num_steps: int = 50,
-    guidance_scale: float = 7.5,
+    num_steps: int = DEFAULT_STEPS,
+    guidance_scale: float = DEFAULT_GUIDANCE,
     options: NullTextOptions = NullTextOptions(),
     progress: bool = True,
 ) -> list[dict]:
@@ -66,8 +68,8 @@ def bench_edit(
     edits: list[BenchEdit],
     output: Path,
     metric_models: MetricModels,
-    method: str = "null-text",
-    num_steps: int = 50,
+    method: str = DEFAULT_METHOD,
+    num_steps: int = DEFAULT_STEPS,
     options: EditOptions = EditOptions(),
     progress: bool = True,
 ) -> list[dict]:
@@ -77,19 +79,14 @@ def bench_edit(
     for entry in tqdm(edits, desc="bench edit", disable=not progress):
         try:
             artifact, inversion = bench_inversion(model, entry, output / "artifacts", method, num_steps)
-            edit_options = entry.options or EditOptions(
-                kind=options.kind, cross_replace_steps=options.cross_replace_steps,
-                self_replace_steps=options.self_replace_steps, blend_words=entry.blend_words,
-            )
+            edit_options = entry.options or replace(options, blend_words=entry.blend_words)
             result = edit(model, inversion, entry.target_prompt, edit_options)
         except P2PError as error:
             rows.append({"key": entry.key, "type": entry.edit_type, "error": str(error)})
             continue
-        settings = {
-            "prompt": entry.target_prompt, "source_prompt": entry.source_prompt, "steps": inversion.num_steps,
-            "guidance": inversion.guidance_scale, "method": inversion.method, "model": model.name, "kind": result.kind,
-            "artifact": artifact.name, **asdict(edit_options),
-        }
+        # The record `p2p-real edit` writes, with the artifact's folder and what `auto` chose.
+        settings = {**edit_record(entry.target_prompt, edit_options, inversion, model, tensors_sha256(inversion)),
+                    "resolved_kind": result.kind, "artifact": artifact.name}
         edited = inside(output, "edits", f"{sanitize(entry.key, 'entry')}-{short_hash(settings)}.png")
         edited.parent.mkdir(parents=True, exist_ok=True)
         save_png(to_pil(result.edited), edited, settings)
@@ -104,7 +101,7 @@ def bench_inversion(model: Model, entry: BenchEdit, artifacts: Path, method: str
     settings = InversionSettings(method, num_steps)
     identity = settings.record(model, entry.source_prompt, file_sha256(entry.image))
     photo = Photo(entry.image, entry.source_prompt, f"{sanitize(entry.key, 'entry')}-{short_hash(identity)}")
-    report = invert_waiting(model, [photo], artifacts, method=method, num_steps=num_steps, progress=False)
+    report = invert_waiting(model, [photo], artifacts, settings, progress=False)
     if report.failed:
         raise P2PError(report.failed[0][1])
     folder = inside(artifacts, photo.name)

@@ -1,4 +1,5 @@
-"""The command line checked before torch is imported: every path and flag, and the output folder.
+"""The command line's checks, run before torch is imported as runs/flags.py builds a request: every
+path and flag, and the output folder.
 
 A problem is a P2PError of one line that names the flag (exit 2), so that a typo costs a fraction
 of a second rather than the seconds of importing torch and diffusers, or a run's worth of work. The
@@ -15,20 +16,18 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from ..defaults import INVERSION_METHODS, NETWORK_METRICS
-from ..editing.options import EditOptions
 from ..errors import OptionError, P2PError
 from ..inversion.options import NullTextOptions
-from .batch_size import batch_size_option
+from .edit_flags import FIELD_FLAGS
 from .naming import given_name
-from .sweep_grid import sweep_grid
+from .sweep_grid import SweepGrid, sweep_grid
 
 # The API's names of what a flag sets; a field that a flag may not have set (a prompt from a
 # captions file) is left out, so that its error is never blamed on a flag.
 FLAGS = {
     "num_steps": "--steps", "guidance_scale": "--guidance", "num_inner_steps": "--inner-steps",
-    "learning_rate": "--learning-rate", "early_stop_epsilon": "--early-stop", "device": "--device", "compile": "--compile", "kind": "--kind",
-    "cross_replace_steps": "--cross-replace-steps", "self_replace_steps": "--self-replace-steps",
-    "reweights": "--reweight", "blend_words": "--blend", "batch_size": "--batch-size",
+    "learning_rate": "--learning-rate", "early_stop_epsilon": "--early-stop", "device": "--device", "compile": "--compile",
+    "batch_size": "--batch-size", **FIELD_FLAGS,
 }
 DEVICE = re.compile(r"cpu|mps|cuda(:\d+)?")
 UI_NEEDS_GRADIO = 'p2p-real ui needs gradio, which the ui extra installs: pip install "p2p-real[ui]"'
@@ -46,50 +45,36 @@ def in_flag_terms(error: P2PError) -> str:
     return f"{flag}: {error.problem}"
 
 
-def check_command_line(options: dict) -> None:
-    """Every path and flag of a parsed command line (argparse's dict); the output folder last, as
-    it is the one check that touches the disk. Raises P2PError (or OptionError) for the first bad one."""
-    if options.get("command") == "run_ui":
+def check_flags(flags, needs_gradio: bool = False) -> None:
+    """The flags every verb shares, on the parsed command line (runs/flags.py's Flags): paths, numbers,
+    texts, the device. Raises P2PError (or OptionError) for the first bad one. A verb's own flags are
+    checked as its request is built, and the output folder last, the one check that touches the disk."""
+    if needs_gradio:
         check_ui_installed()
-    for path in options["inputs"] if "inputs" in options else [options["source"]]:
+    for path in flags.inputs if flags.has("inputs") else [flags.source]:
         if not Path(path).exists():
             raise P2PError(f"{path}: no such file or folder")
-    if options.get("mask") is not None and not Path(options["mask"]).is_file():
-        raise P2PError(f"--mask {options['mask']}: no such file; give a PNG or JPEG, white where the edit may change the photo")
-    if "port" in options and not 1 <= options["port"] <= 65535:
-        raise P2PError(f"--port: expected a port number from 1 to 65535, got {options['port']}")
+    if flags.has("mask") and flags.mask is not None and not Path(flags.mask).is_file():
+        raise P2PError(f"--mask {flags.mask}: no such file; give a PNG or JPEG, white where the edit may change the photo")
+    if flags.has("port") and not 1 <= flags.port <= 65535:
+        raise P2PError(f"--port: expected a port number from 1 to 65535, got {flags.port}")
     for flag in ("steps", "gpus"):
-        if options.get(flag) is not None and options[flag] < 1:
-            raise P2PError(f"--{flag.replace('_', '-')}: must be at least 1, got {options[flag]}")
-    if options.get("command") in ("run_invert", "run_edit"):  # photos per batch, or auto (a sweep's counts settings)
-        batch_size_option(options["batch_size"])
-    elif options.get("batch_size") is not None and options["batch_size"] < 1:
-        raise P2PError(f"--batch-size: must be at least 1 setting per sampling pass, got {options['batch_size']}")
+        if flags.has(flag) and getattr(flags, flag) is not None and getattr(flags, flag) < 1:
+            raise P2PError(f"--{flag}: must be at least 1, got {getattr(flags, flag)}")
     for flag in ("prompt", "target", "name"):
-        if options.get(flag) is not None and not options[flag].strip():
+        if flags.has(flag) and getattr(flags, flag) is not None and not getattr(flags, flag).strip():
             raise P2PError(f"--{flag}: empty; give it some text, or leave the flag out")
-    if options.get("name"):
-        given_name(options["name"])  # a path is refused now, not after the photo was inverted
-    if options.get("gpus", 1) > 1 and "RANK" in os.environ:
+    if flags.has("name") and flags.name:
+        given_name(flags.name)  # a path is refused now, not after the photo was inverted
+    gpus = flags.gpus if flags.has("gpus") else 1
+    if gpus > 1 and "RANK" in os.environ:
         raise P2PError("--gpus: this command already runs under a launcher (RANK is set); leave --gpus out")
-    if options.get("gpus", 1) > 1 and options["device"] is not None:
-        raise P2PError(f"--gpus with --device {options['device']}: each process takes its own GPU; leave --device out")
-    if options["device"] is not None and not DEVICE.fullmatch(options["device"]):
-        raise P2PError(f"--device {options['device']!r}: not a device; use cpu, cuda, cuda:N (N a GPU's number) or mps")
-    if "guidance" in options and not math.isfinite(options["guidance"]):
-        raise P2PError(f"--guidance: expected a finite number, got {options['guidance']}")
-    if "inner_steps" in options:
-        null_text_options(options["inner_steps"], options["learning_rate"], options["early_stop"])
-    if "word_steps" in options:
-        edit_options(options["kind"], options["cross_replace_steps"], options["self_replace_steps"], options["blend"],
-                     options["reweight"], options["word_steps"])
-    if "methods" in options:
-        method_names(options["methods"])
-    if options.get("metrics") is not None:  # None: the verb's own default
-        metric_names(options["metrics"])
-    if "cross_grid" in options:
-        check_sweep(options)
-    check_output(Path(options["output"]))
+    if gpus > 1 and flags.device is not None:
+        raise P2PError(f"--gpus with --device {flags.device}: each process takes its own GPU; leave --device out")
+    if flags.device is not None and not DEVICE.fullmatch(flags.device):
+        raise P2PError(f"--device {flags.device!r}: not a device; use cpu, cuda, cuda:N (N a GPU's number) or mps")
+    if flags.has("guidance") and not math.isfinite(flags.guidance):
+        raise P2PError(f"--guidance: expected a finite number, got {flags.guidance}")
 
 
 def check_ui_installed() -> None:
@@ -98,16 +83,15 @@ def check_ui_installed() -> None:
         raise P2PError(UI_NEEDS_GRADIO)
 
 
-def check_sweep(options: dict) -> None:
-    """`p2p-real sweep`'s own flags: the grid, the edit that every setting shares, the tolerance."""
-    if options["gpus"] > 1:
+def check_sweep(gpus: int, cross: str, self_replace: str, thresholds: str | None, blend: list[str] | None,
+                tolerance: float) -> SweepGrid:
+    """`p2p-real sweep`'s own flags: one GPU, the grid, the tolerance; the grid."""
+    if gpus > 1:
         raise P2PError("--gpus: a sweep runs on one GPU (its settings share one sampling pass); leave --gpus out")
-    sweep_grid(options["cross_grid"], options["self_grid"], options["thresholds"], options["blend"])
-    edit_options(options["kind"], EditOptions.cross_replace_steps, EditOptions.self_replace_steps, options["blend"],
-                 options["reweight"], [])
-    tolerance = options["edit_tolerance"]
+    grid = sweep_grid(cross, self_replace, thresholds, blend)
     if not math.isfinite(tolerance) or not 0 <= tolerance <= 1:
         raise P2PError(f"--edit-tolerance: expected a fraction of the grid's range of edit scores in [0, 1], got {tolerance}")
+    return grid
 
 
 def check_output(folder: Path) -> None:
@@ -132,43 +116,6 @@ def check_output(folder: Path) -> None:
 
 def null_text_options(inner_steps: int, learning_rate: float, early_stop: float) -> NullTextOptions:
     return NullTextOptions(num_inner_steps=inner_steps, learning_rate=learning_rate, early_stop_epsilon=early_stop)
-
-
-def edit_options(kind: str, cross_replace_steps: float, self_replace_steps: float, blend: list[str] | None,
-                 reweight: list[str], word_steps: list[str]) -> EditOptions:
-    """The edit flags as EditOptions (whose errors name fields; in_flag_terms names their flags)."""
-    windows = {"default_": cross_replace_steps, **parse_word_windows(word_steps)} if word_steps else cross_replace_steps
-    return EditOptions(kind=kind, cross_replace_steps=windows, self_replace_steps=self_replace_steps,
-                       reweights=parse_reweights(reweight), blend_words=tuple(blend) if blend else None)
-
-
-def parse_reweights(values: list[str]) -> dict[str, float]:
-    """`--reweight WORD=FACTOR` options as {word: factor}."""
-    weights = {}
-    for value in values:
-        word, _, factor = value.rpartition("=")
-        try:
-            weights[word] = float(factor)
-        except ValueError:
-            raise P2PError(f"--reweight {value!r}: expected WORD=FACTOR, e.g. fluffy=2") from None
-        if not word.strip():
-            raise P2PError(f"--reweight {value!r}: expected WORD=FACTOR, e.g. fluffy=2")
-    return weights
-
-
-def parse_word_windows(values: list[str]) -> dict[str, tuple[float, float]]:
-    """`--word-steps WORD=START,END` options as {word: (start, end)}."""
-    windows = {}
-    for value in values:
-        word, _, bounds = value.rpartition("=")
-        try:
-            start, end = (float(part) for part in bounds.split(","))
-        except ValueError:
-            raise P2PError(f"--word-steps {value!r}: expected WORD=START,END, e.g. dog=0,0.8") from None
-        if not word.strip():
-            raise P2PError(f"--word-steps {value!r}: expected WORD=START,END, e.g. dog=0,0.8")
-        windows[word] = (start, end)
-    return windows
 
 
 def method_names(methods: str) -> list[str]:

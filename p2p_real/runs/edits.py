@@ -12,39 +12,35 @@ the same mask moved is the same edit.
 """
 from __future__ import annotations
 
-import json
 import time
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from ..artifacts import Inversion, load_inversion, tensors_sha256
+from ..defaults import DEFAULT_STEPS
 from ..editing.edit import EditResult, edit
-from ..editing.pictures import token_maps
 from ..errors import P2PError
-from ..images import grid, save_png, to_pil
 from ..models import Model
 from . import locks
+from .edit_outputs import differences, recorded_settings, write_edit
 from .edits_file import EditJob
-from .invert import invert_waiting
+from .invert import InversionSettings, invert_waiting
 from .masks import MaskFile, read_mask
+from .memory import Failed, split_on_out_of_memory
 from .naming import edit_folder_name, given_name, inside, sanitize
 from .photos import Photo, photo_names
+from .records import edit_record
 from .report import RunReport
 
 # Edits of one photo sampled together: N of them cost one pass of N + 1 prompts. More rows per
 # pass would gain little on a GPU that is already busy and would risk its memory at SD's size.
 MAX_TARGETS_PER_PASS = 8
-# Side in pixels of each token's picture in maps.png: SD v1's 16x16 maps as 4x4 blocks, so that a
-# row of a caption's tokens stays a readable width.
-MAP_PICTURE_SIZE = 64
-RECORD_FILE = "edited.json"  # edited.png's sidecar, the edit's record: written after every other file
-EDIT_FILES = ("grid.png", "grid.json", "maps.png", "maps.json", "edited.png", RECORD_FILE)  # in the order written
 NOT_PIXELS = ("model", "mask")  # settings recorded for people that leave the pixels as they are (the model's name, the mask's path)
-NOT_COMPARED = ("mask",)  # the mask's path: mask_sha256 says which mask made an edit, wherever the file moved
+OUT_OF_MEMORY_ADVICE = "try --dtype float16 if you chose float32"
 
 
 EditReport = RunReport[EditJob, Path]
@@ -62,7 +58,7 @@ def run_edits(
     model: Model,
     jobs: list[EditJob],
     output: str | Path,
-    num_steps: int = 50,
+    num_steps: int = DEFAULT_STEPS,
     force: bool = False,
     maps: bool = False,
     progress: bool = True,
@@ -116,8 +112,8 @@ def invert_sources(model: Model, jobs: list[EditJob], output: Path, names: dict[
     photos = {job.source: Photo(job.source, job.prompt, names[job.source]) for job in jobs if job.source.is_file()}
     if not photos:
         return {}
-    inverted = invert_waiting(model, list(photos.values()), output, num_steps=num_steps, batch_size=batch_size,
-                              force=force, keep_matching=True, progress=progress)
+    inverted = invert_waiting(model, list(photos.values()), output, InversionSettings(num_steps=num_steps), batch_size,
+                              force, progress, keep_matching=True)
     return {photo.path: message for photo, message in inverted.failed}
 
 
@@ -140,7 +136,7 @@ def plan_edits(model: Model, artifact: Path, jobs: list[EditJob], photo_folder: 
             continue
         try:
             mask = job_mask(job, inversion)
-            settings = edit_settings(job, inversion, model, content, mask)
+            settings = edit_record(job.target, job.options, inversion, model, content, mask)
             folder = edit_folder(job, settings, photo_folder)
         except P2PError as error:
             report.failed.append((job, str(error)))
@@ -163,7 +159,7 @@ def job_mask(job: EditJob, inversion: Inversion) -> MaskFile | None:
     some latent cell of this photo to edit."""
     if job.mask is None:
         return None
-    mask = read_mask(job.mask)
+    mask = job.mask_file or read_mask(job.mask)  # read already where the job was made, to check it
     mask.check_covers(tuple(inversion.image.shape[:2]), tuple(inversion.noise_latents.shape[-2:]))
     return mask
 
@@ -180,7 +176,7 @@ def artifact_edit_folder(model: Model, job: EditJob, output: str | Path) -> Path
     skipped edit's report names only the job."""
     inversion = load_inversion(job.source, model)
     photo_folder = inside(Path(output), source_names([job])[job.source])
-    settings = edit_settings(job, inversion, model, tensors_sha256(inversion), job_mask(job, inversion))
+    settings = edit_record(job.target, job.options, inversion, model, tensors_sha256(inversion), job_mask(job, inversion))
     return edit_folder(job, settings, photo_folder)
 
 
@@ -211,71 +207,15 @@ def claim_edits(edits: list[PendingEdit], force: bool, maps: bool, held: ExitSta
 def edit_together(model: Model, inversion: Inversion, edits: list[PendingEdit], maps: bool, progress: bool,
                   report: EditReport) -> None:
     """Edits of one inversion in one sampling pass. When the pass fails (a bad word in one edit, or
-    memory for many), each edit is tried alone, so that one bad edit never stops the others."""
-    try:
-        results = edit(model, inversion, [pending.job.target for pending in edits],
-                       [pending.job.options for pending in edits], [pending.mask for pending in edits], progress=progress)
-    except (P2PError, torch.OutOfMemoryError) as error:
-        out_of_memory = isinstance(error, torch.OutOfMemoryError)
-        failure = "out of GPU memory: try --dtype float16 if you chose float32" if out_of_memory else str(error)
-    else:
-        failure = None
-    if failure is not None:  # retried here, once the failed pass's tensors (held by the traceback) are gone
-        if len(edits) == 1:
-            report.failed.append((edits[0].job, failure))
-            return
-        if out_of_memory:
-            model.free_gpu_memory()
-        for pending in edits:
-            edit_together(model, inversion, [pending], maps, progress, report)
-        return
+    memory for many), each edit is tried alone (runs/memory.py), so that one bad edit never stops the others."""
+    def work(part: list[PendingEdit]) -> list[EditResult]:
+        return edit(model, inversion, [pending.job.target for pending in part], [pending.job.options for pending in part],
+                    [pending.mask for pending in part], progress=progress)
+
+    results = split_on_out_of_memory(work, edits, model, OUT_OF_MEMORY_ADVICE, one_by_one=True, also=(P2PError,))
     for pending, result in zip(edits, results):
-        write_edit(result, pending, model.tokenizer if maps else None)
-        report.done.append((pending.job, pending.folder))
-
-
-def write_edit(result: EditResult, pending: PendingEdit, tokenizer=None) -> None:
-    """grid.png (source | reconstruction | edit), maps.png given a tokenizer, then edited.png and its
-    sidecar, the record. What an earlier run left goes first, the record before all, so that a run
-    killed on the way leaves the edit to redo and never a file of other settings beside a record."""
-    folder, job = pending.folder, pending.job
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in reversed(EDIT_FILES):
-        (folder / name).unlink(missing_ok=True)
-    settings = {**pending.settings, "resolved_kind": result.kind}  # what `auto` chose
-    pictures = [to_pil(result.source), to_pil(result.reconstruction), to_pil(result.edited)]
-    save_png(grid(pictures, ["source", "reconstruction", job.target[:40]]), folder / "grid.png", settings)
-    if tokenizer is not None:
-        maps = token_maps(result.cross_maps, 1, tokenizer, job.target, MAP_PICTURE_SIZE)
-        save_png(maps, folder / "maps.png", settings)
-    save_png(to_pil(result.edited), folder / "edited.png", settings)
-
-
-def edit_settings(job: EditJob, inversion: Inversion, model: Model, inversion_sha256: str, mask: MaskFile | None = None) -> dict:
-    """What made an edit, as written into its PNG chunk and JSON sidecar (and compared on resume):
-    the target, the options, the inversion it starts from, by content, and the painted mask if any
-    (no mask: no mask keys, so the records of edits made before masks existed still match)."""
-    return json.loads(json.dumps({
-        "prompt": job.target, "source_prompt": inversion.prompt, "steps": inversion.num_steps,
-        "guidance": inversion.guidance_scale, "method": inversion.method, "model": model.name,
-        "model_fingerprint": model.fingerprint, "inversion_sha256": inversion_sha256, **asdict(job.options),
-        **({} if mask is None else mask.settings()),
-    }))
-
-
-def recorded_settings(folder: Path) -> dict | None:
-    """The settings edited.json records (less what `auto` chose); None when there is no readable record."""
-    try:
-        recorded = json.loads((folder / RECORD_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(recorded, dict):
-        return None
-    recorded.pop("resolved_kind", None)
-    return recorded
-
-
-def differences(recorded: dict, wanted: dict) -> str | None:
-    """What differs between two edits' settings, in words ("self_replace_steps 0.6, not 0.2"); None when nothing."""
-    keys = [key for key in dict.fromkeys([*wanted, *recorded]) if key not in NOT_COMPARED and recorded.get(key) != wanted.get(key)]
-    return ", ".join(f"{key} {recorded.get(key)!r}, not {wanted.get(key)!r}" for key in keys) or None
+        if isinstance(result, Failed):
+            report.failed.append((pending.job, result.message))
+        else:
+            write_edit(result, pending, model.tokenizer if maps else None)
+            report.done.append((pending.job, pending.folder))

@@ -22,20 +22,19 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 from ..editing.options import EditOptions
 from ..errors import OptionError, P2PError, check_text
 from .captions import caption_for
-from .masks import read_mask
+from .edit_flags import ENTRY_KEYS, entry_fields, entry_key, entry_options
+from .masks import MaskFile, read_mask
 
 EDITS_FILES = ("edits.yaml", "edits.yml", "edits.json")
 EDIT_SUFFIXES = (".json", ".yaml", ".yml")
-KNOWN_FIELDS = ("photo", "artifact", "prompt", "target", "blend", "blend_threshold", "mask", "reweight", "kind",
-                "cross_replace_steps", "self_replace_steps", "name")
-FILE_FIELDS = {"reweights": "reweight", "blend_words": "blend"}  # EditOptions' names of the file's fields
+KNOWN_FIELDS = ("photo", "artifact", "prompt", "target", *ENTRY_KEYS, "mask", "name")
 
 
 @dataclass(frozen=True)
@@ -46,6 +45,7 @@ class EditJob:
     prompt: str | None = None  # the photo's caption, when `source` is a photo
     name: str = ""  # output folder name; from the target when empty
     mask: Path | None = None  # a painted mask file (runs/masks.py): the edit changes only where it is white
+    mask_file: MaskFile | None = field(default=None, compare=False, repr=False)  # `mask` as read when the job was made
 
     @property
     def photo_name(self) -> str:
@@ -115,7 +115,7 @@ def parse_entry(entry, index: int, path: Path) -> EditJob:
         return entry_job({key: value for key, value in entry.items() if value is not None}, path)  # null: not given
     except OptionError as error:
         word = "" if error.word is None else f" ({error.word})"
-        raise P2PError(f"{where}, field {FILE_FIELDS.get(error.field, error.field)}{word}: {error.problem}") from None
+        raise P2PError(f"{where}, field {entry_key(error.field)}{word}: {error.problem}") from None
 
 
 def entry_job(entry: dict, path: Path) -> EditJob:
@@ -135,63 +135,34 @@ def entry_job(entry: dict, path: Path) -> EditJob:
     if source.is_file() and not prompt:
         raise OptionError("prompt", f"none given, and no caption for {source.name} in captions.json or "
                                     f"{source.stem}.txt; add prompt: \"what the photo shows\"")
-    cross = entry.get("cross_replace_steps", EditOptions.cross_replace_steps)
-    cross = {word: as_tuple(window) for word, window in cross.items()} if isinstance(cross, dict) else as_tuple(cross)
-    options = EditOptions(
-        kind=entry.get("kind", "auto"),
-        cross_replace_steps=cross,
-        self_replace_steps=as_tuple(entry.get("self_replace_steps", EditOptions.self_replace_steps)),
-        reweights=entry.get("reweight", {}),
-        blend_words=as_tuple(entry.get("blend")),
-        blend_threshold=entry.get("blend_threshold", EditOptions.blend_threshold),
-    )
+    options = entry_options(entry)
     if "blend_threshold" in entry and options.blend_words is None:
         raise OptionError("blend_threshold", "a LocalBlend threshold needs blend: [source word, target word]; add it, or leave blend_threshold out")
-    return EditJob(source, entry["target"], options, prompt, entry.get("name", ""), entry_mask(entry, path))
+    mask = entry_mask(entry, path)
+    return EditJob(source, entry["target"], options, prompt, entry.get("name", ""), mask and mask.path, mask)
 
 
-def entry_mask(entry: dict, path: Path) -> Path | None:
-    """The entry's mask file, relative to the edits file, read once now so that a bad one is a bad entry."""
+def entry_mask(entry: dict, path: Path) -> MaskFile | None:
+    """The entry's mask file, relative to the edits file, read once now so that a bad one is a bad
+    entry; the job keeps what was read."""
     if "mask" not in entry:
         return None
     check_text("mask", entry["mask"], "a path relative to the edits file")
-    mask = path.parent / entry["mask"]
     try:
-        read_mask(mask)
+        return read_mask(path.parent / entry["mask"])
     except P2PError as error:
         raise OptionError("mask", str(error)) from None
-    return mask
 
 
 def entry_for(job: EditJob) -> dict:
     """The edits file's entry that reads back as `job`: its source by absolute path, which an edits
     file anywhere resolves to the same place; kind, prompt, name and re-weights only when given."""
-    options = job.options
     entry = {"artifact" if job.source.is_dir() else "photo": str(job.source.resolve()), "target": job.target}
     if job.prompt and not job.source.is_dir():
         entry["prompt"] = job.prompt
-    if options.kind != EditOptions.kind:
-        entry["kind"] = options.kind
-    entry["cross_replace_steps"] = as_list(options.cross_replace_steps)
-    entry["self_replace_steps"] = as_list(options.self_replace_steps)
-    if options.blend_words:
-        entry.update(blend=list(options.blend_words), blend_threshold=options.blend_threshold)
-    if options.reweights:
-        entry["reweight"] = dict(options.reweights)
+    entry.update(entry_fields(job.options))
     if job.mask is not None:
         entry["mask"] = str(Path(job.mask).resolve())  # absolute: read the same from any edits file
     if job.name:
         entry["name"] = job.name
     return entry
-
-
-def as_list(value):
-    """EditOptions' tuples (and dicts of them) as the lists YAML and JSON write."""
-    if isinstance(value, dict):
-        return {key: as_list(item) for key, item in value.items()}
-    return list(value) if isinstance(value, tuple) else value
-
-
-def as_tuple(value):
-    """A YAML or JSON list as the tuple EditOptions holds; anything else as it is, for EditOptions to check."""
-    return tuple(value) if isinstance(value, list) else value

@@ -2,11 +2,9 @@
 folder; one bad photo never stops the run.
 
 A photo counts as done when OUTPUT/<photo>/inversion.json (the record, written last) says it was
-made from the same photo bytes, caption, model, method, steps, guidance and method options as this
-run would use. A record of anything else is neither relabelled nor silently replaced: the photo
-fails with one line naming the difference, and `force` replaces it. Each photo is locked
-(runs/locks.py) from when it is checked until its artifact is written; a run that finds it locked
-leaves it to its owner and reports it as busy.
+made from the same work as this run would do (runs/invert_claims.py); a record of anything else
+fails the photo with one line naming the difference, and `force` replaces it. A photo another run
+holds locked is left to its owner and reported as busy.
 
 Photos go to the GPU in batches (`--batch-size`, or `auto`: runs/batch_size.py). A batch that runs
 out of GPU memory is split, and the rest of the run takes the smaller size; only a photo that does
@@ -18,66 +16,31 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import torch
-from PIL import Image
 from tqdm.auto import tqdm
 
-from ..artifacts import METADATA_FILE, Inversion, read_record, save_inversion, sha256
-from ..errors import P2PError
-from ..images import load_image, save_png, to_pil
-from ..inversion.methods import METHODS
-from ..inversion.options import NullTextOptions
+from ..artifacts import METADATA_FILE, Inversion, save_inversion
+from ..images import save_png, to_pil
 from ..models import Model
 from ..pipeline import invert
 from . import locks
 from .batch_size import AUTO, batch_size_option, choose_batch_size
+from .invert_claims import Claimed, InversionSettings, JobReport, claim_batch, file_sha256
+from .memory import BatchLimit, Failed, split_on_out_of_memory
 from .naming import inside
 from .photos import Photo
-from .report import RunReport
 
-JobReport = RunReport[Photo, Inversion]
-# How the record's fields read in a message: "inverted with steps 10, not 20".
-RECORD_LABELS = {"prompt": "the prompt", "model_fingerprint": "the model fingerprint", "method": "the method",
-                 "num_steps": "steps", "guidance_scale": "guidance"}
-
-
-@dataclass(frozen=True)
-class InversionSettings:
-    """What a run asks of every photo's inversion."""
-
-    method: str = "null-text"
-    num_steps: int = 50
-    guidance_scale: float = 7.5
-    options: NullTextOptions = NullTextOptions()
-
-    def record(self, model: Model, caption: str, source_sha256: str) -> dict:
-        """The fields of inversion.json that an inversion of this photo by this run would hold."""
-        return {"source_sha256": source_sha256, "prompt": caption, "model_fingerprint": model.fingerprint,
-                "method": self.method, "num_steps": self.num_steps, "guidance_scale": self.guidance_scale,
-                "options": METHODS[self.method].record(self.options, model.text.null_text_record)}
-
-
-@dataclass
-class Claimed:
-    """A photo this run holds the lock of and will invert."""
-
-    photo: Photo
-    image: Image.Image
-    source_sha256: str
+__all__ = ["InversionSettings", "file_sha256", "invert_photos", "invert_waiting"]
+OUT_OF_MEMORY_ADVICE = "try a smaller --batch-size, or --dtype float16 if you chose float32"
 
 
 def invert_photos(
     model: Model,
     photos: list[Photo],
     output: str | Path,
-    method: str = "null-text",
-    num_steps: int = 50,
-    guidance_scale: float = 7.5,
-    options: NullTextOptions = NullTextOptions(),
+    settings: InversionSettings = InversionSettings(),
     batch_size: int | str = 1,
     force: bool = False,
     progress: bool = True,
@@ -88,9 +51,9 @@ def invert_photos(
     `keep_matching` only those whose artifact records other work). Photos that another run is
     inverting are reported as busy. `batch_size` "auto" fits it to the free GPU memory (runs/batch_size.py)."""
     started = time.perf_counter()
-    output, settings, report = Path(output), InversionSettings(method, num_steps, guidance_scale, options), JobReport()
-    batch_size = batch_size_option(batch_size)
-    limit = BatchLimit(choose_batch_size(model, method, len(photos)) if batch_size == AUTO else batch_size)
+    output, report = Path(output), JobReport()
+    batch_size = batch_size_option(batch_size)  # the API's argument, as the command line's (runs/flags.py)
+    limit = BatchLimit(choose_batch_size(model, settings.method, len(photos)) if batch_size == AUTO else batch_size)
     queue = list(reversed(photos))  # popped from the end: in the order given
     claim_next = partial(claim_batch, model, queue, output, settings, force, keep_matching)
     bar = tqdm(total=len(queue), desc="inverting", unit="photo", disable=not progress)
@@ -121,146 +84,31 @@ def invert_photos(
     return report
 
 
-@dataclass
-class Batch:
-    """Photos claimed to be inverted together, their locks (held until their artifacts are written),
-    and the photos of the queue passed over on the way, as skipped, busy or failed."""
-
-    claimed: list[Claimed]
-    locks: ExitStack
-    not_claimed: JobReport
-
-
-@dataclass
-class BatchLimit:
-    """The most photos inverted together; lowered for the rest of the run by a batch that ran out of GPU memory."""
-
-    size: int
-
-
-def claim_batch(model: Model, queue: list[Photo], output: Path, settings: InversionSettings, force: bool,
-                keep_matching: bool, size: int) -> Batch:
-    """Claim photos from the end of `queue` until `size` are claimed or none is left (the reader thread's work)."""
-    batch = Batch([], ExitStack(), JobReport())
-    try:
-        while queue and len(batch.claimed) < size:
-            claimed = claim(model, queue.pop(), output, settings, force, keep_matching, batch.locks, batch.not_claimed)
-            batch.claimed += [claimed] if claimed else []
-    except BaseException:
-        batch.locks.close()
-        raise
-    return batch
-
-
 def merge(report: JobReport, part: JobReport, bar: tqdm) -> None:
     """Add what one stage did with its photos to the run's report, and count them on the progress bar."""
-    report.done += part.done
-    report.skipped += part.skipped
-    report.busy += part.busy
-    report.failed += part.failed
-    bar.update(len(part.done) + len(part.skipped) + len(part.busy) + len(part.failed))
+    bar.update(report.add(part))
     if part.done:
         bar.set_postfix(psnr=f"{part.done[-1][1].metrics['psnr']:.1f}")
-
-
-def claim(model: Model, photo: Photo, output: Path, settings: InversionSettings, force: bool, keep_matching: bool,
-          held: ExitStack, report: JobReport) -> Claimed | None:
-    """Lock the photo's folder and read the photo when it needs inverting; else report why not."""
-    if not photo.caption:
-        report.failed.append((photo, f"{photo.path}: no caption; give --prompt or add it to captions.json or {photo.path.stem}.txt"))
-        return None
-    with ExitStack() as lock:
-        try:
-            folder = inside(output, photo.name)
-            model.token_ids([photo.caption])  # a caption too long fails here, before any photo is read
-            if not lock.enter_context(locks.claimed(folder)):
-                report.busy.append(photo)
-                return None
-            digest = file_sha256(photo.path)
-            wanted = settings.record(model, photo.caption, digest)
-            if settled(folder, photo, wanted, force and not keep_matching, force, report):
-                return None
-            image = load_image(photo.path, model.resolution)
-        except P2PError as error:
-            report.failed.append((photo, str(error)))
-            return None
-        held.enter_context(lock.pop_all())
-        return Claimed(photo, image, digest)
-
-
-def settled(folder: Path, photo: Photo, wanted: dict, redo: bool, replace: bool, report: JobReport) -> bool:
-    """Whether the artifact in `folder` settles the photo: done (skipped), or made otherwise or
-    damaged (failed, unless `replace`). `redo` redoes it whatever it records."""
-    try:
-        recorded = read_record(folder)
-    except P2PError as error:
-        recorded, problem = {}, f"{error}, or use another --output"
-    else:
-        difference = None if recorded is None else record_difference(recorded, wanted)
-        problem = difference and f"{folder}: {difference}; pass --force to replace it, or use another --output"
-    if recorded is None or redo or (problem and replace):
-        return False
-    if problem:
-        report.failed.append((photo, problem))
-    else:
-        report.skipped.append(photo)
-    return True
-
-
-def record_difference(recorded: dict, wanted: dict) -> str | None:
-    """How an artifact's record differs from what this run would make, in words; None when it does not."""
-    if not recorded.get("source_sha256"):
-        return "inverted by an older p2p-real, which did not record the photo's bytes"
-    if recorded["source_sha256"] != wanted["source_sha256"]:
-        return f"inverted from another photo ({recorded.get('source_path') or 'a photo with other bytes'})"
-    differences = [f"{label} {recorded.get(key)!r}, not {wanted[key]!r}"
-                   for key, label in RECORD_LABELS.items() if recorded.get(key) != wanted[key]]
-    options, wanted_options = recorded.get("options", {}), wanted["options"]
-    differences += [f"{key} {options.get(key)!r}, not {wanted_options.get(key)!r}"
-                    for key in sorted(set(options) | set(wanted_options)) if options.get(key) != wanted_options.get(key)]
-    return f"inverted with {', and '.join(differences)}" if differences else None
-
-
-def file_sha256(path: Path) -> str:
-    try:
-        return sha256(path)
-    except OSError as error:
-        raise P2PError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
 def invert_batch(model: Model, batch: list[Claimed], settings: InversionSettings, limit: BatchLimit, report: JobReport,
                  progress: bool) -> list[tuple[Claimed, Inversion]]:
     """Invert the claimed photos together, `limit.size` at a time. A batch of several that runs out of
     GPU memory is inverted in halves, and `limit` lowered to a half, so that later batches of the run
-    start there: one out-of-memory error costs one retry, not one per batch. A photo that runs out of
-    memory alone fails, into `report`."""
-    if not batch:  # every photo of the last stretch of the queue was settled without inverting
-        return []
-    if len(batch) > limit.size:  # claimed before the limit was lowered
-        size = limit.size
-        return [pair for start in range(0, len(batch), size)
-                for pair in invert_batch(model, batch[start : start + size], settings, limit, report, progress)]
-    try:
-        inversions = invert(
-            model, [claimed.image for claimed in batch], [claimed.photo.caption for claimed in batch], settings.method,
-            settings.num_steps, settings.guidance_scale, settings.options,
-            source_paths=[str(claimed.photo.path) for claimed in batch], progress=progress,
-        )
-    except torch.OutOfMemoryError:
-        inversions = None  # handled below, once the traceback no longer holds the failed attempt's tensors
-    if inversions is not None:
-        for claimed, inversion in zip(batch, inversions):
-            inversion.source_sha256 = claimed.source_sha256
-        return list(zip(batch, inversions))
-    model.free_gpu_memory()
-    if len(batch) == 1:
-        message = "out of GPU memory: try a smaller --batch-size, or --dtype float16 if you chose float32"
-        report.failed.append((batch[0].photo, f"{batch[0].photo.path}: {message}"))
-        return []
-    half = (len(batch) + 1) // 2
-    limit.size = min(limit.size, half)
-    return (invert_batch(model, batch[:half], settings, limit, report, progress)
-            + invert_batch(model, batch[half:], settings, limit, report, progress))
+    start there (runs/memory.py). A photo that runs out of memory alone fails, into `report`."""
+    def work(part: list[Claimed]) -> list[Inversion]:
+        return invert(model, [claimed.image for claimed in part], [claimed.photo.caption for claimed in part],
+                      settings.method, settings.num_steps, settings.guidance_scale, settings.options,
+                      source_paths=[str(claimed.photo.path) for claimed in part], progress=progress)
+
+    inverted = []
+    for claimed, outcome in zip(batch, split_on_out_of_memory(work, batch, model, OUT_OF_MEMORY_ADVICE, limit)):
+        if isinstance(outcome, Failed):
+            report.failed.append((claimed.photo, f"{claimed.photo.path}: {outcome.message}"))
+        else:
+            outcome.source_sha256 = claimed.source_sha256
+            inverted.append((claimed, outcome))
+    return inverted
 
 
 def write_batch(inverted: list[tuple[Claimed, Inversion]], output: Path, locks: ExitStack) -> JobReport:
@@ -280,18 +128,20 @@ def write_batch(inverted: list[tuple[Claimed, Inversion]], output: Path, locks: 
     return written
 
 
-def invert_waiting(model: Model, photos: list[Photo], output: Path, **settings) -> JobReport:
+def invert_waiting(model: Model, photos: list[Photo], output: Path, settings: InversionSettings = InversionSettings(),
+                   batch_size: int | str = 1, force: bool = False, progress: bool = True,
+                   keep_matching: bool = False) -> JobReport:
     """invert_photos, then, for the photos other runs were inverting, wait until each is free and
     take it up again (done by then, or failed there and tried here): no photo is left busy."""
     started = time.perf_counter()
-    report = invert_photos(model, photos, output, **settings)
+    run = partial(invert_photos, model, settings=settings, batch_size=batch_size, force=force, progress=progress,
+                  keep_matching=keep_matching)
+    report = run(photos, output)
     waiting = report.busy
     while waiting:
         locks.wait_briefly()
-        again = invert_photos(model, waiting, output, **settings)
-        report.done += again.done
-        report.skipped += again.skipped
-        report.failed += again.failed
+        again = run(waiting, output)
+        report.add(again, busy=False)
         waiting = again.busy
     report.busy, report.seconds = [], time.perf_counter() - started
     return report

@@ -16,3 +16,12 @@ class RunReport(Generic[Item, Result]):
     busy: list[Item] = field(default_factory=list)
     failed: list[tuple[Item, str]] = field(default_factory=list)
     seconds: float = 0.0
+
+    def add(self, part: "RunReport", busy: bool = True) -> int:
+        """Add what a part of the run did (its busy items too, unless `busy` is False: a part that
+        took them up again) to this report; how many items the part settled."""
+        self.done += part.done
+        self.skipped += part.skipped
+        self.busy += part.busy if busy else []
+        self.failed += part.failed
+        return len(part.done) + len(part.skipped) + len(part.busy) + len(part.failed)

@@ -11,6 +11,7 @@ from ..errors import P2PError
 
 DEFAULT_CROSS = "0.2,0.4,0.6,0.8"
 DEFAULT_SELF = "0.2,0.4,0.6,0.8"
+DEFAULT_SETTINGS_PER_PASS = 8  # as many as the edits of one photo in `p2p-real edit` (runs/edits.py)
 # PIE-Bench's P2P runner (Ju et al. 2024), EditOptions' own defaults: cross 0.4, self 0.6, threshold 0.3.
 PIE_BENCH = EditOptions()
 

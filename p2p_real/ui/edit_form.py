@@ -1,12 +1,13 @@
-"""The page's edit controls, as typed, read into `EditOptions` the way the command line reads its
-flags (runs/checks.py), so that a bad value gets the command line's message, naming the flag."""
+"""The page's edit controls, as typed, read into `EditOptions` by the flag table the command line
+reads its flags with (runs/edit_flags.py), so that a bad value gets the command line's message,
+naming the flag."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..editing.options import EditOptions
 from ..errors import P2PError
-from ..runs.checks import edit_options
+from ..runs.edit_flags import edit_options
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,9 @@ class EditForm:
         blend = [self.blend_source_word.strip(), self.blend_target_word.strip()]
         if any(blend) and not all(blend):
             raise P2PError("--blend: give two words, one of the caption and one of the target (e.g. circle circle), or none")
-        return edit_options(self.kind, float(self.cross_replace_steps), float(self.self_replace_steps),
-                            blend if all(blend) else None, flag_values(self.reweights), flag_values(self.word_steps))
+        return edit_options({"kind": self.kind, "cross_replace_steps": float(self.cross_replace_steps),
+                             "self_replace_steps": float(self.self_replace_steps), "blend": blend if all(blend) else None,
+                             "reweight": flag_values(self.reweights), "word_steps": flag_values(self.word_steps)})
 
 
 def flag_values(text: str) -> list[str]:

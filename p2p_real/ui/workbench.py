@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..artifacts import load_inversion, read_record
-from ..defaults import DEFAULT_STEPS
+from ..defaults import DEFAULT_METHOD, DEFAULT_STEPS
 from ..errors import ArtifactError, P2PError
 from ..models import Model
 from ..runs.captions import caption_for
 from ..runs.checks import in_flag_terms
-from ..runs.edits import RECORD_FILE, artifact_edit_folder, run_edits
+from ..runs.edit_outputs import RECORD_FILE
+from ..runs.edits import artifact_edit_folder, run_edits
 from ..runs.edits_file import EditJob
-from ..runs.invert import file_sha256, invert_photos
+from ..runs.invert import InversionSettings, file_sha256, invert_photos
 from ..runs.naming import inside
 from ..runs.photos import Photo, photo_names
 from .edit_form import EditForm
@@ -57,7 +58,7 @@ class Workbench:
     output: Path
     inputs: list[Path] = field(default_factory=list)
     num_steps: int = DEFAULT_STEPS
-    method: str = "null-text"
+    method: str = DEFAULT_METHOD
     model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def choices(self) -> list[Choice]:
@@ -91,8 +92,9 @@ class Workbench:
                 raise P2PError(f"{path.name}: no caption; type what the photo shows")
             name = f"{path.stem}-{file_sha256(path)[:8]}" if uploaded else photo_names([path])[path]
             with self.model_lock:
-                report = invert_photos(self.model, [Photo(path, caption, name)], self.output, self.method, self.num_steps,
-                                       force=replace, keep_matching=True, progress=True)
+                report = invert_photos(self.model, [Photo(path, caption, name)], self.output,
+                                       InversionSettings(self.method, self.num_steps), force=replace, keep_matching=True,
+                                       progress=True)
             if report.failed:
                 raise P2PError(report.failed[0][1])
             if report.busy:

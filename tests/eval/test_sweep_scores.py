@@ -2,7 +2,8 @@
 import numpy as np
 import torch
 
-from p2p_real.eval.sweep_scores import common_mask, shapes_reading
+from p2p_real.eval.sweep_scores import common_mask
+from p2p_real.runs.sweep_reading import shapes_reading
 from p2p_real.shapes.scenes import SceneObject, render_scene
 
 

@@ -8,7 +8,7 @@ import torch
 from p2p_real.cli import main
 from p2p_real.errors import OptionError
 from p2p_real.runs.batch_size import GIB, MAX_BATCH_SIZE, InversionMemory, batch_size_for_memory, batch_size_option, choose_batch_size
-from p2p_real.runs.invert import invert_photos
+from p2p_real.runs.invert import InversionSettings, invert_photos
 from p2p_real.runs.photos import Photo
 from p2p_real.text_encoders import ClipText, SdxlText
 
@@ -97,5 +97,5 @@ def test_auto_is_the_default_and_inverts_one_at_a_time_on_the_cpu(tiny_model, tm
     sizes = []
     monkeypatch.setattr("p2p_real.runs.invert.invert", lambda model, images, *args, **kwargs: sizes.append(len(images)) or [])
     photos = [Photo(DATA / f"{name}.jpg", "a photo", name) for name in ("chelsea", "coffee", "rocket")]
-    invert_photos(tiny_model, photos, tmp_path / "c", "ddim", 2, batch_size="auto", progress=False)
+    invert_photos(tiny_model, photos, tmp_path / "c", InversionSettings("ddim", 2), batch_size="auto", progress=False)
     assert sizes == [1, 1, 1]

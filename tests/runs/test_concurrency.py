@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from functools import partial
+from dataclasses import replace
 from pathlib import Path
 
 from p2p_real.artifacts import load_inversion
@@ -17,7 +17,7 @@ from p2p_real.runs import edits as edits_module
 from p2p_real.runs import locks
 from p2p_real.runs.edits import run_edits
 from p2p_real.runs.edits_file import EditJob
-from p2p_real.runs.invert import invert_photos, invert_waiting
+from p2p_real.runs.invert import InversionSettings, invert_photos, invert_waiting
 from p2p_real.runs.photos import Photo
 
 DATA = Path(__file__).parent.parent.parent / "data" / "photos"
@@ -67,11 +67,11 @@ def test_processes_racing_for_one_lock_never_hold_it_together(tmp_path):
 def test_a_photo_another_run_holds_is_left_to_it(tiny_model, tmp_path):
     chelsea, coffee = photos()
     held = locks.acquire(tmp_path / "chelsea")
-    report = invert_photos(tiny_model, [chelsea, coffee], tmp_path, "ddim", 2, progress=False)
+    report = invert_photos(tiny_model, [chelsea, coffee], tmp_path, InversionSettings("ddim", 2), progress=False)
     assert report.busy == [chelsea] and [photo for photo, _ in report.done] == [coffee] and not report.failed
     assert not (tmp_path / "chelsea" / "inversion.json").exists()
     locks.release(tmp_path / "chelsea", held)
-    report = invert_photos(tiny_model, [chelsea, coffee], tmp_path, "ddim", 2, progress=False)
+    report = invert_photos(tiny_model, [chelsea, coffee], tmp_path, InversionSettings("ddim", 2), progress=False)
     assert [photo for photo, _ in report.done] == [chelsea] and report.skipped == [coffee]
 
 
@@ -79,12 +79,15 @@ def test_a_stale_lock_of_a_dead_run_is_taken_over(tiny_model, tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     lock = locks.lock_path(tmp_path / "chelsea")
     lock.write_text(json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename, "started": "2020-01-01T00:00:00"}))
-    report = invert_photos(tiny_model, photos()[:1], tmp_path, "ddim", 2, progress=False)
+    report = invert_photos(tiny_model, photos()[:1], tmp_path, InversionSettings("ddim", 2), progress=False)
     assert len(report.done) == 1 and not report.busy and not lock.exists()
 
 
 def test_an_edit_waits_for_its_photo_and_leaves_an_edit_another_run_holds(tiny_model, tmp_path, monkeypatch):
-    monkeypatch.setattr(edits_module, "invert_waiting", partial(invert_waiting, method="ddim"))  # fast
+    def ddim_waiting(model, photos, output, settings, *args, **keywords):  # fast
+        return invert_waiting(model, photos, output, replace(settings, method="ddim"), *args, **keywords)
+
+    monkeypatch.setattr(edits_module, "invert_waiting", ddim_waiting)
     chelsea = photos()[0]
     held = locks.acquire(tmp_path / "chelsea")
     threading.Timer(1.0, locks.release, (tmp_path / "chelsea", held)).start()  # the other run finishes

@@ -14,7 +14,7 @@ from p2p_real.editing.options import EditOptions
 from p2p_real.runs import edits as edits_module
 from p2p_real.runs.edits import run_edits
 from p2p_real.runs.edits_file import EditJob, find_edits_file
-from p2p_real.runs.invert import invert_photos
+from p2p_real.runs.invert import InversionSettings, invert_photos
 from p2p_real.runs.photos import Photo
 
 DATA = Path(__file__).parent.parent.parent / "data" / "photos"
@@ -63,7 +63,7 @@ def test_an_edits_file_runs_many_edits_resumably(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def artifact(tiny_model, tmp_path_factory):
     output = tmp_path_factory.mktemp("artifacts")
-    report = invert_photos(tiny_model, [Photo(DATA / "chelsea.jpg", SOURCE, "chelsea")], output, "ddim", 3, progress=False)
+    report = invert_photos(tiny_model, [Photo(DATA / "chelsea.jpg", SOURCE, "chelsea")], output, InversionSettings("ddim", 3), progress=False)
     assert not report.failed
     return output / "chelsea"
 

@@ -13,7 +13,7 @@ import torch
 
 from p2p_real.runs import invert as invert_module
 from p2p_real.runs import locks
-from p2p_real.runs.invert import invert_photos
+from p2p_real.runs.invert import InversionSettings, invert_photos
 from p2p_real.runs.photos import find_photos
 
 DATA = Path(__file__).parent.parent.parent / "data" / "photos"
@@ -51,7 +51,7 @@ def no_locks_left(output: Path) -> bool:
 def test_a_batch_out_of_memory_is_split_until_it_fits(tiny_model, tmp_path, monkeypatch):
     photos = photo_folder(tmp_path / "photos", 5)
     calls = out_of_memory_above(2, monkeypatch)
-    report = invert_photos(tiny_model, photos, tmp_path / "out", "ddim", 2, batch_size=8, progress=False)
+    report = invert_photos(tiny_model, photos, tmp_path / "out", InversionSettings("ddim", 2), batch_size=8, progress=False)
     assert [photo for photo, _ in report.done] == photos and not report.failed
     assert all((tmp_path / "out" / photo.name / "inversion.json").is_file() for photo in photos)
     assert calls == [(5, False), (3, False), (2, True), (1, True), (2, True)]
@@ -62,7 +62,7 @@ def test_a_batch_out_of_memory_is_split_until_it_fits(tiny_model, tmp_path, monk
 def test_later_batches_take_the_smaller_size_so_one_error_costs_one_retry(tiny_model, tmp_path, monkeypatch):
     photos = photo_folder(tmp_path / "photos", 9)
     calls = out_of_memory_above(2, monkeypatch)
-    report = invert_photos(tiny_model, photos, tmp_path / "out", "ddim", 2, batch_size=4, progress=False)
+    report = invert_photos(tiny_model, photos, tmp_path / "out", InversionSettings("ddim", 2), batch_size=4, progress=False)
     assert len(report.done) == 9 and not report.failed
     # The second batch was claimed at 4 while the first inverted; it is inverted in halves without a retry.
     assert calls == [(4, False), (2, True), (2, True), (2, True), (2, True), (1, True)]
@@ -81,7 +81,7 @@ def test_a_photo_out_of_memory_alone_fails_after_the_graphs_are_dropped(tiny_mod
 
     monkeypatch.setattr(tiny_model.runner, "graphs", Graphs())
     calls = out_of_memory_above(0, monkeypatch)
-    report = invert_photos(tiny_model, photos, tmp_path / "out", "ddim", 2, batch_size=2, progress=False)
+    report = invert_photos(tiny_model, photos, tmp_path / "out", InversionSettings("ddim", 2), batch_size=2, progress=False)
     assert not report.done and [photo for photo, _ in report.failed] == photos
     assert all(message == f"{photo.path}: out of GPU memory: try a smaller --batch-size, or --dtype float16 if you chose float32"
                for photo, message in report.failed)
@@ -99,16 +99,16 @@ def test_a_failed_write_fails_that_photo_alone_and_every_lock_is_released(tiny_m
         write(inversion, folder)
 
     monkeypatch.setattr(invert_module, "write_artifact", disk_full_for_photo2)
-    report = invert_photos(tiny_model, photos, output, "ddim", 2, batch_size=2, progress=False)
+    report = invert_photos(tiny_model, photos, output, InversionSettings("ddim", 2), batch_size=2, progress=False)
     assert [photo.name for photo, _ in report.done] == ["photo0", "photo1", "photo3", "photo4"]
     [(photo, message)] = report.failed
     assert photo.name == "photo2" and message.startswith(f"{output / 'photo2'}: cannot write the artifact (No space left on device)")
     assert "\n" not in message and not report.busy and not report.skipped and no_locks_left(output)
-    again = invert_photos(tiny_model, photos, output, "ddim", 2, batch_size=2, progress=False)
+    again = invert_photos(tiny_model, photos, output, InversionSettings("ddim", 2), batch_size=2, progress=False)
     assert [photo.name for photo in again.skipped] == ["photo0", "photo1", "photo3", "photo4"]
     assert [photo.name for photo, _ in again.failed] == ["photo2"] and not again.busy and not again.done
     monkeypatch.setattr(invert_module, "write_artifact", write)
-    last = invert_photos(tiny_model, photos, output, "ddim", 2, batch_size=2, progress=False)
+    last = invert_photos(tiny_model, photos, output, InversionSettings("ddim", 2), batch_size=2, progress=False)
     assert [photo.name for photo, _ in last.done] == ["photo2"] and len(last.skipped) == 4
 
 
@@ -124,11 +124,11 @@ def test_a_run_stopped_midway_keeps_what_it_finished_and_leaves_nothing_locked(t
 
     monkeypatch.setattr(invert_module, "invert", stopped_in_the_second_batch)
     with pytest.raises(KeyboardInterrupt) as stopped:
-        invert_photos(tiny_model, photos, output, "ddim", 2, batch_size=2, progress=False)
+        invert_photos(tiny_model, photos, output, InversionSettings("ddim", 2), batch_size=2, progress=False)
     assert stopped.traceback and no_locks_left(output)  # released, not left for the collector of the traceback's frames
     assert [path.parent.name for path in sorted(output.glob("*/inversion.json"))] == ["photo0", "photo1"]
     monkeypatch.setattr(invert_module, "invert", real)
-    again = invert_photos(tiny_model, photos, output, "ddim", 2, batch_size=2, progress=False)
+    again = invert_photos(tiny_model, photos, output, InversionSettings("ddim", 2), batch_size=2, progress=False)
     assert [photo.name for photo in again.skipped] == ["photo0", "photo1"] and len(again.done) == 4 and not again.busy
 
 
@@ -153,7 +153,7 @@ def test_the_next_batch_is_claimed_and_the_last_written_while_one_inverts(tiny_m
         return real(model, images, *args, **kwargs)
 
     monkeypatch.setattr(invert_module, "invert", invert)
-    report = invert_photos(tiny_model, photos, output, "ddim", 2, batch_size=2, progress=False)
+    report = invert_photos(tiny_model, photos, output, InversionSettings("ddim", 2), batch_size=2, progress=False)
     assert calls == [2, 2, 2] and seen == [True, True, True, True]
     assert len(report.done) == 6 and no_locks_left(output)
 
@@ -182,7 +182,7 @@ class AtOnce:
 @pytest.mark.parametrize("method", ["ddim", "null-text"])
 def test_the_overlapped_run_writes_the_files_of_a_run_one_step_after_another(method, tiny_model, tmp_path, monkeypatch):
     photos = photo_folder(tmp_path / "photos", 3)
-    settings = dict(method=method, num_steps=2, batch_size=2, progress=False)
+    settings = dict(settings=InversionSettings(method, 2), batch_size=2, progress=False)
     overlapped = invert_photos(tiny_model, photos, tmp_path / "overlapped", **settings)
     monkeypatch.setattr(invert_module, "ThreadPoolExecutor", AtOnce)
     in_turn = invert_photos(tiny_model, photos, tmp_path / "in_turn", **settings)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from p2p_real.cli import main
 from p2p_real.runs.edits_file import read_edits_file
-from p2p_real.runs.invert import invert_photos
+from p2p_real.runs.invert import InversionSettings, invert_photos
 from p2p_real.runs.photos import Photo
 from p2p_real.runs.pie_bench import read_bench_edits
 
@@ -27,7 +27,7 @@ FAST = ["--model", "tiny-random", "--quiet"]
 @pytest.fixture(scope="module")
 def artifact(tiny_model, tmp_path_factory):
     output = tmp_path_factory.mktemp("artifacts")
-    report = invert_photos(tiny_model, [Photo(DATA / "chelsea.jpg", SOURCE, "chelsea")], output, "ddim", 3, progress=False)
+    report = invert_photos(tiny_model, [Photo(DATA / "chelsea.jpg", SOURCE, "chelsea")], output, InversionSettings("ddim", 3), progress=False)
     assert not report.failed
     return output / "chelsea"
 

@@ -10,10 +10,10 @@ from PIL import Image
 from p2p_real.artifacts import METADATA_FILE, load_inversion
 from p2p_real.cli import main
 from p2p_real.editing.options import EditOptions
-from p2p_real.runs import edits as edits_module
+from p2p_real.runs import edit_outputs
 from p2p_real.runs.edits import run_edits
 from p2p_real.runs.edits_file import EditJob
-from p2p_real.runs.invert import invert_photos
+from p2p_real.runs.invert import InversionSettings, invert_photos
 from p2p_real.runs.photos import Photo
 
 DATA = Path(__file__).parent.parent.parent / "data" / "photos"
@@ -121,21 +121,21 @@ def test_an_artifact_made_otherwise_is_refused_then_replaced_with_force(tmp_path
 
 def test_a_killed_edit_is_redone(tiny_model, tmp_path, monkeypatch):
     photo = Photo(DATA / "chelsea.jpg", CAPTION, "chelsea")
-    assert not invert_photos(tiny_model, [photo], tmp_path, "ddim", 2, progress=False).failed
+    assert not invert_photos(tiny_model, [photo], tmp_path, InversionSettings("ddim", 2), progress=False).failed
     job = EditJob(tmp_path / "chelsea", DOG, EditOptions())
-    save_png = edits_module.save_png
+    save_png = edit_outputs.save_png
 
     def killed_before_the_record(image, path, settings):
         if path.name == "edited.png":
             raise KeyboardInterrupt  # as if the run were stopped here
         save_png(image, path, settings)
 
-    monkeypatch.setattr(edits_module, "save_png", killed_before_the_record)
+    monkeypatch.setattr(edit_outputs, "save_png", killed_before_the_record)
     with pytest.raises(KeyboardInterrupt):
         run_edits(tiny_model, [job], tmp_path, progress=False)
     [folder] = (tmp_path / "chelsea").glob("a-close-up-photo-of-a-tabby-dog-*")
     assert (folder / "grid.png").is_file() and not (folder / "edited.json").exists()
-    monkeypatch.setattr(edits_module, "save_png", save_png)
+    monkeypatch.setattr(edit_outputs, "save_png", save_png)
     assert [done for _, done in run_edits(tiny_model, [job], tmp_path, progress=False).done] == [folder]
     (folder / "grid.png").unlink()  # a file the record promises is missing: done again
     assert len(run_edits(tiny_model, [job], tmp_path, progress=False).done) == 1

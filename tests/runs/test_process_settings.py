@@ -4,7 +4,7 @@ import os
 
 
 def test_the_commands_let_cudas_allocator_grow_segments_unless_the_user_chose(monkeypatch):
-    from p2p_real.runs.commands import ModelChoice
+    from p2p_real.runs.requests import ModelChoice
 
     monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)
     ModelChoice("tiny-random", device="cpu").load()
@@ -49,7 +49,7 @@ def test_a_compiled_run_leaves_a_marker_that_only_the_same_model_setup_finds(mon
 
 
 def test_a_warm_cache_never_compiles_off_the_gpu(monkeypatch, tmp_path):
-    from p2p_real.runs.commands import ModelChoice
+    from p2p_real.runs.requests import ModelChoice
     from p2p_real.runs.compile_cache import mark_warm
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))

@@ -15,7 +15,7 @@ from p2p_real.editing.options import EditOptions
 from p2p_real.eval.scores import MetricModels
 from p2p_real.images import load_image
 from p2p_real.pipeline import invert
-from p2p_real.runs.sweep import sweep
+from p2p_real.runs.sweep import SweepScoring, sweep
 from p2p_real.runs.sweep_grid import SweepGrid
 
 DATA = Path(__file__).parent.parent.parent / "data" / "photos"
@@ -35,7 +35,7 @@ def artifact(tmp_path_factory):
 def test_a_2x2_sweep_writes_its_pictures_table_and_an_entry_that_edit_runs(artifact, tmp_path, capsys):
     output = tmp_path / "sweep"
     argv = ["sweep", str(artifact), "--target", TARGET, "--cross", "0.8,0.2", "--self", "0.2,0.8", "--blend", "coffee", "tea",
-            "--batch-size", "2", "--metric-weights", "random", "--output", str(output), "--quiet"]
+            "--settings-per-pass", "2", "--metric-weights", "random", "--output", str(output), "--quiet"]
     assert main(argv) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[-1].startswith(f"swept 5 setting(s) of {artifact}") and "(3 sampling pass(es)), 0 failed" in printed[-1]
@@ -77,7 +77,7 @@ def test_the_batched_sweep_equals_each_setting_edited_alone(tiny_model):
     [inversion] = invert(tiny_model, [load_image(DATA / "coffee.jpg", tiny_model.resolution)], [SOURCE], "ddim", 4)
     base = EditOptions(blend_words=("coffee", "tea"))
     grid = SweepGrid(cross=(0.25, 0.75), self_replace=(0.0, 0.5), thresholds=(0.2, 0.6))
-    result = sweep(tiny_model, inversion, TARGET, base, grid, MetricModels(), batch_size=4)
+    result = sweep(tiny_model, inversion, TARGET, base, grid, SweepScoring(MetricModels()), settings_per_pass=4)
     assert result.passes == 3 and len(result.settings) == 9 and not result.failed
     for setting, batched in zip(result.settings, result.edited):
         alone = edit(tiny_model, inversion, TARGET, setting.options(base))
@@ -96,7 +96,7 @@ def test_the_batched_sweep_equals_each_setting_edited_alone(tiny_model):
     (["--self", "0.2,,0.4"], "--self '0.2,,0.4': expected fractions in [0, 1] separated by commas"),
     (["--blend", "coffee", "tea", "--thresholds", "0.3,nan"], "--thresholds: nan is not a fraction"),
     (["--edit-tolerance", "2"], "--edit-tolerance: expected a fraction of the grid's range of edit scores in [0, 1], got 2.0"),
-    (["--batch-size", "0"], "--batch-size: must be at least 1"),
+    (["--settings-per-pass", "0"], "--settings-per-pass: must be at least 1"),
     (["--gpus", "2"], "--gpus: a sweep runs on one GPU"),
 ])
 def test_a_bad_grid_is_one_line_and_exit_2_before_anything_loads(flags, needle, tmp_path, capsys):

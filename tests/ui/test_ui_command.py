@@ -8,7 +8,9 @@ import pytest
 from p2p_real.cli import main
 from p2p_real.command_line import build_parser
 from p2p_real.errors import P2PError
-from p2p_real.runs import checks, commands
+from p2p_real.runs import checks
+from p2p_real.runs.requests import UiRequest
+from p2p_real.ui import command as ui_command
 
 INSTALL = 'pip install "p2p-real[ui]"'
 
@@ -16,7 +18,7 @@ INSTALL = 'pip install "p2p-real[ui]"'
 def test_the_defaults_serve_this_machine_only_and_share_nothing(tmp_path):
     options = vars(build_parser().parse_args(["ui", "--output", str(tmp_path)]))
     assert (options["host"], options["port"], options["share"], options["inputs"]) == ("127.0.0.1", 7860, False, [])
-    assert options["command"] == "run_ui" and "gpus" not in options and "progress" not in options
+    assert options["build"].__name__ == "ui_request" and "gpus" not in options and "progress" not in options
 
 
 def test_without_gradio_the_command_says_how_to_install_it_in_one_line(tmp_path, monkeypatch, capsys):
@@ -29,7 +31,7 @@ def test_run_ui_says_so_too_when_gradio_cannot_be_imported(tmp_path, monkeypatch
     monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio fails, as where it is not installed
     monkeypatch.delitem(sys.modules, "p2p_real.ui.page", raising=False)
     with pytest.raises(P2PError, match=INSTALL.replace("[", r"\[").replace("]", r"\]")):
-        commands.run_ui([], str(tmp_path))
+        ui_command.run_ui(UiRequest(inputs=(), output=str(tmp_path)))
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -50,6 +52,6 @@ def test_a_folder_with_nothing_to_pick_is_bad_input(tmp_path, capsys, monkeypatc
 
 
 def test_the_other_verbs_never_import_gradio():
-    code = ("import sys; from p2p_real import cli; from p2p_real.runs import commands; "
+    code = ("import sys; from p2p_real import cli; from p2p_real.runs import invert_command, edit_command, sweep_command, bench_command; "
             "assert 'gradio' not in sys.modules, 'gradio imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
