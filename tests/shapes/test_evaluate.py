@@ -10,17 +10,12 @@ import torch
 from p2p_real.pipeline import invert
 from p2p_real.inversion.options import NullTextOptions
 from p2p_real.loading import load_model
-from p2p_real.shapes.evaluate import (
-    MIN_SWAP_DISTANCE,
-    PSNR_CAP,
-    background_psnr,
-    main,
-    reweight_sweep,
-    rgb_distance,
-    swap_colour,
-    text_following,
-)
+from p2p_real.shapes.evaluate import main
+from p2p_real.shapes.p2p_checks import MIN_SWAP_DISTANCE, swap_colour
+from p2p_real.shapes.pixels import PSNR_CAP, background_psnr, rgb_distance
+from p2p_real.shapes.reweight_checks import reweight_sweep
 from p2p_real.shapes.scenes import COLOURS, scene_at
+from p2p_real.shapes.text_following import text_following
 from p2p_real.shapes.train import Run, export
 
 STEPS = 3

@@ -9,7 +9,9 @@ from p2p_real.editing.options import EditOptions
 from p2p_real.pipeline import invert
 from p2p_real.loading import load_model
 from p2p_real.shapes.check import read_object
-from p2p_real.shapes.evaluate import background_psnr, dilate, text_following, with_word
+from p2p_real.shapes.p2p_checks import with_word
+from p2p_real.shapes.pixels import background_psnr, dilate
+from p2p_real.shapes.text_following import text_following
 from p2p_real.shapes.scenes import scene_at
 
 STEPS = 20
