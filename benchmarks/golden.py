@@ -2,6 +2,7 @@
 
     python benchmarks/golden.py write docs/results/golden/before.safetensors   # on the old code
     python benchmarks/golden.py compare docs/results/golden/before.safetensors # on the new code
+    python benchmarks/golden.py compare docs/results/golden/before.safetensors --models tiny-random  # tests/test_golden.py
 
 Uses only the public API (load_model, load_image, invert, edit, EditOptions), in float32 on the CPU,
 so the same script runs on both sides of a change. For `tiny-random` and `shapes` it records each
@@ -61,10 +62,11 @@ CASES = {
 TOLERANCES = {"pixels": 1, "float_relative": 1e-4}
 
 
-def record() -> tuple[dict[str, torch.Tensor], dict]:
+def record(model_names=tuple(CASES)) -> tuple[dict[str, torch.Tensor], dict]:
     torch.set_num_threads(2)
     tensors, scalars = {}, {}
-    for model_name, case in CASES.items():
+    for model_name in model_names:
+        case = CASES[model_name]
         model = load_model(model_name, device="cpu", dtype="float32")
         photos = [load_image(path, model.resolution) for path in case["photos"]]
         inversions = {}
@@ -102,20 +104,12 @@ def difference(name: str, before: torch.Tensor, after: torch.Tensor) -> tuple[fl
     return worst, worst <= TOLERANCES["float_relative"]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("write", "compare"))
-    parser.add_argument("path", type=Path)
-    args = parser.parse_args()
-    tensors, scalars = record()
-    if args.action == "write":
-        args.path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({name: value.contiguous() for name, value in tensors.items()}, str(args.path))
-        args.path.with_suffix(".json").write_text(json.dumps(scalars, indent=1, sort_keys=True) + "\n")
-        print(f"wrote {len(tensors)} tensors -> {args.path}")
-        return 0
-    before = load_file(str(args.path))
-    before_scalars = json.loads(args.path.with_suffix(".json").read_text())
+def compare(path: Path, model_names=tuple(CASES)) -> list[str]:
+    """Record `model_names` now and compare with the golden file at `path`: the failing entries."""
+    tensors, scalars = record(model_names)
+    before = {name: value for name, value in load_file(str(path)).items() if name.split("/")[0] in model_names}
+    before_scalars = {key: value for key, value in json.loads(path.with_suffix(".json").read_text()).items()
+                      if key.split("/")[0] in model_names}
     failures = sorted(set(before) ^ set(tensors))
     print(f"{'entry':<58}{'max diff':>12}  ok   (pixels: uint8 levels; others: relative to the entry's max)")
     for name in sorted(before.keys() & tensors.keys()):
@@ -135,7 +129,27 @@ def main() -> int:
                 if key.split("/")[1] != "direct":  # only Direct Inversion's metrics may change: they become measured
                     failures.append(key)
     print("golden comparison:", "passed" if not failures else "FAILED: " + ", ".join(failures))
-    return 1 if failures else 0
+    return failures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("write", "compare"))
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--models", default=",".join(CASES),
+                        help=f"comma-separated subset of {','.join(CASES)} (default: all)")
+    args = parser.parse_args()
+    model_names = tuple(name.strip() for name in args.models.split(",") if name.strip())
+    if not model_names or set(model_names) - set(CASES):
+        parser.error(f"--models: choose from {', '.join(CASES)}; got {args.models!r}")
+    if args.action == "compare":
+        return 1 if compare(args.path, model_names) else 0
+    tensors, scalars = record(model_names)
+    args.path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({name: value.contiguous() for name, value in tensors.items()}, str(args.path))
+    args.path.with_suffix(".json").write_text(json.dumps(scalars, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {len(tensors)} tensors -> {args.path}")
+    return 0
 
 
 if __name__ == "__main__":
