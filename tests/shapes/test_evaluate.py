@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from p2p_real.pipeline import invert
 from p2p_real.inversion.options import NullTextOptions
 from p2p_real.loading import load_model
+from p2p_real.pipeline import invert
 from p2p_real.shapes.evaluate import main
 from p2p_real.shapes.p2p_checks import MIN_SWAP_DISTANCE, swap_colour
 from p2p_real.shapes.pixels import PSNR_CAP, background_psnr, rgb_distance

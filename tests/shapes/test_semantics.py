@@ -6,13 +6,13 @@ from PIL import Image
 
 from p2p_real.editing.edit import edit
 from p2p_real.editing.options import EditOptions
-from p2p_real.pipeline import invert
 from p2p_real.loading import load_model
+from p2p_real.pipeline import invert
 from p2p_real.shapes.check import read_object
 from p2p_real.shapes.p2p_checks import with_word
 from p2p_real.shapes.pixels import background_psnr, dilate
-from p2p_real.shapes.text_following import text_following
 from p2p_real.shapes.scenes import scene_at
+from p2p_real.shapes.text_following import text_following
 
 STEPS = 20
 

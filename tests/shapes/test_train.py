@@ -4,8 +4,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from p2p_real.pipeline import invert
 from p2p_real.loading import load_model
+from p2p_real.pipeline import invert
 from p2p_real.shapes.scenes import scene_at
 from p2p_real.shapes.train import SceneBank, TrainOptions, main
 
