@@ -2,7 +2,7 @@
 
     python benchmarks/golden.py write docs/results/golden/before.safetensors   # on the old code
     python benchmarks/golden.py compare docs/results/golden/before.safetensors # on the new code
-    python benchmarks/golden.py compare docs/results/golden/before.safetensors --models tiny-random  # tests/test_golden.py
+    python benchmarks/golden.py compare docs/results/golden/before.safetensors --models shapes  # tests/test_golden.py
 
 Uses only the public API (load_model, load_image, invert, edit, EditOptions), in float32 on the CPU,
 so the same script runs on both sides of a change. For `tiny-random` and `shapes` it records each

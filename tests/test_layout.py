@@ -103,7 +103,8 @@ def import_refusal(importer: Path, imported: Path) -> str | None:
     if LAYERS[target] < LAYERS[source]:
         return None
     if LAYERS[source] == 0:
-        return None if (source, target) in BASE_IMPORTS else f"base modules import each other only as {sorted(BASE_IMPORTS)}"
+        allowed = (source, target) in BASE_IMPORTS
+        return None if allowed else f"base modules import each other only as {sorted(BASE_IMPORTS)}"
     if source.endswith(".py") and target.endswith(".py"):
         return None
     return f"{source} and {target} share layer {LAYERS[source]}, and a folder imports no neighbour of its layer"

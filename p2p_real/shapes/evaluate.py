@@ -52,7 +52,8 @@ def table(results: dict) -> str:
     if "reconstruct" in results:
         rec = results["reconstruct"]["summary"]
         names = ("vae", *METHODS)
-        lines.append(f"{'reconstruction':<18}PSNR " + " / ".join(f"{name} {number(rec[name]['psnr'], 1)}" for name in names)
+        lines.append(f"{'reconstruction':<18}PSNR "
+                     + " / ".join(f"{name} {number(rec[name]['psnr'], 1)}" for name in names)
                      + f" dB  SSIM {' / '.join(number(rec[name]['ssim'], 3) for name in names)}"
                      + f"  ({rec['count']} scenes; null-text > ddim in {number(rec['null_text_better'])})")
     if "p2p" in results:
@@ -60,39 +61,50 @@ def table(results: dict) -> str:
         rec = p2p["reconstruction"]
         lines.append(f"{'p2p source rec.':<18}reads colour {number(rec['colour'])} shape {number(rec['shape'])}  "
                      f"bg PSNR vs photo {number(rec['background_psnr_source'], 1)} dB  ({p2p['count']} scenes)")
-        for name, title in (("colour_swap", "colour swap"), ("local_blend", "  + LocalBlend"), ("shape_swap", "shape swap")):
+        titles = (("colour_swap", "colour swap"), ("local_blend", "  + LocalBlend"), ("shape_swap", "shape swap"))
+        for name, title in titles:
             check = p2p[name]
-            extra = (f"colour kept {number(check['colour_kept'])}  centroid shift {number(check['centroid_shift'], 1)} px"
+            extra = (f"colour kept {number(check['colour_kept'])}  "
+                     f"centroid shift {number(check['centroid_shift'], 1)} px"
                      if name == "shape_swap" else f"moved to target {number(check['moved_to_target'])}")
             lines.append(f"{title:<18}target read {number(check['success'])}  {extra}  bg PSNR vs rec "
-                         f"{number(check['background_psnr_reconstruction'], 1)} / photo {number(check['background_psnr_source'], 1)} dB")
+                         f"{number(check['background_psnr_reconstruction'], 1)} / "
+                         f"photo {number(check['background_psnr_source'], 1)} dB")
         lines.append(f"{'':<18}LocalBlend bg PSNR >= plain in {number(p2p['local_blend']['at_least_plain'])}")
         for word in REWEIGHT_WORDS:
             sweep = p2p["reweight"][word]
             factors = " ".join(f"{factor:g}" for factor in p2p["reweight"]["factors"])
-            lines.append(f"{'reweight ' + word:<18}x({factors}): area {' '.join(f'{v:.0f}' for v in sweep['mean_area'])}  "
+            lines.append(f"{'reweight ' + word:<18}x({factors}): "
+                         f"area {' '.join(f'{v:.0f}' for v in sweep['mean_area'])}  "
                          f"saturation {' '.join(f'{v:.2f}' for v in sweep['mean_saturation'])}  monotone: area "
                          f"{number(sweep['area_monotone'])} saturation {number(sweep['saturation_monotone'])} either "
-                         f"{number(sweep['area_or_saturation_monotone'])}  |area change| {number(sweep['mean_abs_area_change'])}")
+                         f"{number(sweep['area_or_saturation_monotone'])}  "
+                         f"|area change| {number(sweep['mean_abs_area_change'])}")
     return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m p2p_real.shapes.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a shapes model folder (or a built-in name such as tiny-random, for smoke runs)")
+    parser.add_argument("--model", required=True,
+                        help="a shapes model folder (or a built-in name such as tiny-random, for smoke runs)")
     parser.add_argument("--output", required=True, type=Path, help="folder for shapes_eval.json and the figures")
     parser.add_argument("--scenes", type=int, default=50, help="held-out scenes (captions) per part (default: 50)")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps (default: 50)")
-    parser.add_argument("--seed", type=int, default=HELD_OUT_SEED, help=f"held-out scene seed (default: {HELD_OUT_SEED}; 0 is the training set)")
-    parser.add_argument("--guidance", type=float, default=GUIDANCE, help=f"classifier-free guidance scale (default: {GUIDANCE})")
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)} (default: all)")
-    parser.add_argument("--batch-size", type=int, default=25, help="pictures sampled or inverted together (default: 25)")
+    parser.add_argument("--seed", type=int, default=HELD_OUT_SEED,
+                        help=f"held-out scene seed (default: {HELD_OUT_SEED}; 0 is the training set)")
+    parser.add_argument("--guidance", type=float, default=GUIDANCE,
+                        help=f"classifier-free guidance scale (default: {GUIDANCE})")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated subset of {','.join(PARTS)} (default: all)")
+    parser.add_argument("--batch-size", type=int, default=25,
+                        help="pictures sampled or inverted together (default: 25)")
     parser.add_argument("--inner-steps", type=int, default=NullTextOptions.num_inner_steps,
                         help=f"null-text Adam iterations per step at most (default: {NullTextOptions.num_inner_steps})")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
     parser.add_argument("--dtype", default="float32", choices=DTYPE_NAMES)
-    parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false", help="run the UNet eagerly on CUDA")
+    parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                        help="run the UNet eagerly on CUDA")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     return parser
 
@@ -121,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {**{key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()},
                      "parts": parts, "null_text_options": asdict(options)},
         "device": device_name(model.device),
-        "model": {"path": args.model, "name": model.name, "fingerprint": model.fingerprint, "resolution": model.resolution},
+        "model": {"path": args.model, "name": model.name, "fingerprint": model.fingerprint,
+                  "resolution": model.resolution},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seconds": timings,
         "results": results,
@@ -134,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_parts(model: Model, parts: list[str], args: argparse.Namespace, options: NullTextOptions) -> tuple[dict, dict, list[str]]:
+def run_parts(model: Model, parts: list[str], args: argparse.Namespace,
+              options: NullTextOptions) -> tuple[dict, dict, list[str]]:
     """Each part's results and seconds, its figures written into args.output; the figures' names."""
     common = {"count": args.scenes, "seed": args.seed, "steps": args.steps, "guidance": args.guidance,
               "batch_size": args.batch_size, "progress": not args.quiet}

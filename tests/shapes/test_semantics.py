@@ -25,7 +25,8 @@ def model():
 @pytest.fixture(scope="module")
 def inverted(model):
     """Two held-out one-object scenes (large objects, so a 64-pixel picture shows them clearly), null-text inverted."""
-    scenes = [scene for scene in (scene_at(1000, index, 64, 1) for index in range(40)) if scene.objects[0].size == "large"][:2]
+    candidates = (scene_at(1000, index, 64, 1) for index in range(40))
+    scenes = [scene for scene in candidates if scene.objects[0].size == "large"][:2]
     return scenes, invert(model, [s.image for s in scenes], [s.caption for s in scenes], "null-text", STEPS)
 
 
@@ -47,13 +48,15 @@ def test_null_text_reconstructs_far_better_than_ddim_under_guidance(model, inver
 def test_a_colour_swap_recolours_the_object_and_local_blend_keeps_the_background(model, inverted):
     for scene, inversion in zip(*inverted):
         item = scene.objects[0]
-        colour = "red" if item.colour not in ("red", "orange", "purple") and scene.background_colour != "red" else "blue"
+        red_stands_out = item.colour not in ("red", "orange", "purple") and scene.background_colour != "red"
+        colour = "red" if red_stands_out else "blue"
         colour = colour if colour != scene.background_colour else "green"
         target = with_word(scene.caption, 2, colour)
         result = edit(model, inversion, target, EditOptions(blend_words=(item.shape, item.shape)))
         reading = read_object(Image.fromarray(result.edited.numpy()), scene.background_colour)
         assert reading.colour == colour, (scene.caption, target, reading.colour)
-        assert read_object(Image.fromarray(result.reconstruction.numpy()), scene.background_colour).colour == item.colour
+        reconstruction = Image.fromarray(result.reconstruction.numpy())
+        assert read_object(reconstruction, scene.background_colour).colour == item.colour
         assert background_psnr(result.edited, result.reconstruction, dilate(scene.masks[0])) > 30
 
 
