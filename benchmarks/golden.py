@@ -37,14 +37,16 @@ CASES = {
             "reweight": ("a close-up photo of a tabby cat", EditOptions(reweights={"tabby": 2.0})),
             "blend": ("a close-up photo of a tabby dog", EditOptions(blend_words=("cat", "dog"), blend_threshold=0.9)),
             "windows": ("a close-up photo of a tabby dog",
-                        EditOptions(cross_replace_steps={"default_": 0.5, "dog": (0.2, 0.9)}, self_replace_steps=(0.2, 0.7))),
+                        EditOptions(cross_replace_steps={"default_": 0.5, "dog": (0.2, 0.9)},
+                                    self_replace_steps=(0.2, 0.7))),
             "refine_reweight": ("a close-up photo of a fluffy tabby cat", EditOptions(reweights={"fluffy": -1.5})),
         },
     },
     "shapes": {
         "steps": 10,
         "photos": ["data/shapes/circle.png", "data/shapes/triangle.png"],
-        "prompts": ["a large blue circle on a plain white background", "a large yellow triangle on a plain green background"],
+        "prompts": ["a large blue circle on a plain white background",
+                    "a large yellow triangle on a plain green background"],
         "edits": {
             "swap": ("a large red circle on a plain white background", EditOptions()),
             "refine": ("a large blue circle on a plain white background with stripes", EditOptions()),
@@ -87,7 +89,8 @@ def record(model_names=tuple(CASES)) -> tuple[dict[str, torch.Tensor], dict]:
                 key = f"{model_name}/edit/{method}/{edit_name}"
                 tensors[f"{key}/edited"] = result.edited
                 tensors[f"{key}/reconstruction"] = result.reconstruction
-                tensors[f"{key}/cross_maps"] = result.cross_maps[1].mean(0)[..., :16].contiguous()  # the target's first tokens
+                # the target's first tokens
+                tensors[f"{key}/cross_maps"] = result.cross_maps[1].mean(0)[..., :16].contiguous()
                 if result.mask is not None:
                     tensors[f"{key}/mask"] = result.mask
                 scalars[key] = {"kind": result.kind}
