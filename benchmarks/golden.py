@@ -2,6 +2,7 @@
 
     python benchmarks/golden.py write docs/results/golden/before.safetensors   # on the old code
     python benchmarks/golden.py compare docs/results/golden/before.safetensors # on the new code
+    python benchmarks/golden.py compare docs/results/golden/before.safetensors --models shapes  # tests/test_golden.py
 
 Uses only the public API (load_model, load_image, invert, edit, EditOptions), in float32 on the CPU,
 so the same script runs on both sides of a change. For `tiny-random` and `shapes` it records each
@@ -36,14 +37,16 @@ CASES = {
             "reweight": ("a close-up photo of a tabby cat", EditOptions(reweights={"tabby": 2.0})),
             "blend": ("a close-up photo of a tabby dog", EditOptions(blend_words=("cat", "dog"), blend_threshold=0.9)),
             "windows": ("a close-up photo of a tabby dog",
-                        EditOptions(cross_replace_steps={"default_": 0.5, "dog": (0.2, 0.9)}, self_replace_steps=(0.2, 0.7))),
+                        EditOptions(cross_replace_steps={"default_": 0.5, "dog": (0.2, 0.9)},
+                                    self_replace_steps=(0.2, 0.7))),
             "refine_reweight": ("a close-up photo of a fluffy tabby cat", EditOptions(reweights={"fluffy": -1.5})),
         },
     },
     "shapes": {
         "steps": 10,
         "photos": ["data/shapes/circle.png", "data/shapes/triangle.png"],
-        "prompts": ["a large blue circle on a plain white background", "a large yellow triangle on a plain green background"],
+        "prompts": ["a large blue circle on a plain white background",
+                    "a large yellow triangle on a plain green background"],
         "edits": {
             "swap": ("a large red circle on a plain white background", EditOptions()),
             "refine": ("a large blue circle on a plain white background with stripes", EditOptions()),
@@ -61,10 +64,11 @@ CASES = {
 TOLERANCES = {"pixels": 1, "float_relative": 1e-4}
 
 
-def record() -> tuple[dict[str, torch.Tensor], dict]:
+def record(model_names=tuple(CASES)) -> tuple[dict[str, torch.Tensor], dict]:
     torch.set_num_threads(2)
     tensors, scalars = {}, {}
-    for model_name, case in CASES.items():
+    for model_name in model_names:
+        case = CASES[model_name]
         model = load_model(model_name, device="cpu", dtype="float32")
         photos = [load_image(path, model.resolution) for path in case["photos"]]
         inversions = {}
@@ -85,7 +89,8 @@ def record() -> tuple[dict[str, torch.Tensor], dict]:
                 key = f"{model_name}/edit/{method}/{edit_name}"
                 tensors[f"{key}/edited"] = result.edited
                 tensors[f"{key}/reconstruction"] = result.reconstruction
-                tensors[f"{key}/cross_maps"] = result.cross_maps[1].mean(0)[..., :16].contiguous()  # the target's first tokens
+                # the target's first tokens
+                tensors[f"{key}/cross_maps"] = result.cross_maps[1].mean(0)[..., :16].contiguous()
                 if result.mask is not None:
                     tensors[f"{key}/mask"] = result.mask
                 scalars[key] = {"kind": result.kind}
@@ -102,20 +107,12 @@ def difference(name: str, before: torch.Tensor, after: torch.Tensor) -> tuple[fl
     return worst, worst <= TOLERANCES["float_relative"]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("write", "compare"))
-    parser.add_argument("path", type=Path)
-    args = parser.parse_args()
-    tensors, scalars = record()
-    if args.action == "write":
-        args.path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({name: value.contiguous() for name, value in tensors.items()}, str(args.path))
-        args.path.with_suffix(".json").write_text(json.dumps(scalars, indent=1, sort_keys=True) + "\n")
-        print(f"wrote {len(tensors)} tensors -> {args.path}")
-        return 0
-    before = load_file(str(args.path))
-    before_scalars = json.loads(args.path.with_suffix(".json").read_text())
+def compare(path: Path, model_names=tuple(CASES)) -> list[str]:
+    """Record `model_names` now and compare with the golden file at `path`: the failing entries."""
+    tensors, scalars = record(model_names)
+    before = {name: value for name, value in load_file(str(path)).items() if name.split("/")[0] in model_names}
+    before_scalars = {key: value for key, value in json.loads(path.with_suffix(".json").read_text()).items()
+                      if key.split("/")[0] in model_names}
     failures = sorted(set(before) ^ set(tensors))
     print(f"{'entry':<58}{'max diff':>12}  ok   (pixels: uint8 levels; others: relative to the entry's max)")
     for name in sorted(before.keys() & tensors.keys()):
@@ -135,7 +132,27 @@ def main() -> int:
                 if key.split("/")[1] != "direct":  # only Direct Inversion's metrics may change: they become measured
                     failures.append(key)
     print("golden comparison:", "passed" if not failures else "FAILED: " + ", ".join(failures))
-    return 1 if failures else 0
+    return failures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("write", "compare"))
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--models", default=",".join(CASES),
+                        help=f"comma-separated subset of {','.join(CASES)} (default: all)")
+    args = parser.parse_args()
+    model_names = tuple(name.strip() for name in args.models.split(",") if name.strip())
+    if not model_names or set(model_names) - set(CASES):
+        parser.error(f"--models: choose from {', '.join(CASES)}; got {args.models!r}")
+    if args.action == "compare":
+        return 1 if compare(args.path, model_names) else 0
+    tensors, scalars = record(model_names)
+    args.path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({name: value.contiguous() for name, value in tensors.items()}, str(args.path))
+    args.path.with_suffix(".json").write_text(json.dumps(scalars, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {len(tensors)} tensors -> {args.path}")
+    return 0
 
 
 if __name__ == "__main__":

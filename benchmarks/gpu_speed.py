@@ -42,11 +42,11 @@ from p2p_real.attention import keep_text_projections_in_fp32  # noqa: E402
 from p2p_real.editing.edit import edit  # noqa: E402
 from p2p_real.editing.options import EditOptions  # noqa: E402
 from p2p_real.inversion.ddim import ddim_invert  # noqa: E402
-from p2p_real.pipeline import invert  # noqa: E402
 from p2p_real.inversion.null_text import null_text_optimize  # noqa: E402
 from p2p_real.inversion.options import NullTextOptions  # noqa: E402
 from p2p_real.loading import load_model
 from p2p_real.models import Model  # noqa: E402
+from p2p_real.pipeline import invert  # noqa: E402
 
 STEPS, GUIDANCE = 50, 7.5
 NO_EARLY_STOP = NullTextOptions(early_stop_epsilon=-1.0, early_stop_slope=0.0)

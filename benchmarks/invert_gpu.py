@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gpu_speed import median_timed  # noqa: E402
 
 from p2p_real.inversion.ddim import ddim_invert
-from p2p_real.pipeline import invert
 from p2p_real.inversion.options import NullTextOptions
 from p2p_real.loading import load_model
+from p2p_real.pipeline import invert
 
 
 def main() -> None:

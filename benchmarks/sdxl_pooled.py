@@ -18,7 +18,6 @@ import os
 from pathlib import Path
 
 import torch
-
 from sdxl_speed import first_timesteps  # a script beside this one
 
 from p2p_real.images import load_image, to_tensor

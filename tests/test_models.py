@@ -49,12 +49,31 @@ def test_too_long_prompt_names_the_prompt(tiny_model):
         tiny_model.embed([prompt])
 
 
-def test_encode_decode_shapes_and_range(tiny_model, generator):
+def test_encode_and_decode_compute_what_diffusers_computes(tiny_model, generator):
+    """encode is the VAE's posterior mean times the scaling factor, decode its inverse mapped from [-1, 1]
+    to [0, 1], on the same VAE. Random latents decode far outside [-1, 1] on this VAE, so the clamp is
+    exercised too."""
+    vae, scaling_factor = tiny_model.vae, tiny_model.vae.config.scaling_factor
     images = torch.rand(2, 3, 128, 128, generator=generator)
     latents = tiny_model.encode(images)
     assert latents.shape == (2, 4, 16, 16) and tiny_model.resolution == 128
-    decoded = tiny_model.decode(latents)
-    assert decoded.shape == images.shape and decoded.min() >= 0 and decoded.max() <= 1
+    with torch.no_grad():
+        expected_latents = vae.encode(images * 2 - 1).latent_dist.mean * scaling_factor
+    torch.testing.assert_close(latents, expected_latents, atol=1e-4, rtol=1e-4)
+
+    fresh = torch.randn(2, 4, 16, 16, generator=generator)
+    with torch.no_grad():
+        expected = ((vae.decode(fresh / scaling_factor).sample + 1) / 2).clamp(0, 1)
+    decoded = tiny_model.decode(fresh)
+    assert decoded.shape == images.shape
+    torch.testing.assert_close(decoded, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_a_smooth_picture_survives_encode_and_decode_as_more_than_a_constant(tiny_model):
+    rows, columns = torch.meshgrid(torch.linspace(0, 1, 128), torch.linspace(0, 1, 128), indexing="ij")
+    gradient = torch.stack([columns, rows, (rows + columns) / 2])[None]  # (1, 3, 128, 128)
+    decoded = tiny_model.decode(tiny_model.encode(gradient))
+    assert decoded.std() > 0.05
 
 
 def test_cuda_graphs_need_a_cuda_device(tiny_model):

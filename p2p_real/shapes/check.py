@@ -30,7 +30,8 @@ def parse_caption(caption: str) -> dict[str, str]:
     words = caption.split(" ")
     if len(words) != 9 or words[0] != "a" or words[4:6] != ["on", "a"] or words[8] != "background":
         raise ValueError(f"not a one-object scene caption: {caption!r}")
-    return {"size": words[1], "colour": words[2], "shape": words[3], "background": words[6], "background_colour": words[7]}
+    return {"size": words[1], "colour": words[2], "shape": words[3], "background": words[6],
+            "background_colour": words[7]}
 
 
 def read_object(image: Image.Image, background_colour: str) -> Reading:

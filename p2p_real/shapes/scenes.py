@@ -133,9 +133,11 @@ def random_scene(rng: np.random.Generator, size: int = 64, max_objects: int = 3)
     each colour word names one thing. An object that finds no free place in `PLACEMENT_TRIES`
     tries is left out (crowded large objects in small images), so a scene may hold fewer."""
     if not 1 <= max_objects < len(COLOURS):
-        raise ValueError(f"max_objects must be 1 to {len(COLOURS) - 1} (each object needs its own colour); got {max_objects}")
+        raise ValueError(f"max_objects must be 1 to {len(COLOURS) - 1} (each object needs its own colour); "
+                         f"got {max_objects}")
     if size < MIN_RANDOM_SIZE:
-        raise ValueError(f"size must be at least {MIN_RANDOM_SIZE} pixels for the shapes to be recognisable; got {size}")
+        raise ValueError(f"size must be at least {MIN_RANDOM_SIZE} pixels for the shapes to be recognisable; "
+                         f"got {size}")
     background = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
     colour_names = tuple(COLOURS)
     background_colour = colour_names[rng.integers(len(colour_names))]
@@ -242,7 +244,8 @@ def unit_outline(shape: str) -> np.ndarray:
         a = math.sqrt(1 - w**2)  # an arm's reach, so that its corners lie on the circle
         return np.array([[-w, -a], [w, -a], [w, -w], [a, -w], [a, w], [w, w],
                          [w, a], [-w, a], [-w, w], [-a, w], [-a, -w], [-w, -w]])
-    raise ValueError(f"no polygon for shape {shape!r}; polygons exist for {', '.join(name for name in SHAPES if name != 'circle')}")
+    polygons = ", ".join(name for name in SHAPES if name != "circle")
+    raise ValueError(f"no polygon for shape {shape!r}; polygons exist for {polygons}")
 
 
 def subpixels_inside(item: SceneObject, side: int, supersample: int) -> np.ndarray:

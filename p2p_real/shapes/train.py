@@ -112,7 +112,8 @@ class SceneBank:
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 np.savez(cache, pixels=pixels, captions=np.array(captions))
         tokenizer = fitted_tokenizer()
-        ids = tokenizer([*captions, ""], padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt").input_ids
+        ids = tokenizer([*captions, ""], padding="max_length", max_length=MAX_TOKENS, truncation=True,
+                        return_tensors="pt").input_ids
         images = torch.from_numpy(np.ascontiguousarray(pixels)).to(device)
         return cls(images, captions, ids[:-1].to(device), ids[-1].to(device))
 
@@ -141,7 +142,8 @@ class Run:
         # can go on training the shipped weights (only fp16 weights come back from the device tool,
         # not the run's fp32 checkpoint and optimiser state).
         self.init_from = Path(init_from) if init_from else None
-        self.state = json.loads((self.folder / "state.json").read_text()) if (self.folder / "state.json").is_file() else {}
+        state_file = self.folder / "state.json"
+        self.state = json.loads(state_file.read_text()) if state_file.is_file() else {}
 
     def part(self, name: str, build, averaged: bool = False):
         """A part as last saved (its moving average if `averaged` and one exists), or built new."""
@@ -155,11 +157,13 @@ class Run:
             module.load_state_dict(load_file(average), strict=False)  # parameters only; buffers as saved
         return module.to(self.device)
 
-    def save(self, parts: dict, optimizer, stage: str, step: int, log: list[dict], averages: dict | None = None) -> None:
+    def save(self, parts: dict, optimizer, stage: str, step: int, log: list[dict],
+             averages: dict | None = None) -> None:
         for name, module in parts.items():
             module.save_pretrained(self.folder / "checkpoint" / name)
         for name, average in (averages or {}).items():
-            save_file({key: value.contiguous() for key, value in average.items()}, self.folder / f"ema-{name}.safetensors")
+            save_file({key: value.contiguous() for key, value in average.items()},
+                      self.folder / f"ema-{name}.safetensors")
         torch.save(optimizer.state_dict(), self.folder / f"optimizer-{stage}.pt")
         self.state[f"{stage}_step"] = step
         with open(self.folder / f"log-{stage}.jsonl", "a") as file:
@@ -218,7 +222,8 @@ def train(stage: str, run: Run, options: TrainOptions, max_steps: int, minutes: 
                 pixels = bank.pixels(indices)
                 posterior = vae.encode(pixels).latent_dist
                 reconstruction = vae.decode(posterior.sample()).sample.float()
-                loss = F.l1_loss(reconstruction, pixels) + F.mse_loss(reconstruction, pixels) + options.kl_weight * posterior.kl().mean()
+                loss = (F.l1_loss(reconstruction, pixels) + F.mse_loss(reconstruction, pixels)
+                        + options.kl_weight * posterior.kl().mean())
             else:
                 mirrored = torch.randint(2, (len(indices),), device=device)
                 latents = latents_bank[mirrored, indices]
@@ -237,7 +242,8 @@ def train(stage: str, run: Run, options: TrainOptions, max_steps: int, minutes: 
         for name, module in parts.items() if averages else ():
             current = dict(module.named_parameters())
             average = averages[name]
-            torch._foreach_lerp_(list(average.values()), [current[key].detach() for key in average], 1 - options.ema_decay)
+            torch._foreach_lerp_(list(average.values()), [current[key].detach() for key in average],
+                                 1 - options.ema_decay)
         step += 1
         if step % 25 == 0 or step == max_steps:  # .item() syncs the GPU: now and then only
             log.append({"step": step, "loss": loss.item(), "seconds": round(time.monotonic() - started, 2)})
@@ -245,7 +251,8 @@ def train(stage: str, run: Run, options: TrainOptions, max_steps: int, minutes: 
             run.save(parts, optimizer, stage, step, log, averages)
             log = []
     if not log or log[-1]["step"] != step:
-        log.append({"step": step, "loss": loss.item() if step else float("nan"), "seconds": round(time.monotonic() - started, 2)})
+        log.append({"step": step, "loss": loss.item() if step else float("nan"),
+                    "seconds": round(time.monotonic() - started, 2)})
     if stage == "vae":
         parts["vae"].register_to_config(scaling_factor=latent_scale(vae, bank))
     run.save(parts, optimizer, stage, step, log, averages)
@@ -277,12 +284,15 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=100_000, help="stop at this step count (default: 100000)")
     parser.add_argument("--minutes", type=float, default=8.0, help="stop and checkpoint after this long (default: 8)")
     parser.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
-    parser.add_argument("--scenes", type=int, default=20_000, help="training scenes (seed 0, indices 0..N-1; default: 20000)")
-    parser.add_argument("--workers", type=int, default=None, help="processes drawing the scenes (default: one per core; 0: none)")
+    parser.add_argument("--scenes", type=int, default=20_000,
+                        help="training scenes (seed 0, indices 0..N-1; default: 20000)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes drawing the scenes (default: one per core; 0: none)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--export", metavar="DIR", help="write the trained model as a diffusers folder (fp16)")
-    parser.add_argument("--init-from", metavar="DIR", help="start parts the run has no checkpoint of from this exported "
-                                                           "model, e.g. p2p_real/assets/shapes (a fresh optimiser)")
+    parser.add_argument("--init-from", metavar="DIR",
+                        help="start parts the run has no checkpoint of from this exported model, "
+                             "e.g. p2p_real/assets/shapes (a fresh optimiser)")
     args = parser.parse_args(argv)
     run = Run(args.output, args.device, args.init_from)
     if args.stage:

@@ -17,7 +17,8 @@ def test_the_reader_gets_generated_scenes_right():
 
 def test_the_reader_notices_a_wrong_caption():
     scene = render_scene([SceneObject("star", "red", "large", (32.0, 32.0), 20.0, 10.0)], "plain", "white")
-    assert follows_caption(scene.image, "a large red star on a plain white background") == {"colour": True, "shape": True}
+    caption = "a large red star on a plain white background"
+    assert follows_caption(scene.image, caption) == {"colour": True, "shape": True}
     assert follows_caption(scene.image, "a large blue star on a plain white background")["colour"] is False
     assert follows_caption(scene.image, "a large red circle on a plain white background")["shape"] is False
     reading = read_object(scene.image, "white")

@@ -7,20 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from p2p_real.pipeline import invert
 from p2p_real.inversion.options import NullTextOptions
 from p2p_real.loading import load_model
-from p2p_real.shapes.evaluate import (
-    MIN_SWAP_DISTANCE,
-    PSNR_CAP,
-    background_psnr,
-    main,
-    reweight_sweep,
-    rgb_distance,
-    swap_colour,
-    text_following,
-)
+from p2p_real.pipeline import invert
+from p2p_real.shapes.evaluate import main
+from p2p_real.shapes.p2p_checks import MIN_SWAP_DISTANCE, swap_colour
+from p2p_real.shapes.pixels import PSNR_CAP, background_psnr, rgb_distance
+from p2p_real.shapes.reweight_checks import reweight_sweep
 from p2p_real.shapes.scenes import COLOURS, scene_at
+from p2p_real.shapes.text_following import text_following
 from p2p_real.shapes.train import Run, export
 
 STEPS = 3
@@ -88,13 +83,15 @@ def test_generated_pictures_do_not_depend_on_the_batch_size(model):
     apart = text_following(model, 3, steps=2, batch_size=2)
     assert [row["caption"] for row in together.rows] == [row["caption"] for row in apart.rows]
     # Each caption gets the same noise; batched arithmetic may still move a pixel by a level or two.
-    difference = np.abs(np.asarray(together.figures["text_following"], dtype=int) - np.asarray(apart.figures["text_following"], dtype=int))
+    difference = np.abs(np.asarray(together.figures["text_following"], dtype=int)
+                        - np.asarray(apart.figures["text_following"], dtype=int))
     assert (difference <= 2).mean() > 0.99
 
 
 def test_a_reweight_of_one_is_the_source_branch(model):
     scene = scene_at(1000, 0, 64, max_objects=1)
-    [inversion] = invert(model, [scene.image], [scene.caption], "null-text", STEPS, options=NullTextOptions(num_inner_steps=1))
+    [inversion] = invert(model, [scene.image], [scene.caption], "null-text", STEPS,
+                         options=NullTextOptions(num_inner_steps=1))
     colour = scene.objects[0].colour
     source, pictures = reweight_sweep(model, inversion, [{colour: 1.0}, {colour: 2.0}])
     # Equal up to rounding: rows of one batch with equal inputs may still round differently on the CPU.

@@ -160,7 +160,8 @@ def test_save_dataset_writes_images_masks_and_captions(tmp_path):
 
 def test_module_entry_point(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "p2p_real.shapes.scenes", "--count", "3", "--seed", "2", "--output", str(tmp_path / "out")],
+        [sys.executable, "-m", "p2p_real.shapes.scenes", "--count", "3", "--seed", "2",
+         "--output", str(tmp_path / "out")],
         capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -6,11 +6,13 @@ from PIL import Image
 
 from p2p_real.editing.edit import edit
 from p2p_real.editing.options import EditOptions
-from p2p_real.pipeline import invert
 from p2p_real.loading import load_model
+from p2p_real.pipeline import invert
 from p2p_real.shapes.check import read_object
-from p2p_real.shapes.evaluate import background_psnr, dilate, text_following, with_word
+from p2p_real.shapes.p2p_checks import with_word
+from p2p_real.shapes.pixels import background_psnr, dilate
 from p2p_real.shapes.scenes import scene_at
+from p2p_real.shapes.text_following import text_following
 
 STEPS = 20
 
@@ -23,7 +25,8 @@ def model():
 @pytest.fixture(scope="module")
 def inverted(model):
     """Two held-out one-object scenes (large objects, so a 64-pixel picture shows them clearly), null-text inverted."""
-    scenes = [scene for scene in (scene_at(1000, index, 64, 1) for index in range(40)) if scene.objects[0].size == "large"][:2]
+    candidates = (scene_at(1000, index, 64, 1) for index in range(40))
+    scenes = [scene for scene in candidates if scene.objects[0].size == "large"][:2]
     return scenes, invert(model, [s.image for s in scenes], [s.caption for s in scenes], "null-text", STEPS)
 
 
@@ -45,13 +48,15 @@ def test_null_text_reconstructs_far_better_than_ddim_under_guidance(model, inver
 def test_a_colour_swap_recolours_the_object_and_local_blend_keeps_the_background(model, inverted):
     for scene, inversion in zip(*inverted):
         item = scene.objects[0]
-        colour = "red" if item.colour not in ("red", "orange", "purple") and scene.background_colour != "red" else "blue"
+        red_stands_out = item.colour not in ("red", "orange", "purple") and scene.background_colour != "red"
+        colour = "red" if red_stands_out else "blue"
         colour = colour if colour != scene.background_colour else "green"
         target = with_word(scene.caption, 2, colour)
         result = edit(model, inversion, target, EditOptions(blend_words=(item.shape, item.shape)))
         reading = read_object(Image.fromarray(result.edited.numpy()), scene.background_colour)
         assert reading.colour == colour, (scene.caption, target, reading.colour)
-        assert read_object(Image.fromarray(result.reconstruction.numpy()), scene.background_colour).colour == item.colour
+        reconstruction = Image.fromarray(result.reconstruction.numpy())
+        assert read_object(reconstruction, scene.background_colour).colour == item.colour
         assert background_psnr(result.edited, result.reconstruction, dilate(scene.masks[0])) > 30
 
 

@@ -4,15 +4,16 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from p2p_real.pipeline import invert
 from p2p_real.loading import load_model
+from p2p_real.pipeline import invert
 from p2p_real.shapes.scenes import scene_at
 from p2p_real.shapes.train import SceneBank, TrainOptions, main
 
 
 def test_training_runs_resumes_and_exports_a_loadable_model(tmp_path):
     run = tmp_path / "run"
-    tiny = ["--output", str(run), "--batch-size", "2", "--device", "cpu", "--minutes", "5", "--scenes", "6", "--workers", "0"]
+    tiny = ["--output", str(run), "--batch-size", "2", "--device", "cpu", "--minutes", "5", "--scenes", "6",
+            "--workers", "0"]
     assert main(["--stage", "vae", "--steps", "2", *tiny]) == 0
     assert json.loads((run / "state.json").read_text())["vae_step"] == 2
     assert main(["--stage", "vae", "--steps", "3", *tiny]) == 0  # resumes at 2, takes one more step
@@ -23,7 +24,8 @@ def test_training_runs_resumes_and_exports_a_loadable_model(tmp_path):
     weights = load_file(str(tmp_path / "shapes" / "unet" / "diffusion_pytorch_model.safetensors"))
     assert all(tensor.dtype == torch.float16 for tensor in weights.values())  # fp16 on disk, to stay small
     again = tmp_path / "again"  # a new run that starts from the export: same weights before its first step
-    assert main(["--stage", "unet", "--steps", "0", *tiny[2:], "--output", str(again), "--init-from", str(tmp_path / "shapes")]) == 0
+    assert main(["--stage", "unet", "--steps", "0", *tiny[2:], "--output", str(again),
+                 "--init-from", str(tmp_path / "shapes")]) == 0
     restarted = load_file(str(again / "checkpoint" / "unet" / "diffusion_pytorch_model.safetensors"))
     assert all(torch.equal(restarted[key], weights[key].float()) for key in weights)
     model = load_model(str(tmp_path / "shapes"), device="cpu")  # float32 for CPU arithmetic
