@@ -14,7 +14,8 @@ from ..editing.edit import edit
 from ..editing.options import EditOptions
 from ..errors import P2PError
 from ..eval.pie_bench import BenchEdit
-from ..eval.scores import MetricModels, edit_scores
+from ..eval.pie_bench_protocol import Protocol, pie_bench_scores
+from ..eval.scores import MetricModels
 from ..images import load_image, save_png, to_pil, to_tensor, write_json_atomic
 from ..inversion.options import NullTextOptions
 from ..models import Model
@@ -70,6 +71,7 @@ def bench_edit(
     num_steps: int = 50,
     options: EditOptions = EditOptions(),
     progress: bool = True,
+    protocol: Protocol = Protocol(),
 ) -> list[dict]:
     """Invert each photo (kept in OUTPUT/artifacts/, keyed by content, for resuming), edit it, score
     the edit. Each row names the artifact and the edited image it used."""
@@ -94,7 +96,7 @@ def bench_edit(
         edited.parent.mkdir(parents=True, exist_ok=True)
         save_png(to_pil(result.edited), edited, settings)
         rows.append({"key": entry.key, "type": entry.edit_type, "artifact": f"artifacts/{artifact.name}",
-                     "edited": f"edits/{edited.name}", **edit_scores(result, entry, metric_models)})
+                     "edited": f"edits/{edited.name}", **pie_bench_scores(result, entry, metric_models, protocol)})
     return rows
 
 

@@ -14,6 +14,8 @@ from ..defaults import DEFAULT_MODEL, DEFAULT_STEPS, INVERSION_METHODS
 from ..editing.options import EditOptions
 from ..errors import P2PError
 from ..eval.pareto import DEFAULT_TOLERANCE
+from ..eval.pie_bench_protocol import Protocol
+from ..eval.pie_bench_table import paper_markdown, paper_table
 from ..eval.scores import MetricModels
 from ..eval.summary import format_table, summarize
 from ..images import load_image
@@ -328,7 +330,8 @@ def run_bench_reconstruct(source: str, output: str, model_choice: ModelChoice = 
 
 def run_bench_edit(source: str, output: str, model_choice: ModelChoice = ModelChoice(), method: str = "null-text",
                    steps: int = DEFAULT_STEPS, metrics: str = "lpips,clip,structure", metric_weights: str = "pretrained",
-                   clip_model: str | None = None, structure_model: str | None = None, progress: bool = True) -> Outcome:
+                   clip_model: str | None = None, structure_model: str | None = None, progress: bool = True,
+                   structure_pixels: str = "pie-bench") -> Outcome:
     """`p2p-real bench edit`: invert, edit and score each entry of a mapping file or edits file."""
     names = metric_names(metrics)
     edits, bad_entries = read_bench_edits(source)
@@ -343,15 +346,21 @@ def run_bench_edit(source: str, output: str, model_choice: ModelChoice = ModelCh
     # PIE-Bench's LPIPS runs on SqueezeNet.
     metric_models = MetricModels.load(names, metric_weights, model.device, "squeeze", clip_model, structure_model)
     output = Path(output)
-    rows = ranks_rows(ranks, bench_edit(model, edits, output, metric_models, method, steps, progress=progress))
+    protocol = Protocol(structure_pixels)
+    rows = ranks_rows(ranks, bench_edit(model, edits, output, metric_models, method, steps, progress=progress,
+                                        protocol=protocol))
     if not ranks.leader:
         return rows
     columns = ["structure", "psnr_bg", "lpips_bg", "mse_bg", "ssim_bg", "clip_whole", "clip_edited"]
     summary = summarize(rows, "type", columns)
+    table = paper_table(rows)
+    markdown = paper_markdown(table, f"{method} + P2P")
     write_json(output / "edit.json", {"model": model.name, "device": device_name(model.device), "method": method,
-                                      "steps": steps, "metric_weights": metric_weights, "summary": summary, "rows": rows})
-    return bench_outcome(rows, [format_table(summary, columns, "edit type"),
-                                f"-> {output / 'edit.json'}, edited images in {output / 'edits'}"], bad_entries)
+                                      "steps": steps, "metric_weights": metric_weights, "protocol": protocol.record(),
+                                      "table": table, "markdown": markdown, "summary": summary, "rows": rows})
+    (output / "edit.md").write_text(markdown + "\n")
+    return bench_outcome(rows, [markdown, f"-> {output / 'edit.json'}, {output / 'edit.md'}, edited images in "
+                                          f"{output / 'edits'}"], bad_entries)
 
 
 def run_ui(inputs: list[str], output: str, model_choice: ModelChoice = ModelChoice(), method: str = "null-text",
