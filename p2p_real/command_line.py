@@ -214,6 +214,10 @@ def add_bench(verbs) -> None:
                            help="random: small random metric networks, for offline smoke runs only")
         bench.add_argument("--clip-model", metavar="NAME_OR_PATH", help="CLIP for CLIP scores (default: openai/clip-vit-large-patch14, as PIE-Bench)")
         bench.add_argument("--structure-model", metavar="NAME_OR_PATH", help="DINO ViT for structure distance (default: facebook/dino-vitb8, as PIE-Bench)")
+        if name == "edit":
+            bench.add_argument("--structure-pixels", default="pie-bench", choices=("pie-bench", "splice"),
+                               help="structure distance's input: pie-bench (default) as the papers, 0-255 values resized "
+                                    "without antialiasing; splice: [0, 1] values, antialiased (recorded in edit.json)")
         bench.set_defaults(build=bench_reconstruct_request if name == "reconstruct" else bench_edit_request)
 
 

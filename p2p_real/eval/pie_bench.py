@@ -30,11 +30,19 @@ class BenchEdit:
 
 
 def decode_mask(runs: list[int], size: int = MASK_SIZE) -> np.ndarray:
-    """PIE-Bench's `mask_decode`: (start, length) pairs over the flattened image; the one-pixel
-    border is set to 1, as the benchmark does against annotation errors at the edges."""
-    flat = np.zeros(size * size, dtype=np.float32)
+    """PIE-Bench's `mask_decode` (PnPInversion, evaluation/evaluate.py): (start, length) pairs over
+    the flattened image, each run cut at the image's end; the one-pixel border is set to 1, as the
+    benchmark does against annotation errors at the edges, so an empty list gives the border alone.
+    Read as the reference's numpy indexing reads them: a negative start counts from the end and wraps
+    to the start (-5, 10 marks the last 5 pixels and the first 5), a run of length <= 0 marks nothing."""
+    total = size * size
+    flat = np.zeros(total, dtype=np.float32)
     for start, length in zip(runs[0::2], runs[1::2]):
-        flat[start : start + min(length, size * size - start)] = 1
+        if start < -total:
+            raise ValueError(f"mask run start {start} lies before the image's {total} pixels")
+        count = min(length, total - start)  # the reference's splice_len
+        if count > 0:
+            flat[np.arange(start, start + count) % total] = 1
     mask = flat.reshape(size, size)
     mask[0, :] = mask[-1, :] = mask[:, 0] = mask[:, -1] = 1
     return mask
@@ -54,9 +62,11 @@ def from_mapping_entry(key: str, entry: dict, image: Path) -> BenchEdit:
     blended = entry.get("blended_word", "")
     if not isinstance(blended, str):
         raise OptionError("blended_word", f"expected the source and target words as text, e.g. \"cat dog\" (or \"\"); got {blended!r:.60}")
-    runs = entry.get("mask") or []
-    if not isinstance(runs, list) or len(runs) % 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in runs):
-        raise OptionError("mask", f"expected run-length pairs [start, length, ...] of whole numbers >= 0; got {runs!r:.60}")
+    runs = entry.get("mask")
+    integers = isinstance(runs, list) and all(isinstance(n, int) and not isinstance(n, bool) for n in runs)
+    if runs is not None and (not integers or len(runs) % 2 or any(start < -MASK_SIZE ** 2 for start in runs[0::2])):
+        raise OptionError("mask", f"expected run-length pairs [start, length, ...] of whole numbers, starts at least "
+                                  f"-{MASK_SIZE ** 2}; got {runs!r:.60}")
     edit_type = entry.get("editing_type_id", "")
     if not isinstance(edit_type, (str, int)) or isinstance(edit_type, bool):
         raise OptionError("editing_type_id", f"expected an id such as \"1\"; got {edit_type!r:.60}")
@@ -66,6 +76,6 @@ def from_mapping_entry(key: str, entry: dict, image: Path) -> BenchEdit:
         source_prompt=without_brackets(prompts[0]),
         target_prompt=without_brackets(prompts[1]),
         blend_words=(words[0], words[1]) if len(words) == 2 else None,
-        mask=decode_mask(runs) if runs else None,
+        mask=None if runs is None else decode_mask(runs),  # [] is the border alone, as PIE-Bench reads it
         edit_type=str(edit_type),
     )

@@ -10,8 +10,10 @@ difference of the two images' matrices: 0 for identical structure, at most 4 (co
 
 Input as in PnPInversion's LossG: shorter side resized to 224 (bilinear, longer side at most 480),
 normalised with ImageNet's mean and std. PIE-Bench's evaluate.py hands this metric 0-255 pixel
-values (it divides by 255 for every other metric, not this one), normalised as if in [0, 1]; pass
-pixel_scale=255 to reproduce its published numbers. The default, 1, is the input Splice intended.
+values (it divides by 255 for every other metric, not this one), normalised as if in [0, 1], and its
+torchvision (0.13) resizes tensors without antialiasing; pixel_scale=255, antialias=False reproduce
+its published numbers (eval/pie_bench_protocol.py does so for `bench edit`). The defaults, 1 and
+True, are the input Splice intended.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class StructureDistance:
     size: int = 224  # shorter side fed to DINO (Splice's dino_global_patch_size)
     max_size: int = 480  # cap on the longer side (PnPInversion: Resize(224, max_size=480))
     pixel_scale: float = 1.0  # 255 reproduces PIE-Bench's published numbers (see the module docstring)
+    antialias: bool = True  # False: PIE-Bench's resize (torchvision 0.13's tensor Resize had no antialiasing)
     name: str = ""
 
     def __post_init__(self):
@@ -70,7 +73,8 @@ class StructureDistance:
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> resized, ImageNet-normalised pixels."""
-        pixels = resize_shorter_side(images.to(self.device, torch.float32), self.size, "bilinear", self.max_size)
+        pixels = resize_shorter_side(images.to(self.device, torch.float32), self.size, "bilinear", self.max_size,
+                                     self.antialias)
         mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
         return (pixels * self.pixel_scale - mean) / std

@@ -9,13 +9,14 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..artifacts import Inversion, load_inversion, tensors_sha256
-from ..defaults import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
+from ..defaults import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from ..devices import synchronize
 from ..editing.edit import edit
 from ..editing.options import EditOptions
 from ..errors import P2PError
 from ..eval.pie_bench import BenchEdit
-from ..eval.scores import MetricModels, edit_scores
+from ..eval.pie_bench_protocol import Protocol, pie_bench_scores
+from ..eval.scores import MetricModels
 from ..images import load_image, save_png, to_pil, to_tensor, write_json_atomic
 from ..inversion.options import NullTextOptions
 from ..models import Model
@@ -68,17 +69,17 @@ def bench_edit(
     edits: list[BenchEdit],
     output: Path,
     metric_models: MetricModels,
-    method: str = DEFAULT_METHOD,
-    num_steps: int = DEFAULT_STEPS,
+    inversion_settings: InversionSettings = InversionSettings(),
     options: EditOptions = EditOptions(),
     progress: bool = True,
+    protocol: Protocol = Protocol(),
 ) -> list[dict]:
     """Invert each photo (kept in OUTPUT/artifacts/, keyed by content, for resuming), edit it, score
-    the edit. Each row names the artifact and the edited image it used."""
+    the edit PIE-Bench's way (`protocol`). Each row names the artifact and the edited image it used."""
     rows = []
     for entry in tqdm(edits, desc="bench edit", disable=not progress):
         try:
-            artifact, inversion = bench_inversion(model, entry, output / "artifacts", method, num_steps)
+            artifact, inversion = bench_inversion(model, entry, output / "artifacts", inversion_settings)
             edit_options = entry.options or replace(options, blend_words=entry.blend_words)
             result = edit(model, inversion, entry.target_prompt, edit_options)
         except P2PError as error:
@@ -91,14 +92,14 @@ def bench_edit(
         edited.parent.mkdir(parents=True, exist_ok=True)
         save_png(to_pil(result.edited), edited, settings)
         rows.append({"key": entry.key, "type": entry.edit_type, "artifact": f"artifacts/{artifact.name}",
-                     "edited": f"edits/{edited.name}", **edit_scores(result, entry, metric_models)})
+                     "edited": f"edits/{edited.name}", **pie_bench_scores(result, entry, metric_models, protocol)})
     return rows
 
 
-def bench_inversion(model: Model, entry: BenchEdit, artifacts: Path, method: str, num_steps: int) -> tuple[Path, Inversion]:
+def bench_inversion(model: Model, entry: BenchEdit, artifacts: Path,
+                    settings: InversionSettings) -> tuple[Path, Inversion]:
     """The entry's inversion and its folder, ARTIFACTS/<key>-<hash of the photo's bytes and of all
     that makes the inversion>: reused by a later run only for the same work, never relabelled."""
-    settings = InversionSettings(method, num_steps)
     identity = settings.record(model, entry.source_prompt, file_sha256(entry.image))
     photo = Photo(entry.image, entry.source_prompt, f"{sanitize(entry.key, 'entry')}-{short_hash(identity)}")
     report = invert_waiting(model, [photo], artifacts, settings, progress=False)

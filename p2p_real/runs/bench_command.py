@@ -6,9 +6,13 @@ from pathlib import Path
 
 from ..devices import device_name
 from ..errors import P2PError
+from ..eval.pie_bench_protocol import Protocol
+from ..eval.pie_bench_table import paper_markdown, paper_table
 from ..eval.scores import MetricModels
 from ..eval.summary import format_table, summarize
+from ..images import write_atomic
 from .bench import bench_edit, bench_reconstruct, plot_quality_against_time, write_json
+from .invert import InversionSettings
 from .outcome import Outcome, bench_outcome, nothing_to_run, ranks_rows, share_work
 from .photos import find_photos
 from .pie_bench import read_bench_edits
@@ -57,15 +61,19 @@ def run_bench_edit(request: BenchEditRequest) -> Outcome:
     # PIE-Bench's LPIPS runs on SqueezeNet.
     metric_models = MetricModels.load(set(request.metrics), request.metric_weights, model.device, "squeeze",
                                       request.clip_model, request.structure_model)
-    output = Path(request.output)
-    rows = ranks_rows(share.ranks, bench_edit(model, share.items, output, metric_models, request.method, request.steps,
-                                              progress=share.progress))
+    output, protocol = Path(request.output), Protocol(request.structure_pixels)
+    inversion = InversionSettings(request.method, request.steps)
+    rows = ranks_rows(share.ranks, bench_edit(model, share.items, output, metric_models, inversion,
+                                              progress=share.progress, protocol=protocol))
     if not share.ranks.leader:
         return rows
     summary = summarize(rows, "type", EDIT_COLUMNS)
+    table = paper_table(rows)
+    markdown = paper_markdown(table, f"{request.method} + P2P")
     write_json(output / "edit.json", {"model": model.name, "device": device_name(model.device),
-                                      "method": request.method,
-                                      "steps": request.steps, "metric_weights": request.metric_weights,
-                                      "summary": summary, "rows": rows})
-    return bench_outcome(rows, [format_table(summary, EDIT_COLUMNS, "edit type"),
-                                f"-> {output / 'edit.json'}, edited images in {output / 'edits'}"], bad_entries)
+                                      "method": request.method, "steps": request.steps,
+                                      "metric_weights": request.metric_weights, "protocol": protocol.record(),
+                                      "table": table, "markdown": markdown, "summary": summary, "rows": rows})
+    write_atomic(output / "edit.md", (markdown + "\n").encode())
+    return bench_outcome(rows, [markdown, f"-> {output / 'edit.json'}, {output / 'edit.md'}, "
+                                          f"edited images in {output / 'edits'}"], bad_entries)

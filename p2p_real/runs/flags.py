@@ -124,7 +124,8 @@ def bench_edit_request(flags: Flags) -> BenchEditRequest:
     request = BenchEditRequest(
         source=flags.source, output=flags.output, model=model_choice(flags), method=flags.method, steps=steps(flags),
         metrics=frozenset(metric_names(flags.metrics)), metric_weights=flags.metric_weights,
-        clip_model=flags.clip_model, structure_model=flags.structure_model, progress=flags.progress, gpus=flags.gpus)
+        clip_model=flags.clip_model, structure_model=flags.structure_model, structure_pixels=flags.structure_pixels,
+        progress=flags.progress, gpus=flags.gpus)
     check_output(Path(request.output))
     return request
 

@@ -125,6 +125,7 @@ class BenchEditRequest:
     metric_weights: str = "pretrained"
     clip_model: str | None = None
     structure_model: str | None = None
+    structure_pixels: str = "pie-bench"  # eval/pie_bench_protocol.py: the papers' structure input, or "splice"
     progress: bool = True
     gpus: int = 1
 

@@ -38,3 +38,17 @@ def test_a_malformed_field_is_an_option_error_naming_it(field, value):
     with pytest.raises(OptionError) as caught:
         from_mapping_entry("1", entry, Path("cat.jpg"))
     assert caught.value.field == field
+
+
+def test_an_empty_mask_list_is_the_border_alone_and_a_negative_start_wraps_as_numpy_indexing():
+    """PIE-Bench's mask_decode reads [] as the border it always adds, and indexes with the start as
+    given, so -3 counts from the end and the run wraps to the first pixels."""
+    size = 8
+    border = decode_mask([], size=size)
+    assert border.sum() == 4 * size - 4 and border[1:-1, 1:-1].sum() == 0
+    wrapped = decode_mask([-3, 5], size=size).reshape(-1)
+    assert wrapped[-3:].all() and wrapped[:2].all() and wrapped[size + 1 : 2 * size - 1].sum() == 0
+    entry = {"original_prompt": "a [cat]", "editing_prompt": "a [dog]", "mask": []}
+    assert from_mapping_entry("1", entry, Path("cat.jpg")).mask.sum() == 4 * 512 - 4
+    with pytest.raises(OptionError):
+        from_mapping_entry("1", {**entry, "mask": [-512 * 512 - 1, 4]}, Path("cat.jpg"))

@@ -39,7 +39,10 @@ def test_bench_edit_on_the_pie_bench_example(tmp_path, capsys):
     for row in report["rows"]:
         assert 0 <= row["clip_whole"] <= 100 and row["structure"] >= 0 and row["psnr_bg"] > 0
     assert len(list((tmp_path / "edits").glob("*.png"))) == 4
-    assert "edit type" in table
+    assert "Edit type (entries)" in table and "| direct + P2P |" in table
+    assert report["protocol"] == {"name": "pie-bench", "structure_pixels": "pie-bench", "deviations": []}
+    assert report["table"]["overall"]["entries"] == 4 and report["table"]["types"]["6"]["psnr_bg_count"] == 2
+    assert (tmp_path / "edit.md").read_text().strip() == report["markdown"]
     # Resumable: the inversions are kept and reused.
     assert len(list((tmp_path / "artifacts").glob("*/inversion.json"))) == 4
 
@@ -59,7 +62,7 @@ def test_bench_edit_reads_our_own_edits_file_too(tmp_path, capsys):
     report = json.loads((tmp_path / "edit.json").read_text())
     assert len(report["rows"]) == 4 and all(0 <= row["clip_whole"] <= 100 for row in report["rows"])
     assert all(math.isnan(row["psnr_bg"]) for row in report["rows"])  # no masks in an edits file
-    assert "NaN or missing values excluded" in table and "psnr_bg: 4 in auto" in table
+    assert "NaN left out of the means" in table and "PSNR: 4 (4 in auto)" in table
 
 
 def test_bench_edit_with_another_method_into_one_folder_inverts_again_and_never_relabels(tmp_path):

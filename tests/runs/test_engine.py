@@ -150,8 +150,9 @@ def test_the_bench_records_an_edit_as_edit_does(tiny_model, monkeypatch, tmp_pat
     entry = BenchEdit("one", DATA / "photos" / "chelsea.jpg", "a tabby cat", "a tabby dog", ("cat", "dog"), None, "1")
     saved = []
     monkeypatch.setattr(bench, "save_png", lambda picture, path, settings: saved.append(settings))
-    monkeypatch.setattr(bench, "edit_scores", lambda result, entry, models: {})
-    [row] = bench.bench_edit(tiny_model, [entry], tmp_path, MetricModels(), "ddim", 2, options, progress=False)
+    monkeypatch.setattr(bench, "pie_bench_scores", lambda result, entry, models, protocol: {})
+    [row] = bench.bench_edit(tiny_model, [entry], tmp_path, MetricModels(), bench.InversionSettings("ddim", 2), options,
+                             progress=False)
     assert "error" not in row, row
     inversion = bench.load_inversion(tmp_path / row["artifact"], tiny_model)
     wanted = edit_record("a tabby dog", replace(options, blend_words=("cat", "dog")), inversion, tiny_model,
