@@ -1,6 +1,7 @@
 import pytest
 import torch
 from diffusers.models.attention_processor import AttnProcessor2_0
+from sampling_helpers import run_plan
 
 from p2p_real.attention import FusedAttention
 from p2p_real.editing.attention import EditingAttention
@@ -13,7 +14,6 @@ from p2p_real.errors import PromptError
 from p2p_real.images import load_image
 from p2p_real.pipeline import invert
 from p2p_real.sampling import ddim_sample
-from sampling_helpers import run_plan
 
 SOURCE = "a close-up photo of a tabby cat"
 DOG = "a close-up photo of a tabby dog"

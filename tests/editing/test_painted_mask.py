@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from sampling_helpers import run_plan
 
 from p2p_real.editing.edit import edit
 from p2p_real.editing.local_blend import LocalBlend, blend_masks
@@ -14,7 +15,6 @@ from p2p_real.editing.plan import BlendPlan, build_plan
 from p2p_real.errors import OptionError
 from p2p_real.images import load_image
 from p2p_real.pipeline import invert
-from sampling_helpers import run_plan
 
 SOURCE = "a close-up photo of a tabby cat"
 DOG = "a close-up photo of a tabby dog"

@@ -1,11 +1,11 @@
 import pytest
 import torch
+from sampling_helpers import guided_path
 
 from p2p_real.inversion.ddim import ddim_invert
 from p2p_real.inversion.null_text import null_text_optimize
 from p2p_real.inversion.options import NullTextOptions
 from p2p_real.random_models import tiny_random
-from sampling_helpers import guided_path
 
 STEPS = 10
 # The tiny model's 32-wide text path steers its UNet less than SD's 768-wide one does, so within the

@@ -6,6 +6,7 @@ Every inversion is computed once per module, at 5 DDIM steps: the file takes abo
 """
 import pytest
 import torch
+from sampling_helpers import guided_path, run_plan
 
 from p2p_real.artifacts import load_inversion, save_inversion
 from p2p_real.defaults import INVERSION_METHODS
@@ -18,7 +19,6 @@ from p2p_real.inversion.ddim import ddim_invert
 from p2p_real.inversion.options import NullTextOptions
 from p2p_real.pipeline import invert
 from p2p_real.sampling import ddim_sample
-from sampling_helpers import guided_path, run_plan
 
 SOURCE = "a close-up photo of a tabby cat"  # data/photos/captions.json's caption of chelsea.jpg
 DOG = "a close-up photo of a tabby dog"
