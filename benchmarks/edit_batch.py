@@ -65,12 +65,14 @@ def main() -> int:
         targets, options = [target for target, _ in EDITS[:count]], [option for _, option in EDITS[:count]]
         for name, model in (("graphs", graphed), ("eager", eager)):
             batched, batched_peak = timed(lambda: edit(model, inversion, targets, options), args.repeats)
-            one_by_one, single_peak = timed(lambda: [edit(model, inversion, t, o) for t, o in zip(targets, options)], args.repeats)
+            one_by_one, single_peak = timed(lambda: [edit(model, inversion, t, o) for t, o in zip(targets, options)],
+                                            args.repeats)
             rows.append({"edits": count, "mode": name, "batched_s": batched, "one_by_one_s": one_by_one,
                          "batched_s_per_edit": batched / count, "speedup": one_by_one / batched,
                          "batched_peak_gib": batched_peak, "one_by_one_peak_gib": single_peak})
-            print(f"{count} edit(s), {name:>6}: batched {batched:6.2f} s ({batched / count:5.2f} s/edit, peak {batched_peak:5.1f} GiB)"
-                  f"  one by one {one_by_one:6.2f} s (peak {single_peak:5.1f} GiB)  -> {one_by_one / batched:4.2f}x", flush=True)
+            print(f"{count} edit(s), {name:>6}: batched {batched:6.2f} s ({batched / count:5.2f} s/edit, "
+                  f"peak {batched_peak:5.1f} GiB)  one by one {one_by_one:6.2f} s (peak {single_peak:5.1f} GiB)  "
+                  f"-> {one_by_one / batched:4.2f}x", flush=True)
     result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "model": args.model,
               "dtype": str(graphed.dtype), "steps": args.steps, "repeats": args.repeats, "rows": rows,
               "note": "random weights: speed and memory only"}

@@ -8,18 +8,19 @@ Prints a table and writes $OUT/gpu_speed.json after every row (a cut-off run kee
     python benchmarks/gpu_speed.py [--variants fp32@1,bf16+graphs+cl@1,bf16+graphs+cl@16]
     python benchmarks/gpu_speed.py --model p2p_real/assets/shapes --scenes-seed 2000 --skip-jobs   # trained weights
 
-A variant is DTYPE[+mixed][+lastK][+exactsum][+roundemb][+noscale][+tf32][+cudnnbench][+nosync][+compile][+graphs][+cl]@BATCH: the UNet's dtype (fp32, bf16,
-fp16), TF32 tensor cores for fp32 matmuls and convolutions, CUDA-graph replays, channels-last
-memory, photos per batch. +mixed runs DTYPE only where a gradient flows (null-text's inner loop,
-500 of the 650 passes) and fp32 elsewhere (the DDIM trajectory, each timestep's conditional
-prediction and its advance); +lastK runs the last K timesteps (all their passes) in fp32; +exactsum
-makes cuBLAS accumulate half-precision GEMMs in fp32; +roundemb rounds the text embedding to DTYPE
-before the UNet, as before the text projections were kept in fp32 (p2p_real/attention.py); +noscale
-backpropagates the unscaled loss (NullTextOptions.loss_scale = 1); +cudnnbench lets cuDNN time its
-convolution algorithms (torch.backends.cudnn.benchmark); +nosync never reads the early-stop flags on
-the host (NullTextOptions.stop_batch_early = False); +compile captures the UNet compiled by torch.compile (with +graphs). (The
-+steps variant, whole Adam iterations in one graph, went with that mechanism in issue 20: it measured
-no faster than per-pass graphs.)
+A variant is
+DTYPE[+mixed][+lastK][+exactsum][+roundemb][+noscale][+tf32][+cudnnbench][+nosync][+compile][+graphs][+cl]@BATCH:
+the UNet's dtype (fp32, bf16, fp16), TF32 tensor cores for fp32 matmuls and convolutions, CUDA-graph
+replays, channels-last memory, photos per batch. +mixed runs DTYPE only where a gradient flows
+(null-text's inner loop, 500 of the 650 passes) and fp32 elsewhere (the DDIM trajectory, each timestep's
+conditional prediction and its advance); +lastK runs the last K timesteps (all their passes) in fp32;
++exactsum makes cuBLAS accumulate half-precision GEMMs in fp32; +roundemb rounds the text embedding to
+DTYPE before the UNet, as before the text projections were kept in fp32 (p2p_real/attention.py);
++noscale backpropagates the unscaled loss (NullTextOptions.loss_scale = 1); +cudnnbench lets cuDNN time
+its convolution algorithms (torch.backends.cudnn.benchmark); +nosync never reads the early-stop flags on
+the host (NullTextOptions.stop_batch_early = False); +compile captures the UNet compiled by
+torch.compile (with +graphs). (The +steps variant, whole Adam iterations in one graph, went with that
+mechanism in issue 20: it measured no faster than per-pass graphs.)
 """
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ def flop_counts(model: Model, latents, embeddings) -> dict:
     trainable = embeddings.detach().clone().requires_grad_(True)
     with FlopCounterMode(display=False) as counter:
         model.runner.forward(latents, 500, trainable).sum().backward()
-    return {"unet_forward_gflop": forward / 1e9, "unet_forward_backward_to_embedding_gflop": counter.get_total_flops() / 1e9}
+    return {"unet_forward_gflop": forward / 1e9,
+            "unet_forward_backward_to_embedding_gflop": counter.get_total_flops() / 1e9}
 
 
 def with_unet(model: Model, dtype: torch.dtype, channels_last: bool = False, round_embedding: bool = False) -> Model:
@@ -112,14 +114,18 @@ class PrecisionRouter:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated DTYPE[+mixed][+lastK][+exactsum][+roundemb][+noscale][+tf32][+cudnnbench][+nosync][+compile][+graphs][+cl]@BATCH")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS,
+                        help="comma-separated DTYPE[+mixed][+lastK][+exactsum][+roundemb][+noscale][+tf32]"
+                             "[+cudnnbench][+nosync][+compile][+graphs][+cl]@BATCH")
     parser.add_argument("--skip-jobs", action="store_true", help="leave out the whole-job and edit rows")
-    parser.add_argument("--model", default="sd-v1-random", help="built-in name or diffusers folder (default: sd-v1-random)")
+    parser.add_argument("--model", default="sd-v1-random",
+                        help="built-in name or diffusers folder (default: sd-v1-random)")
     parser.add_argument("--scenes-seed", type=int, default=None,
                         help="photos: generated shape scenes of this seed with their captions (for the shapes model), "
                              "instead of random pixels")
     parser.add_argument("--compile-jobs", action="store_true", help="the whole-job, DDIM and edit rows with --compile")
-    parser.add_argument("--photos", type=int, default=16, help="photos drawn; the largest batch of a variant (default: 16)")
+    parser.add_argument("--photos", type=int, default=16,
+                        help="photos drawn; the largest batch of a variant (default: 16)")
     args = parser.parse_args()
     out = Path(os.environ.get("OUT", "."))
     model = load_model(args.model, device="cuda", dtype="float32", cuda_graphs=False)
@@ -135,31 +141,38 @@ def main() -> None:
         scenes = [scene_at(args.scenes_seed, index, model.resolution) for index in range(args.photos)]
         photos = to_tensor([scene.image for scene in scenes]).cuda()
         prompts = [scene.caption for scene in scenes]
-    image_latents = torch.cat([model.encode(photos[i : i + 4]) for i in range(0, args.photos, 4)])  # (N, 4, h, w), fp32 VAE
+    # (N, 4, h, w), fp32 VAE
+    image_latents = torch.cat([model.encode(photos[i : i + 4]) for i in range(0, args.photos, 4)])
     conditional = model.embed(prompts)
     unconditional = model.embed([""] * args.photos)
     schedule = model.schedule(STEPS)
     weights = "random (full-size SD v1 architecture)" if args.model == "sd-v1-random" else f"trained: {args.model}"
     report = {"device": device, "torch": torch.__version__, "steps": STEPS, "inner_steps": 10, "early_stop": False,
               "model": args.model, "weights": weights, "resolution": model.resolution,
-              "photos": "random pixels" if args.scenes_seed is None else f"shape scenes, seed {args.scenes_seed}", "rows": []}
+              "photos": "random pixels" if args.scenes_seed is None else f"shape scenes, seed {args.scenes_seed}",
+              "rows": []}
     report.update(flop_counts(model, image_latents[:1], conditional[:1]))
-    nti_flop = (STEPS * 10 * report["unet_forward_backward_to_embedding_gflop"] + STEPS * 3 * report["unet_forward_gflop"]) * 1e9
+    nti_flop = (STEPS * 10 * report["unet_forward_backward_to_embedding_gflop"]
+                + STEPS * 3 * report["unet_forward_gflop"]) * 1e9
     report["null_text_tflop_per_photo"] = nti_flop / 1e12
 
     def add(row: dict) -> None:
-        row["fraction_of_bf16_peak"] = row.get("flop_per_photo", 0) / row["seconds_per_photo"] / (PEAK_BF16_TFLOPS * 1e12)
+        row["fraction_of_bf16_peak"] = (row.get("flop_per_photo", 0) / row["seconds_per_photo"]
+                                        / (PEAK_BF16_TFLOPS * 1e12))
         report["rows"].append(row)
         (out / "gpu_speed.json").write_text(json.dumps(report, indent=2))
         print(f"{row['what']:<48} {row['seconds_per_photo']:>8.2f} s/photo {row['peak_gib']:>7.2f} GiB "
-              f"err {row.get('latent_mse', float('nan')):.5g} mean err {row.get('latent_mse_mean', float('nan')):.5g}", flush=True)
+              f"err {row.get('latent_mse', float('nan')):.5g} mean err {row.get('latent_mse_mean', float('nan')):.5g}",
+              flush=True)
 
     # 1. The baseline: the notebook's algorithm, fp32, batch 1.
     scheduler = DDIMScheduler.from_config(model.scheduler_config)
     scheduler.set_timesteps(STEPS)
     plain_unet = lambda x, t, c: model.unet(x, t, encoder_hidden_states=c).sample  # noqa: E731
-    reference_run = lambda: reference_null_text_inversion(plain_unet, scheduler, image_latents[:1], conditional[:1],
-                                                          unconditional[:1], GUIDANCE, 10, early_stop_epsilon=-1.0)
+    def reference_run():
+        return reference_null_text_inversion(plain_unet, scheduler, image_latents[:1], conditional[:1],
+                                             unconditional[:1], GUIDANCE, 10, early_stop_epsilon=-1.0)
+
     seconds, peak, (reference_latents, _) = timed(reference_run)
     baseline_error = float((reference_latents - image_latents[:1]).pow(2).mean())
     add({"what": "baseline: paper's algorithm, fp32, batch 1", "seconds_per_photo": seconds, "peak_gib": peak,
@@ -179,7 +192,8 @@ def main() -> None:
         seconds, peak, result = timed(run)
         errors = (result.reconstruction_latents - image_latents[:batch]).pow(2).flatten(1).mean(1)
         add({"what": label, "seconds_per_photo": seconds / batch, "seconds_total": seconds, "peak_gib": peak,
-             "latent_mse": float(errors[0]), "latent_mse_mean": float(errors.mean()), "latent_mse_per_photo": errors.tolist(),
+             "latent_mse": float(errors[0]), "latent_mse_mean": float(errors.mean()),
+             "latent_mse_per_photo": errors.tolist(),
              "latent_mse_vs_baseline": float(errors[0]) / baseline_error - 1,
              "flop_per_photo": nti_flop, "batch": batch})
 
@@ -192,14 +206,16 @@ def main() -> None:
             exact_sums = "exactsum" in flags
             torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = not exact_sums
             torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = not exact_sums
-            variant = with_unet(model, DTYPES[dtype_name], channels_last="cl" in flags, round_embedding="roundemb" in flags)
+            variant = with_unet(model, DTYPES[dtype_name], channels_last="cl" in flags,
+                                round_embedding="roundemb" in flags)
             if "graphs" in flags:
                 variant.use_cuda_graphs(compile="compile" in flags)  # compiled in the warm-up, outside the timing
             last = next((int(flag[4:]) for flag in flags if flag.startswith("last")), 0)
             if "mixed" in flags or last:
                 exact = with_unet(model, torch.float32, channels_last="cl" in flags)
                 exact = exact.use_cuda_graphs() if "graphs" in flags else exact
-                variant = PrecisionRouter(variant, exact, "mixed" in flags, set(schedule.timesteps.tolist()[len(schedule.timesteps) - last:]))
+                variant = PrecisionRouter(variant, exact, "mixed" in flags,
+                                          set(schedule.timesteps.tolist()[len(schedule.timesteps) - last:]))
             options = replace(NO_EARLY_STOP, loss_scale=1.0) if "noscale" in flags else NO_EARLY_STOP
             options = replace(options, stop_batch_early=False) if "nosync" in flags else options
             nti_row(f"project, {spec}", variant, int(batch), warm="graphs" in flags, options=options)
@@ -222,7 +238,8 @@ def main() -> None:
     image = [__import__("PIL.Image", fromlist=["Image"]).fromarray(
         (photos[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy())]
     for method in ("ddim", "negative-prompt", "direct"):
-        seconds, peak, [inversion] = median_timed(lambda method=method: invert(fast, image, [prompts[0]], method, STEPS, GUIDANCE), 3)
+        seconds, peak, [inversion] = median_timed(
+            lambda method=method: invert(fast, image, [prompts[0]], method, STEPS, GUIDANCE), 3)
         add({"what": f"invert(method={method}), {tag}, whole job", "seconds_per_photo": seconds, "peak_gib": peak,
              "latent_mse": inversion.metrics["latent_mse"]})
     seconds, peak, _ = median_timed(lambda: ddim_invert(fast.denoise, image_latents[:1], conditional[:1], schedule), 5)
@@ -242,7 +259,8 @@ def main() -> None:
         add({"what": f"P2P edit (swap + LocalBlend), fp16, {label}", "seconds_per_photo": seconds, "peak_gib": peak,
              "flop_per_photo": STEPS * 2 * 2 * report["unet_forward_gflop"] * 1e9})
     report["edit_graphs_vs_eager_max_pixel_difference"] = int((edited["graphs"] - edited["eager"]).abs().max())
-    print(f"edit, graphs against eager: largest pixel difference {report['edit_graphs_vs_eager_max_pixel_difference']} of 255")
+    print(f"edit, graphs against eager: largest pixel difference "
+          f"{report['edit_graphs_vs_eager_max_pixel_difference']} of 255")
 
     print_table(report)
 
@@ -251,13 +269,16 @@ def print_table(report: dict) -> None:
     print(f"\ndevice: {report['device']}; torch {report['torch']}; {report['model']}, weights {report['weights']}; "
           f"{report['resolution']}px, {report['photos']}; {STEPS} steps, 10 inner steps always")
     print(f"UNet forward {report['unet_forward_gflop']:.0f} GFLOP; forward+backward to the embedding "
-          f"{report['unet_forward_backward_to_embedding_gflop']:.0f} GFLOP; null-text {report['null_text_tflop_per_photo']:.0f} TFLOP/photo")
-    print(f"{'what':<52} {'s/photo':>8} {'x base':>7} {'peak GiB':>9} {'%peak':>6} {'latent err vs base':>18} {'mean err':>10}")
+          f"{report['unet_forward_backward_to_embedding_gflop']:.0f} GFLOP; "
+          f"null-text {report['null_text_tflop_per_photo']:.0f} TFLOP/photo")
+    print(f"{'what':<52} {'s/photo':>8} {'x base':>7} {'peak GiB':>9} {'%peak':>6} {'latent err vs base':>18} "
+          f"{'mean err':>10}")
     base = report["rows"][0]["seconds_per_photo"]
     for row in report["rows"]:
         vs = row.get("latent_mse_vs_baseline")
         print(f"{row['what']:<52} {row['seconds_per_photo']:>8.3f} {base / row['seconds_per_photo']:>7.1f} "
-              f"{row['peak_gib']:>9.2f} {100 * row['fraction_of_bf16_peak']:>6.1f} {'' if vs is None else f'{100 * vs:+.2f}%':>18} {row.get('latent_mse_mean', float('nan')):>10.4g}")
+              f"{row['peak_gib']:>9.2f} {100 * row['fraction_of_bf16_peak']:>6.1f} "
+              f"{'' if vs is None else f'{100 * vs:+.2f}%':>18} {row.get('latent_mse_mean', float('nan')):>10.4g}")
 
 
 if __name__ == "__main__":

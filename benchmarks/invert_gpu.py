@@ -33,7 +33,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
     started = time.time()
-    model = load_model("sd-v1-random", device="cuda", dtype="float32", cuda_graphs=False)  # the plain path, as first measured
+    # the plain path, as first measured
+    model = load_model("sd-v1-random", device="cuda", dtype="float32", cuda_graphs=False)
     rng = np.random.default_rng(0)
     photo = Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8))
     prompt = "a cat sitting on a wooden floor"
@@ -48,15 +49,19 @@ def main() -> None:
     rows.append({"what": "DDIM inversion (latents only)", "seconds": seconds, "peak_gib": peak})
     for label, options in [
         ("null-text, paper defaults (early stop on)", NullTextOptions()),
-        ("null-text, 10 inner steps always (no early stop)", NullTextOptions(early_stop_epsilon=-1.0, early_stop_slope=0.0)),
+        ("null-text, 10 inner steps always (no early stop)",
+         NullTextOptions(early_stop_epsilon=-1.0, early_stop_slope=0.0)),
     ]:
         seconds, peak, [inversion] = median_timed(
-            lambda options=options: invert(model, [photo], [prompt], "null-text", args.steps, 7.5, options), args.repeats)
+            lambda options=options: invert(model, [photo], [prompt], "null-text", args.steps, 7.5, options),
+            args.repeats)
         peak += weights
-        rows.append({"what": label, "seconds": seconds, "peak_gib": peak, "latent_mse": inversion.metrics["latent_mse"]})
+        rows.append({"what": label, "seconds": seconds, "peak_gib": peak,
+                     "latent_mse": inversion.metrics["latent_mse"]})
 
     device = torch.cuda.get_device_name()
-    print(f"\ndevice: {device}; torch {torch.__version__}; full-size SD v1, random weights, fp32, 512x512, {args.steps} steps, batch 1")
+    print(f"\ndevice: {device}; torch {torch.__version__}; full-size SD v1, random weights, fp32, 512x512, "
+          f"{args.steps} steps, batch 1")
     print(f"{'what':<52} {'seconds':>9} {'peak GiB':>9}")
     for row in rows:
         print(f"{row['what']:<52} {row['seconds']:>9.2f} {row['peak_gib']:>9.2f}")

@@ -58,7 +58,8 @@ def main() -> int:
     rows = {
         "ddim_invert": median_seconds(lambda: ddim_invert(model.denoise, latents, conditional, schedule), args.repeats),
         "null_text_optimisation": median_seconds(
-            lambda: METHODS["null-text"](model.denoise, trajectory, conditional, unconditional, schedule, 7.5), args.repeats),
+            lambda: METHODS["null-text"](model.denoise, trajectory, conditional, unconditional, schedule, 7.5),
+            args.repeats),
         "reconstruct": median_seconds(
             lambda: reconstruct(model.denoise, trajectory[-1], conditional, result, schedule, 7.5), args.repeats),
         "invert_whole": median_seconds(lambda: invert(model, [photo], [PROMPT], num_steps=args.steps), args.repeats),

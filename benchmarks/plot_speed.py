@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 report = json.load(open(sys.argv[1]))
 rows = [row for row in report["rows"] if "@" in row["what"] or row["what"].startswith("baseline")]
-labels = [row["what"].replace("project, ", "").replace("baseline: paper's algorithm, fp32, batch 1", "baseline (paper, fp32 @1)")
+labels = [row["what"].replace("project, ", "").replace("baseline: paper's algorithm, fp32, batch 1",
+                                                       "baseline (paper, fp32 @1)")
           for row in rows]
 seconds = [row["seconds_per_photo"] for row in rows]
 figure, axes = plt.subplots(figsize=(7, 3.2), dpi=120)

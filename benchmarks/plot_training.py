@@ -29,7 +29,8 @@ def read(path: Path) -> tuple[list[int], list[float], list[float]]:
 
 
 def smooth(values: list[float], width: int = 8) -> list[float]:
-    return [sum(values[max(0, i - width + 1) : i + 1]) / len(values[max(0, i - width + 1) : i + 1]) for i in range(len(values))]
+    return [sum(values[max(0, i - width + 1) : i + 1]) / len(values[max(0, i - width + 1) : i + 1])
+            for i in range(len(values))]
 
 
 folder, output = Path(sys.argv[1]), Path(sys.argv[2])

@@ -60,7 +60,8 @@ def main() -> int:
               "timesteps": args.timesteps or args.steps, "photos": names}
     plain = METHODS["ddim"](model.denoise, trajectory, conditional, unconditional, schedule, 7.5, options)
     target = trajectory[0]
-    plain_error = (reconstruct(model.denoise, trajectory[-1], conditional, plain, schedule, 7.5) - target).pow(2).flatten(1).mean(1)
+    plain_error = (reconstruct(model.denoise, trajectory[-1], conditional, plain, schedule, 7.5)
+                   - target).pow(2).flatten(1).mean(1)
     report["ddim_cfg_latent_mse"] = plain_error.tolist()
     for label, denoise in (("pooled optimised", model.denoise), ("pooled fixed", pooled_fixed(model.denoise))):
         result = null_text_optimize(denoise, trajectory, conditional, unconditional, schedule, 7.5, options)

@@ -73,7 +73,8 @@ def count_flops(report: "Report", model, latents, conditional) -> None:
     if "unet_forward_tflop" not in report.data:
         counts = flop_counts(model, latents, conditional)  # in GFLOP
         report.data["unet_forward_tflop"] = counts["unet_forward_gflop"] / 1e3
-        report.data["unet_forward_backward_to_embedding_tflop"] = counts["unet_forward_backward_to_embedding_gflop"] / 1e3
+        report.data["unet_forward_backward_to_embedding_tflop"] = (counts["unet_forward_backward_to_embedding_gflop"]
+                                                                    / 1e3)
         forward, backward = report.data["unet_forward_tflop"], report.data["unet_forward_backward_to_embedding_tflop"]
         report.data["null_text_tflop_per_photo"] = STEPS * 10 * backward + STEPS * 3 * forward  # 1 cond + 2 guided
 
@@ -115,22 +116,26 @@ def fast_rows(report: Report, args) -> dict:
     seconds, [inversion] = timed(lambda: invert(model, [image], [CAPTION], num_steps=STEPS, options=NO_EARLY_STOP))
     flop = report.data["null_text_tflop_per_photo"] * 1e12
     report.add(f"invert(): null-text, {tag}, batch 1, whole job", seconds, flop_per_photo=flop,
-               peak_gib=peak_gib(), reserved_gib=torch.cuda.max_memory_reserved() / GIB if torch.cuda.is_available() else float("nan"),
+               peak_gib=peak_gib(),
+               reserved_gib=torch.cuda.max_memory_reserved() / GIB if torch.cuda.is_available() else float("nan"),
                latent_mse=inversion.metrics["latent_mse"])
     latents = model.encode(to_tensor([image]).to(model.device).expand(max(args.batches), -1, -1, -1))
     conditional, unconditional = model.embed([CAPTION] * len(latents)), model.empty_prompt(len(latents))
     schedule = model.schedule(STEPS)
-    ddim_seconds = min(timed(lambda: ddim_invert(model.denoise, latents[:1], conditional[:1], schedule))[0] for _ in range(3))
+    ddim_seconds = min(timed(lambda: ddim_invert(model.denoise, latents[:1], conditional[:1], schedule))[0]
+                       for _ in range(3))
     report.add(f"DDIM inversion alone (50 UNet passes), {tag}", ddim_seconds,
                flop_per_photo=STEPS * report.data["unet_forward_tflop"] * 1e12)
     for batch in args.batches:
         reset_peak()
         trajectory = ddim_invert(model.denoise, latents[:batch], conditional[:batch], schedule)
         cut, pivots = first_timesteps(schedule, trajectory, args.timesteps)
-        null_text_optimize(model.denoise, pivots, conditional[:batch], unconditional[:batch], replace(cut, timesteps=cut.timesteps[:1]),
-                           GUIDANCE, replace(NO_EARLY_STOP, num_inner_steps=1))  # this batch's captures, outside the timing
-        seconds, _ = timed(lambda: null_text_optimize(model.denoise, pivots, conditional[:batch], unconditional[:batch], cut,
-                                                      GUIDANCE, NO_EARLY_STOP))
+        # this batch's captures, outside the timing
+        null_text_optimize(model.denoise, pivots, conditional[:batch], unconditional[:batch],
+                           replace(cut, timesteps=cut.timesteps[:1]), GUIDANCE,
+                           replace(NO_EARLY_STOP, num_inner_steps=1))
+        seconds, _ = timed(lambda: null_text_optimize(model.denoise, pivots, conditional[:batch], unconditional[:batch],
+                                                      cut, GUIDANCE, NO_EARLY_STOP))
         per_photo = (seconds * STEPS / args.timesteps + ddim_seconds * batch) / batch
         report.add(f"null-text, {tag}, batch {batch} (x50/K)", per_photo, flop_per_photo=flop,
                    peak_gib=peak_gib(), batch=batch)
@@ -153,8 +158,9 @@ def baseline_rows(report: Report, args, image) -> None:
     scheduler = DDIMScheduler.from_config(model.scheduler_config)
     scheduler.set_timesteps(STEPS)
     reset_peak()
-    seconds, _ = timed(lambda: reference_null_text_inversion(model.runner.forward, scheduler, latents, conditional, unconditional,
-                                                             GUIDANCE, 10, early_stop_epsilon=-1.0, max_timesteps=args.timesteps))
+    seconds, _ = timed(lambda: reference_null_text_inversion(model.runner.forward, scheduler, latents, conditional,
+                                                             unconditional, GUIDANCE, 10, early_stop_epsilon=-1.0,
+                                                             max_timesteps=args.timesteps))
     ddim = timed(lambda: ddim_invert(model.runner.forward, latents, conditional, model.schedule(STEPS)))[0]
     per_photo = ddim + (seconds - ddim) * STEPS / args.timesteps
     report.add("baseline: paper's algorithm, fp32, eager, batch 1 (x50/K)", per_photo,
@@ -165,7 +171,8 @@ def baseline_rows(report: Report, args, image) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--timesteps", type=int, default=5, help="K: timesteps timed in the x50/K rows (default: 5)")
-    parser.add_argument("--model", default="sdxl-random", help="default: sdxl-random; tiny-sdxl-random smoke-tests the script on a CPU")
+    parser.add_argument("--model", default="sdxl-random",
+                        help="default: sdxl-random; tiny-sdxl-random smoke-tests the script on a CPU")
     parser.add_argument("--compile", action="store_true", help="the fast rows with load_model(compile=True)")
     parser.add_argument("--eager", action="store_true", help="the fast rows without CUDA graphs (--no-cuda-graphs)")
     parser.add_argument("--skip-baseline", action="store_true", help="leave out the fp32 baseline (minutes)")
@@ -173,9 +180,10 @@ def main() -> int:
     parser.add_argument("--batches", default="1,4,8", help="null-text batch sizes (default: 1,4,8)")
     args = parser.parse_args()
     args.batches = [int(batch) for batch in args.batches.split(",")]
-    report = Report(Path(os.environ.get("OUT", ".")), device=torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-                    torch=torch.__version__, model=args.model, weights="random (full-size SDXL base architecture)", resolution=1024,
-                    steps=STEPS, inner_steps=10, early_stop=False, timesteps_timed=args.timesteps)
+    report = Report(Path(os.environ.get("OUT", ".")),
+                    device=torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+                    torch=torch.__version__, model=args.model, weights="random (full-size SDXL base architecture)",
+                    resolution=1024, steps=STEPS, inner_steps=10, early_stop=False, timesteps_timed=args.timesteps)
     image = load_image(PHOTO, 1024 if args.model == "sdxl-random" else 128)
     if not args.skip_baseline:
         baseline_rows(report, args, image)  # its float32 model is freed on return

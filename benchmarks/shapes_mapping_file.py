@@ -1,6 +1,7 @@
 """Write data/shapes/mapping_file.json: data/shapes' edits in PIE-Bench's format, with the edit masks
 the scene generator knows (the object's visible part, with the new shape drawn in its place for a
-shape swap, grown by 2 pixels at 64 px, at PIE-Bench's 512x512), so that `p2p-real bench edit` scores the shapes model's edits outside the object.
+shape swap, grown by 2 pixels at 64 px, at PIE-Bench's 512x512), so that `p2p-real bench edit` scores the
+shapes model's edits outside the object.
 
     python benchmarks/shapes_mapping_file.py            # rewrites data/shapes/mapping_file.json
 """
@@ -40,7 +41,8 @@ def main() -> None:
         shape = words[3]
         region = scene.masks[0].copy()
         if word in SHAPES:
-            region |= render_scene([replace(scene.objects[0], shape=word)], "plain", scene.background_colour, size=64).masks[0]
+            region |= render_scene([replace(scene.objects[0], shape=word)], "plain", scene.background_colour,
+                                   size=64).masks[0]
         grown = F.max_pool2d(torch.tensor(region, dtype=torch.float32)[None, None], 5, stride=1, padding=2)
         mask = F.interpolate(grown, size=(MASK_SIZE, MASK_SIZE), mode="nearest")[0, 0].numpy() > 0
         entries[f"{number:012d}"] = {

@@ -7,8 +7,8 @@ Each scene runs the command a user would (the photo is inverted first, 10 steps)
 cross- and self-replace steps (0, 0.2, ..., 1) and, for the LocalBlend edits, thresholds 0.2 and 0.5
 (PIE-Bench's 0.3 comes with its own setting). Besides the sweep's own scores, each chosen edit and
 PIE-Bench's are scored outside the object itself (the generator's mask in data/shapes/mapping_file.json,
-eval.metrics' background PSNR), which depends on no choice the sweep makes. Writes docs/sweep_shapes.png (the plot of --plot-scene),
-docs/results/sweep_shapes.json, and prints the table of docs/SWEEP.md.
+eval.metrics' background PSNR), which depends on no choice the sweep makes. Writes docs/sweep_shapes.png
+(the plot of --plot-scene), docs/results/sweep_shapes.json, and prints the table of docs/SWEEP.md.
 """
 from __future__ import annotations
 
@@ -44,8 +44,10 @@ def object_masks() -> dict[str, np.ndarray]:
 
 def outside_object(edited: Path, photo: Path, mask: np.ndarray) -> float:
     """PSNR (dB) of an edit against the photo outside the object (PIE-Bench's background PSNR)."""
-    pictures = [torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)[None].float() / 255 for path in (edited, photo)]
-    region = torch.nn.functional.interpolate(torch.from_numpy(mask)[None, None], size=pictures[0].shape[2:], mode="nearest")
+    pictures = [torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+                for path in (edited, photo)]
+    region = torch.nn.functional.interpolate(torch.from_numpy(mask)[None, None], size=pictures[0].shape[2:],
+                                             mode="nearest")
     return float(psnr(background(pictures[0], region), background(pictures[1], region))[0])
 
 
@@ -67,20 +69,23 @@ def sweep_scene(edit: dict, captions: dict, output: Path) -> dict:
 
 def lean(row: dict) -> dict:
     """A row of sweep.json with what the table and the plot use, PSNR to 0.01 dB."""
-    keep = ("cross_replace_steps", "self_replace_steps", "blend_threshold", "edit_score", "read_colour", "read_shape", "pareto")
+    keep = ("cross_replace_steps", "self_replace_steps", "blend_threshold", "edit_score", "read_colour", "read_shape",
+            "pareto")
     return {**{key: row[key] for key in keep}, "psnr_bg": round(row["psnr_bg"], 2)}
 
 
 def table(results: list[dict]) -> str:
     """The markdown table of docs/SWEEP.md."""
-    lines = ["| scene (edit) | setting | cross / self / threshold | background PSNR, sweep's mask | outside the object | edit read back | score |",
+    lines = ["| scene (edit) | setting | cross / self / threshold | background PSNR, sweep's mask | outside the object "
+             "| edit read back | score |",
              "|---|---|---|---|---|---|---|"]
     for result in results:
         for name, row in (("**chosen**", result["chosen"]), ("PIE-Bench", result["pie_bench"])):
             threshold = "-" if row["blend_threshold"] is None else f"{row['blend_threshold']:g}"
-            lines.append(f"| {result['scene']} | {name} | {row['cross_replace_steps']:g} / {row['self_replace_steps']:g} / {threshold} | "
-                         f"{row['psnr_bg']:.2f} dB | {row['psnr_outside_object']:.2f} dB | {row['read_colour']} {row['read_shape']} | "
-                         f"{row['edit_score']:g} |")
+            lines.append(f"| {result['scene']} | {name} | "
+                         f"{row['cross_replace_steps']:g} / {row['self_replace_steps']:g} / {threshold} | "
+                         f"{row['psnr_bg']:.2f} dB | {row['psnr_outside_object']:.2f} dB | "
+                         f"{row['read_colour']} {row['read_shape']} | {row['edit_score']:g} |")
     return "\n".join(lines)
 
 
@@ -88,7 +93,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", type=Path, required=True, help="work folder: one sweep folder per scene")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where sweep_shapes.png and results/ go")
-    parser.add_argument("--plot-scene", default="triangle.png", help="the scene whose plot becomes docs/sweep_shapes.png")
+    parser.add_argument("--plot-scene", default="triangle.png",
+                        help="the scene whose plot becomes docs/sweep_shapes.png")
     args = parser.parse_args()
     captions = json.loads((SHAPES / "captions.json").read_text())
     masks = object_masks()
@@ -101,8 +107,9 @@ def main() -> int:
             row["psnr_outside_object"] = outside_object(folder / row["image"], photo, masks[edit["photo"]])
         kind = "shape swap" if edit["photo"] == "star.png" else "colour swap + LocalBlend"
         results.append({"scene": f"{edit['photo']} ({kind})", "target": edit["target"], "chosen": record["chosen"],
-                        "pie_bench": record["pie_bench"], "rows": [lean(row) for row in record["rows"]], "seconds": record["seconds"],
-                        "wall_seconds": record["wall_seconds"], "settings": len(record["rows"]), "passes": record["passes"],
+                        "pie_bench": record["pie_bench"], "rows": [lean(row) for row in record["rows"]],
+                        "seconds": record["seconds"], "wall_seconds": record["wall_seconds"],
+                        "settings": len(record["rows"]), "passes": record["passes"],
                         "mask_fraction": record["mask_fraction"], "source_prompt": record["source_prompt"]})
         if edit["photo"] == args.plot_scene:
             shutil.copyfile(folder / "plot.png", args.docs / "sweep_shapes.png")

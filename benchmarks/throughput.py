@@ -83,17 +83,21 @@ def run_job(photos: Path, output: Path, processes: int, args) -> dict:
     wall = time.time() - started
     if finished.returncode != 0:
         raise RuntimeError(f"{processes} process(es): exit {finished.returncode}: {finished.stderr[-2000:]}")
-    records = sorted((path / "inversion.json").stat().st_mtime for path in output.iterdir() if (path / "inversion.json").exists())
+    records = sorted((path / "inversion.json").stat().st_mtime for path in output.iterdir()
+                     if (path / "inversion.json").exists())
     # The first batch of each process holds the start-up. With --batch-size auto, read its size off the
     # records: a batch's records are written within seconds, batches a minute apart, so the first batch
     # ends at the longest pause in the first half of the run.
     gaps = [later - earlier for earlier, later in zip(records, records[1:len(records) // 2 + 1])]
-    batch = int(args.batch_size) if args.batch_size.isdigit() else max(1, (gaps.index(max(gaps)) + 1 if gaps else 1) // processes)
+    batch = (int(args.batch_size) if args.batch_size.isdigit()
+             else max(1, (gaps.index(max(gaps)) + 1 if gaps else 1) // processes))
     first_batches = min(processes * batch, len(records) - 1)
-    steady = (len(records) - first_batches) / (records[-1] - records[first_batches - 1]) * 60 if first_batches >= 1 else float("nan")
+    steady = ((len(records) - first_batches) / (records[-1] - records[first_batches - 1]) * 60 if first_batches >= 1
+              else float("nan"))
     row = {"processes": processes, "photos": len(records), "wall_seconds": wall,
            "photos_per_minute_whole_job": len(records) / wall * 60, "photos_per_minute_steady": steady,
-           "seconds_to_first_artifact": records[0] - started, "peak_gpu_memory_gib": sampler.peaks, "first_batch": batch,
+           "seconds_to_first_artifact": records[0] - started, "peak_gpu_memory_gib": sampler.peaks,
+           "first_batch": batch,
            # what precedes the first batch's work: imports, model, compilation (at the steady pace)
            "startup_seconds": records[0] - started - batch / steady * 60 * processes,
            "summary": finished.stdout.strip().splitlines()[:1]}
@@ -116,7 +120,8 @@ def main() -> int:
                         "(null-text per docs/BENCHMARKS.md: SD v1 981, SDXL 8348)")
     args = parser.parse_args()
     out = Path(os.environ.get("OUT", "."))
-    report = {"model": args.model, "photos": args.photos, "batch_size": args.batch_size, "extra": args.extra, "rows": []}
+    report = {"model": args.model, "photos": args.photos, "batch_size": args.batch_size, "extra": args.extra,
+              "rows": []}
     with tempfile.TemporaryDirectory() as scratch:
         photos = Path(scratch) / "photos"
         make_photos(photos, args.photos, args.size)
@@ -127,9 +132,11 @@ def main() -> int:
             report["rows"].append(row)
             (out / args.json).write_text(json.dumps(report, indent=2))
             print(f"{processes} process(es): {row['photos_per_minute_whole_job']:6.1f} photos/min whole job, "
-                  f"{row['photos_per_minute_steady']:6.1f} steady, first artifact after {row['seconds_to_first_artifact']:.1f} s "
+                  f"{row['photos_per_minute_steady']:6.1f} steady, "
+                  f"first artifact after {row['seconds_to_first_artifact']:.1f} s "
                   f"(start-up {row['startup_seconds']:.1f} s), "
-                  f"peak GPU memory {', '.join(f'{peak:.1f}' for peak in row['peak_gpu_memory_gib']) or '-'} GiB", flush=True)
+                  f"peak GPU memory {', '.join(f'{peak:.1f}' for peak in row['peak_gpu_memory_gib']) or '-'} GiB",
+                  flush=True)
     base = report["rows"][0]["photos_per_minute_steady"]
     for row in report["rows"][1:]:
         print(f"scaling, {row['processes']} processes: {row['photos_per_minute_steady'] / base:.2f}x steady "

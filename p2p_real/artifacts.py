@@ -91,7 +91,8 @@ def read_record(folder: str | os.PathLike) -> dict | None:
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ArtifactError(f"{metadata_path}: not a p2p-real inversion file")
     if metadata.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(f"{metadata_path}: format version {metadata.get('format_version')} is not {FORMAT_VERSION}; re-invert the photo")
+        raise ArtifactError(f"{metadata_path}: format version {metadata.get('format_version')} "
+                            f"is not {FORMAT_VERSION}; re-invert the photo")
     return metadata
 
 
@@ -110,18 +111,21 @@ def load_inversion(path: str | os.PathLike, model=None) -> Inversion:
     except OSError as error:
         raise ArtifactError(f"{tensors_path}: unreadable ({error}); re-run `p2p-real invert --force`") from None
     if hashlib.sha256(data).hexdigest() != metadata.get("tensors_sha256"):
-        raise ArtifactError(f"{tensors_path}: truncated or modified since it was written; re-run `p2p-real invert --force`")
+        raise ArtifactError(f"{tensors_path}: truncated or modified since it was written; "
+                            f"re-run `p2p-real invert --force`")
     try:
         tensors = load(data)
     except SafetensorError as error:
         raise ArtifactError(f"{tensors_path}: unreadable ({error}); re-run `p2p-real invert --force`") from None
-    fields = {key: value for key, value in metadata.items() if key not in ("format", "format_version", "tensors_sha256")}
+    fields = {key: value for key, value in metadata.items()
+              if key not in ("format", "format_version", "tensors_sha256")}
     try:
         inversion = Inversion(**fields, **tensors)
     except TypeError as error:
         raise ArtifactError(f"{folder}: fields do not match this version of p2p-real ({error})") from None
     if inversion.null_text_embeddings.shape[0] != inversion.num_steps:
-        raise ArtifactError(f"{tensors_path}: {inversion.null_text_embeddings.shape[0]} embeddings for {inversion.num_steps} steps")
+        raise ArtifactError(f"{tensors_path}: {inversion.null_text_embeddings.shape[0]} embeddings "
+                            f"for {inversion.num_steps} steps")
     if model is not None:
         check_model(inversion, model, folder)
     return inversion

@@ -22,7 +22,8 @@ class FusedAttention:
     and values to the queries' dtype (the text projections may be float32)."""
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
-        if attn.spatial_norm is not None or attn.group_norm is not None or hidden_states.ndim != 3 or attention_mask is not None:
+        if (attn.spatial_norm is not None or attn.group_norm is not None or hidden_states.ndim != 3
+                or attention_mask is not None):
             raise NotImplementedError(f"{type(self).__name__} supports the transformer attention of SD-style UNets")
         is_cross = encoder_hidden_states is not None
         residual = hidden_states
@@ -34,7 +35,8 @@ class FusedAttention:
         query = attn.to_q(hidden_states)
         key, value = attn.to_k(context).to(query.dtype), attn.to_v(context).to(query.dtype)
         head_dim = key.shape[-1] // attn.heads
-        query, key, value = (x.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for x in (query, key, value))  # (B, h, n, d)
+        # (B, h, n, d)
+        query, key, value = (x.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for x in (query, key, value))
         hidden_states = self.attend(query, key, value, attn.scale, is_cross)
         hidden_states = hidden_states.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim)  # (B, q, h*d)
         hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))

@@ -37,7 +37,8 @@ class UNetRunner:
     prediction comes back in float32 for a half-precision UNet (float64 stays float64), so that the
     schedule's arithmetic and losses stay in full precision."""
 
-    def __init__(self, unet: torch.nn.Module, unet_inputs: Callable[[torch.Tensor, tuple[int, int]], dict], vae_scale: int):
+    def __init__(self, unet: torch.nn.Module, unet_inputs: Callable[[torch.Tensor, tuple[int, int]], dict],
+                 vae_scale: int):
         self.unet, self.unet_inputs, self.vae_scale = unet, unet_inputs, vae_scale
         self.graphs: CudaGraphDenoiser | None = None
         self.compiled = False

@@ -42,7 +42,8 @@ def load_local_first(load: Callable[[str, bool], Loaded], name_or_path: str, wha
         return load(source, True)
     except (OSError, ValueError) as cached_error:
         if is_folder:
-            raise error(f"{what} folder {source}: could not load it{folder_layout} ({first_line(cached_error)})") from None
+            raise error(f"{what} folder {source}: could not load it{folder_layout} "
+                        f"({first_line(cached_error)})") from None
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         reason = "HF_HUB_OFFLINE is set"
     elif not hub_reachable():
@@ -54,5 +55,6 @@ def load_local_first(load: Callable[[str, bool], Loaded], name_or_path: str, wha
             reason = first_line(download_error)
     raise error(
         f"{what} {name_or_path!r}: not in the local Hugging Face cache and could not be downloaded ({reason}). "
-        f"On a machine with internet run `hf download {name_or_path} --local-dir DIR`, copy DIR here and pass {option} DIR"
+        f"On a machine with internet run `hf download {name_or_path} --local-dir DIR`, "
+        f"copy DIR here and pass {option} DIR"
     )

@@ -26,11 +26,13 @@ def load_image(path: str | os.PathLike, size: int) -> Image.Image:
     path = Path(path)
     image = open_image(path)
     if min(image.size) < MIN_SIDE:
-        raise ImageError(f"{path}: the image is {image.width}x{image.height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
+        raise ImageError(f"{path}: the image is {image.width}x{image.height} pixels; "
+                         f"at least {MIN_SIDE}x{MIN_SIDE} is needed")
     try:
         return center_square(to_rgb(image), size)
     except (OSError, ValueError) as error:  # e.g. LAB or other modes PIL cannot turn into RGB
-        raise ImageError(f"{path}: cannot convert its {image.mode} pixels to RGB ({error}); save it as an RGB JPEG or PNG") from None
+        raise ImageError(f"{path}: cannot convert its {image.mode} pixels to RGB ({error}); "
+                         f"save it as an RGB JPEG or PNG") from None
 
 
 def open_image(path: Path) -> Image.Image:
@@ -91,7 +93,8 @@ def to_pil(image_hwc: torch.Tensor) -> Image.Image:
 def parameters_text(settings: dict) -> str:
     """The `parameters` text chunk that image tools read: prompt first, then `Key: value` pairs."""
     prompt = settings.get("prompt", "")
-    rest = ", ".join(f"{key.replace('_', ' ').capitalize()}: {value}" for key, value in settings.items() if key != "prompt")
+    rest = ", ".join(f"{key.replace('_', ' ').capitalize()}: {value}"
+                     for key, value in settings.items() if key != "prompt")
     return f"{prompt}\n{rest}"
 
 

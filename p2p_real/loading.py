@@ -42,7 +42,8 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dty
     """
     device = usable_device(device)
     if compile and not (torch.device(device).type == "cuda" and cuda_graphs):
-        raise OptionError("compile", f"compiling the UNet needs a CUDA device with CUDA graphs on, not {device}; leave it off")
+        raise OptionError("compile", f"compiling the UNet needs a CUDA device with CUDA graphs on, not {device}; "
+                                     f"leave it off")
     if dtype == "auto":
         dtype = "float16" if torch.device(device).type == "cuda" else "float32"
     torch_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
@@ -53,7 +54,8 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dty
     else:
         model = load_pretrained(name_or_path)
     if offload_text_encoders is None:
-        offload_text_encoders = device.type == "cuda" and torch.cuda.get_device_properties(device).total_memory < SMALL_GPU_GIB * 2**30
+        offload_text_encoders = (device.type == "cuda"
+                                 and torch.cuda.get_device_properties(device).total_memory < SMALL_GPU_GIB * 2**30)
     model.offload_text = offload_text_encoders and device.type != "cpu"
     model.to(device=device, dtype=torch_dtype)
     if model.device.type == "cuda":
@@ -74,7 +76,8 @@ def usable_device(device: str | torch.device | None) -> torch.device:
         raise OptionError("device", f"{device!r} is not a device; use cpu, cuda, cuda:N or mps") from None
     gpus = torch.cuda.device_count() if parsed.type == "cuda" else 0
     if parsed.type == "cuda" and (parsed.index or 0) >= gpus:
-        here = f"only {gpus} CUDA device(s) here, cuda:0 to cuda:{gpus - 1}" if gpus else "no CUDA GPU is available here"
+        here = (f"only {gpus} CUDA device(s) here, cuda:0 to cuda:{gpus - 1}" if gpus
+                else "no CUDA GPU is available here")
         raise OptionError("device", f"{here}, so not {device!r}; use another device, or cpu")
     if parsed.type == "mps" and not torch.backends.mps.is_available():
         raise OptionError("device", f"no Apple GPU (MPS) is available here, so not {device!r}; use cpu")
@@ -98,8 +101,8 @@ def load_pretrained(name_or_path: str, name: str | None = None) -> Model:
             f"built-in names are {', '.join(BUILTIN_MODELS)}"
         )
     return load_local_first(load, name_or_path, "model", ModelLoadError, "--model",
-                            " as a diffusers Stable Diffusion folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/; "
-                            "SDXL also text_encoder_2/, tokenizer_2/)")
+                            " as a diffusers Stable Diffusion folder (unet/, vae/, text_encoder/, tokenizer/, "
+                            "scheduler/; SDXL also text_encoder_2/, tokenizer_2/)")
 
 
 def zeros_for_empty_prompt(source: str, local_only: bool) -> bool:

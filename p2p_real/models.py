@@ -170,7 +170,8 @@ class Model:
         DDIMScheduler.from_config(self.scheduler_config).save_pretrained(folder / "scheduler")
 
 
-FLOATING_POINT_CASTS = {torch.float16: "half", torch.bfloat16: "bfloat16", torch.float32: "float", torch.float64: "double"}
+FLOATING_POINT_CASTS = {torch.float16: "half", torch.bfloat16: "bfloat16", torch.float32: "float",
+                        torch.float64: "double"}
 
 
 def cast_floating_point(part: torch.nn.Module, dtype: torch.dtype) -> None:

@@ -43,8 +43,10 @@ def invert(
     conditional = model.embed(list(prompts))
     unconditional = model.empty_prompt(len(prompts))
     trajectory = ddim_invert(model.denoise, latents, conditional, schedule, disable=not progress)
-    result = METHODS[method](model.denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, not progress)
-    reconstruction_latents = reconstruct(model.denoise, trajectory[-1], conditional, result, schedule, guidance_scale, not progress)
+    result = METHODS[method](model.denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options,
+                             not progress)
+    reconstruction_latents = reconstruct(model.denoise, trajectory[-1], conditional, result, schedule, guidance_scale,
+                                         not progress)
     reconstructions = model.decode(reconstruction_latents)
     metrics = reconstruction_metrics(reconstructions.cpu(), pixels.cpu())
     latent_errors = (reconstruction_latents - latents).pow(2).flatten(1).mean(1).tolist()
@@ -85,9 +87,10 @@ def check_arguments(model: Model, images, prompts, method, num_steps, guidance_s
     size = model.resolution
     for index, image in enumerate(images):
         if not isinstance(image, Image.Image) or image.mode != "RGB" or image.size != (size, size):
-            found = f"a {image.mode} image of {image.size[0]}x{image.size[1]}" if isinstance(image, Image.Image) else type(image).__name__
-            raise OptionError("images", f"images[{index}] is {found}, not the {size}x{size} RGB photo this model takes; "
-                                        f"read photos with load_image(path, model.resolution)")
+            found = (f"a {image.mode} image of {image.size[0]}x{image.size[1]}" if isinstance(image, Image.Image)
+                     else type(image).__name__)
+            raise OptionError("images", f"images[{index}] is {found}, not the {size}x{size} RGB photo "
+                                        f"this model takes; read photos with load_image(path, model.resolution)")
     for index, prompt in enumerate(prompts):
         if not isinstance(prompt, str) or not prompt.strip():
             raise OptionError("prompts", f"prompts[{index}] is {prompt!r}; give each photo's caption as non-empty text")

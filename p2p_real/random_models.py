@@ -57,7 +57,8 @@ def tiny_random(seed: int = 0, prediction_type: str = "epsilon", device=None) ->
             attention_head_dim=8,
             norm_num_groups=16,
         )
-        vae = four_level_vae(0.18215, block_out_channels=(16, 16, 32, 32), layers_per_block=1, norm_num_groups=16, sample_size=128)
+        vae = four_level_vae(0.18215, block_out_channels=(16, 16, 32, 32), layers_per_block=1, norm_num_groups=16,
+                             sample_size=128)
         text_encoder = CLIPTextModel(clip_text_config(*TINY_CLIP))
     scheduler_config = {**SD_V1_SCHEDULER, "prediction_type": prediction_type}
     return Model(unet, vae, ClipText(text_encoder, clip_tokenizer()), scheduler_config, name="tiny-random")
@@ -78,8 +79,9 @@ def tiny_sdxl_random(seed: int = 0, device=None) -> Model:
     (SDXL: 2 and 10), two text encoders concatenated (32 + 32 wide), the pooled projection and the
     size conditioning in the added embedding, an SDXL-style VAE (scale 0.13025, force_upcast)."""
     with seeded(seed, None):
-        unet = sdxl_unet(sample_size=16, block_out_channels=(32, 64, 64), layers_per_block=1, transformer_layers_per_block=(1, 1, 2),
-                         attention_head_dim=(2, 4, 4), cross_attention_dim=64, addition_time_embed_dim=8,
+        unet = sdxl_unet(sample_size=16, block_out_channels=(32, 64, 64), layers_per_block=1,
+                         transformer_layers_per_block=(1, 1, 2), attention_head_dim=(2, 4, 4), cross_attention_dim=64,
+                         addition_time_embed_dim=8,
                          projection_class_embeddings_input_dim=6 * 8 + 32, norm_num_groups=16)
         vae = sdxl_vae(block_out_channels=(16, 16, 32, 32), layers_per_block=1, norm_num_groups=16, sample_size=128)
         encoder = CLIPTextModel(clip_text_config(*TINY_CLIP))
@@ -94,10 +96,13 @@ def sdxl_random(seed: int = 0, device=None) -> Model:
     with seeded(seed, device):
         unet = sdxl_unet(sample_size=128, block_out_channels=(320, 640, 1280), transformer_layers_per_block=(1, 2, 10),
                          attention_head_dim=(5, 10, 20),  # diffusers' name for SDXL's head counts
-                         cross_attention_dim=2048, addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816)
-        vae = sdxl_vae(block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32, sample_size=1024)
+                         cross_attention_dim=2048, addition_time_embed_dim=256,
+                         projection_class_embeddings_input_dim=2816)
+        vae = sdxl_vae(block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32,
+                       sample_size=1024)
         encoder = CLIPTextModel(clip_text_config(*CLIP_VIT_L))
-        encoder_2 = CLIPTextModelWithProjection(clip_text_config(1280, 5120, 32, 20, hidden_act="gelu", projection_dim=1280))  # OpenCLIP bigG
+        encoder_2 = CLIPTextModelWithProjection(clip_text_config(1280, 5120, 32, 20, hidden_act="gelu",
+                                                                 projection_dim=1280))  # OpenCLIP bigG
     text = SdxlText(encoder, encoder_2, clip_tokenizer(), clip_tokenizer(pad_token="!"))
     return Model(unet, vae, text, dict(SDXL_SCHEDULER), name="sdxl-random", upcast_vae=True)
 
@@ -127,8 +132,9 @@ CLIP_VIT_L = (768, 3072, 12, 12)
 def clip_text_config(hidden_size: int, intermediate_size: int, layers: int, heads: int, hidden_act: str = "quick_gelu",
                      **extra) -> CLIPTextConfig:
     """A CLIP text encoder's config with CLIP's 49,408-token vocabulary and 77 positions."""
-    return CLIPTextConfig(vocab_size=49408, max_position_embeddings=77, hidden_size=hidden_size, intermediate_size=intermediate_size,
-                          num_hidden_layers=layers, num_attention_heads=heads, hidden_act=hidden_act, **extra)
+    return CLIPTextConfig(vocab_size=49408, max_position_embeddings=77, hidden_size=hidden_size,
+                          intermediate_size=intermediate_size, num_hidden_layers=layers, num_attention_heads=heads,
+                          hidden_act=hidden_act, **extra)
 
 
 BUILDERS = {"tiny-random": tiny_random, "sd-v1-random": sd_v1_random,

@@ -21,7 +21,8 @@ BeforeStep = Callable[[int], None]  # called with the step's index before the UN
 AfterStep = Callable[[int, torch.Tensor], torch.Tensor]  # (index, latents after the step) -> latents
 
 
-def guide(unconditional_prediction: torch.Tensor, conditional_prediction: torch.Tensor, guidance_scale: float) -> torch.Tensor:
+def guide(unconditional_prediction: torch.Tensor, conditional_prediction: torch.Tensor,
+          guidance_scale: float) -> torch.Tensor:
     """eps_u + w (eps_c - eps_u) (Ho & Salimans 2022). The only place the formula is written."""
     return unconditional_prediction + guidance_scale * (conditional_prediction - unconditional_prediction)
 

@@ -159,7 +159,8 @@ class SdxlText:
             "text_encoder": ["transformers", "CLIPTextModel"],
             "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
             "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "CLIPTokenizer"],
-            "scheduler": ["diffusers", "DDIMScheduler"], "image_encoder": [None, None], "feature_extractor": [None, None],
+            "scheduler": ["diffusers", "DDIMScheduler"], "image_encoder": [None, None],
+            "feature_extractor": [None, None],
         }
 
 
@@ -170,4 +171,5 @@ def load_text(source: str | os.PathLike, sdxl: bool, zeros_for_empty_prompt: boo
     if not sdxl:
         return ClipText(encoder, tokenizer)
     return SdxlText(encoder, CLIPTextModelWithProjection.from_pretrained(source, subfolder="text_encoder_2", **options),
-                    tokenizer, CLIPTokenizer.from_pretrained(source, subfolder="tokenizer_2", **options), zeros_for_empty_prompt)
+                    tokenizer, CLIPTokenizer.from_pretrained(source, subfolder="tokenizer_2", **options),
+                    zeros_for_empty_prompt)

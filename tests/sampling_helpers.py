@@ -25,7 +25,8 @@ def guided_path(model, noise_latents, conditional, unconditional_per_step, sched
     latents, path = noise_latents, []
     with torch.no_grad():
         for index, timestep in enumerate(schedule.timesteps.tolist()):
-            prediction = guided_prediction(model.denoise, latents, timestep, unconditional_per_step[index], conditional, guidance_scale)
+            prediction = guided_prediction(model.denoise, latents, timestep, unconditional_per_step[index], conditional,
+                                           guidance_scale)
             latents = ddim_step(schedule, prediction, timestep, latents)
             path.append(latents)
     return torch.stack(path)  # (steps, B, C, h, w); entry i should equal trajectory[-i - 2]

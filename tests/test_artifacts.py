@@ -7,10 +7,17 @@ import torch
 from PIL import Image
 
 from p2p_real import artifacts
-from p2p_real.artifacts import (METADATA_FILE, TENSORS_FILE, Inversion, load_inversion, read_record, save_inversion,
-                                tensors_sha256)
-from p2p_real.images import save_png
+from p2p_real.artifacts import (
+    METADATA_FILE,
+    TENSORS_FILE,
+    Inversion,
+    load_inversion,
+    read_record,
+    save_inversion,
+    tensors_sha256,
+)
 from p2p_real.errors import ArtifactError
+from p2p_real.images import save_png
 from p2p_real.random_models import tiny_random
 
 

@@ -24,7 +24,8 @@ EDITS = [
 ]
 
 
-@pytest.fixture(scope="module", params=[(name, dtype) for name in ("tiny-random", "tiny-sdxl-random") for dtype in ("float32", "float16")],
+@pytest.fixture(scope="module", params=[(name, dtype) for name in ("tiny-random", "tiny-sdxl-random")
+                                        for dtype in ("float32", "float16")],
                 ids=lambda param: "-".join(param))
 def models(request):
     name, dtype = request.param  # SDXL's pooled row and size ids must be captured too
@@ -47,7 +48,8 @@ def test_graphed_denoise_equals_eager_with_and_without_gradients(models, generat
     latents = torch.randn(2, 4, 16, 16, generator=generator).cuda()
     embeddings = graphed.embed(["a cat", "a dog"])
     for _ in range(3):  # the first call runs eagerly on the capture stream, the second captures, then replays
-        torch.testing.assert_close(graphed.denoise(latents, 501, embeddings), eager.denoise(latents, 501, embeddings), rtol=0, atol=0)
+        torch.testing.assert_close(graphed.denoise(latents, 501, embeddings), eager.denoise(latents, 501, embeddings),
+                                   rtol=0, atol=0)
     # Gradients: backward kernels are not deterministic, so the graphed gradient must be as close to
     # the eager one as the eager one is to a float64 reference, give or take.
     reference_model = load_model(graphed.name, device="cuda", dtype=torch.float64, cuda_graphs=False)
@@ -69,12 +71,14 @@ def test_null_text_on_graphed_passes_matches_the_eager_loop(models, generator):
     schedule = graphed.schedule(4)
     reference_model = load_model(graphed.name, device="cuda", dtype=torch.float64, cuda_graphs=False)
     trajectory = ddim_invert(reference_model.denoise, latents.double(), conditional.double(), schedule)
-    exact = null_text_optimize(reference_model.denoise, trajectory, conditional.double(), unconditional.double(), schedule)
+    exact = null_text_optimize(reference_model.denoise, trajectory, conditional.double(), unconditional.double(),
+                               schedule)
     results = {name: null_text_optimize(model.denoise, trajectory.float(), conditional, unconditional, schedule)
                for name, model in (("eager", eager), ("graphed", graphed))}
     assert [key for key in graphed.runner.graphs.replays if key[-1]], "no gradient pass was captured"
     assert torch.equal(results["graphed"].inner_steps, results["eager"].inner_steps)
-    errors = {name: relative(result.reconstruction_latents, exact.reconstruction_latents) for name, result in results.items()}
+    errors = {name: relative(result.reconstruction_latents, exact.reconstruction_latents)
+              for name, result in results.items()}
     assert errors["graphed"] <= 2 * errors["eager"] + 1e-6, errors
     assert errors["eager"] < (1e-2 if graphed.dtype == torch.float32 else 5e-2), errors
 
@@ -123,7 +127,8 @@ def test_edits_in_a_row_stay_independent(models, inversion):
     # and the plain denoise, graphed before any edit, still replays the plain UNet afterwards
     latents = torch.randn(1, 4, 16, 16, device="cuda")
     embeddings = graphed.embed(["a cat"])
-    torch.testing.assert_close(graphed.denoise(latents, 11, embeddings), eager.denoise(latents, 11, embeddings), rtol=0, atol=0)
+    torch.testing.assert_close(graphed.denoise(latents, 11, embeddings), eager.denoise(latents, 11, embeddings),
+                               rtol=0, atol=0)
 
 
 def test_null_text_on_graphs_prints_no_stream_warning():

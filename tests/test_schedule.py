@@ -21,7 +21,8 @@ def test_steps_match_diffusers_schedulers(prediction_type, generator):
         expected = forward.step(output, timestep, latents).prev_sample
         torch.testing.assert_close(ddim_step(schedule, output, timestep, latents), expected, rtol=1e-5, atol=1e-5)
         expected = inverse.step(output, timestep, latents).prev_sample
-        torch.testing.assert_close(ddim_inverse_step(schedule, output, timestep, latents), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(ddim_inverse_step(schedule, output, timestep, latents), expected,
+                                   rtol=1e-5, atol=1e-5)
 
 
 def test_inverse_step_undoes_forward_step_for_a_fixed_epsilon(generator):

@@ -19,7 +19,8 @@ def word_tokens(tokenizer, prompt: str) -> list[list[int]]:
         next_position += count
     whole = len(tokenizer(prompt, add_special_tokens=False, verbose=False).input_ids)
     if next_position - 1 != whole:  # CLIP's BPE encodes words independently; check rather than assume
-        raise PromptError(f"the prompt {prompt!r} does not tokenize word by word; separate its words with single spaces")
+        raise PromptError(f"the prompt {prompt!r} does not tokenize word by word; "
+                          f"separate its words with single spaces")
     return positions
 
 

@@ -42,7 +42,8 @@ class EditingAttention(FusedAttention):
         source_query = split_source(split_guidance(query)[1])[0]
         source_key = split_source(split_guidance(key)[1])[0]
         target_values = split_source(split_guidance(value)[1])[1]
-        targets = self_replace(targets, source_query, source_key, target_values, self.state.at_step(self.plan.self_weights), scale)
+        targets = self_replace(targets, source_query, source_key, target_values,
+                               self.state.at_step(self.plan.self_weights), scale)
         return stack_for_guidance(unconditional, join_source(source, targets))
 
     def edit_cross(self, probabilities: torch.Tensor, num_queries: int) -> torch.Tensor:
@@ -55,5 +56,6 @@ class EditingAttention(FusedAttention):
         if self.place != "mid" and num_queries == plan.store_resolution**2:  # LocalBlend reads the edited maps
             prompts, heads, _, keys = conditional.shape
             resolution = plan.store_resolution
-            self.state.add_maps(self.layer, conditional.detach().float().reshape(prompts, heads, resolution, resolution, keys))
+            self.state.add_maps(self.layer,
+                                conditional.detach().float().reshape(prompts, heads, resolution, resolution, keys))
         return stack_for_guidance(unconditional, conditional)

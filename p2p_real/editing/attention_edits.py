@@ -17,7 +17,8 @@ def replace(base: torch.Tensor, token_maps: torch.Tensor) -> torch.Tensor:
     return torch.einsum("hqw,pwn->phqn", base, token_maps.to(base))
 
 
-def refine(base: torch.Tensor, targets: torch.Tensor, token_maps: torch.Tensor, token_alphas: torch.Tensor) -> torch.Tensor:
+def refine(base: torch.Tensor, targets: torch.Tensor, token_maps: torch.Tensor,
+           token_alphas: torch.Tensor) -> torch.Tensor:
     """Refinement: the mapped source maps where a target token is shared with the source (alpha 1),
     the target's own where it is new (alpha 0). With one-hot token maps this is the reference's gather
     base[:, :, mapper]; with every alpha 1 it is `replace`. token_alphas: (N, keys)."""
@@ -41,12 +42,13 @@ def edit_cross_attention(base, targets, token_maps, token_alphas, equalizer, ste
     return mix(reweight(refine(base, targets, token_maps, token_alphas), equalizer), targets, step_alphas)
 
 
-def self_replace(own: torch.Tensor, source_query, source_key, target_value, weight: torch.Tensor, scale: float) -> torch.Tensor:
+def self_replace(own: torch.Tensor, source_query, source_key, target_value, weight: torch.Tensor,
+                 scale: float) -> torch.Tensor:
     """Self-attention replacement without explicit probabilities: the targets' output moves by
     `weight` (N,) toward softmax(Q_source K_source^T) V_target, which is fused attention with the
     source's queries and keys over the targets' values. own: (N, heads, queries, d); source_query
     and source_key: (1, heads, queries, d); target_value: (N, heads, queries, d)."""
     count = target_value.shape[0]
-    replaced = F.scaled_dot_product_attention(source_query.expand(count, -1, -1, -1), source_key.expand(count, -1, -1, -1),
-                                              target_value, scale=scale)
+    replaced = F.scaled_dot_product_attention(source_query.expand(count, -1, -1, -1),
+                                              source_key.expand(count, -1, -1, -1), target_value, scale=scale)
     return own + weight.to(own.dtype)[:, None, None, None] * (replaced - own)

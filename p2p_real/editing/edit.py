@@ -29,8 +29,10 @@ class EditResult:
     source: torch.Tensor  # (H, W, 3) uint8: the photo
     reconstruction: torch.Tensor  # (H, W, 3) uint8: the source branch of this run
     edited: torch.Tensor  # (H, W, 3) uint8
-    cross_maps: torch.Tensor  # (2, 1, r, r, keys): source and target attention, averaged over heads and layers, summed over steps
-    mask: torch.Tensor | None  # (1, h, w): the region LocalBlend kept the edit to at the last step (words, painted mask), if any
+    # (2, 1, r, r, keys): source and target attention, averaged over heads and layers, summed over steps
+    cross_maps: torch.Tensor
+    # (1, h, w): the region LocalBlend kept the edit to at the last step (words, painted mask), if any
+    mask: torch.Tensor | None
     kind: str
 
 
@@ -48,20 +50,24 @@ def edit(model: Model, inversion: Inversion, targets: str | Sequence[str],
     check_model(inversion, model, inversion.source_path or "the inversion")
     single = isinstance(targets, str)
     targets = [targets] if single else targets
-    if not isinstance(targets, (list, tuple)) or not targets or not all(isinstance(target, str) and target.strip() for target in targets):
-        raise OptionError("targets", f"expected a caption or a non-empty list of captions (non-empty text), got {targets!r:.120}")
+    if (not isinstance(targets, (list, tuple)) or not targets
+            or not all(isinstance(target, str) and target.strip() for target in targets)):
+        raise OptionError("targets", f"expected a caption or a non-empty list of captions (non-empty text), "
+                                     f"got {targets!r:.120}")
     options = [options] * len(targets) if isinstance(options, EditOptions) else options
     if not isinstance(options, (list, tuple)) or not all(isinstance(option, EditOptions) for option in options):
         raise OptionError("options", f"expected an EditOptions or a list of them, got {options!r:.120}")
     if len(options) != len(targets):
-        raise OptionError("options", f"{len(targets)} targets but {len(options)} EditOptions; give one for all or one each")
+        raise OptionError("options", f"{len(targets)} targets but {len(options)} EditOptions; "
+                                     f"give one for all or one each")
     source = inversion.prompt
-    regions = latent_regions(mask, len(targets), tuple(inversion.image.shape[:2]), tuple(inversion.noise_latents.shape[-2:]))
+    regions = latent_regions(mask, len(targets), tuple(inversion.image.shape[:2]),
+                             tuple(inversion.noise_latents.shape[-2:]))
     plan = build_plan(model, source, targets, options, inversion.num_steps, regions)
     offsets = inversion.latent_offsets
-    sampled = sample_plan(model, plan, inversion.noise_latents, inversion.null_text_embeddings, model.embed([source, *targets]),
-                          model.schedule(inversion.num_steps), inversion.guidance_scale,
-                          None if offsets is None else offsets[:, None], disable=not progress)
+    sampled = sample_plan(model, plan, inversion.noise_latents, inversion.null_text_embeddings,
+                          model.embed([source, *targets]), model.schedule(inversion.num_steps),
+                          inversion.guidance_scale, None if offsets is None else offsets[:, None], disable=not progress)
     latents, cross_maps, masks = sampled.latents, sampled.cross_maps, sampled.masks
     images = to_uint8(model.decode(latents))
     (reconstruction,), edited = split_source(images)

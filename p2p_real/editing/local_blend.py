@@ -9,9 +9,11 @@ from ..rows import join_source, split_source
 from .plan import BlendPlan
 
 
-def attention_mask(maps: torch.Tensor, word_weights: torch.Tensor, thresholds: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """maps: (N, 1, r, r, keys) averaged over heads and layers, summed over steps; word_weights: (N, keys) -> (N, 1, h, w) bool:
-    the words' maps averaged over heads and layers, 3x3 max-pooled, resized, over 0.3 of their max."""
+def attention_mask(maps: torch.Tensor, word_weights: torch.Tensor, thresholds: torch.Tensor,
+                   size: tuple[int, int]) -> torch.Tensor:
+    """maps: (N, 1, r, r, keys) averaged over heads and layers, summed over steps; word_weights: (N, keys)
+    -> (N, 1, h, w) bool: the words' maps averaged over heads and layers, 3x3 max-pooled, resized, over 0.3
+    of their max."""
     maps = (maps * word_weights.to(maps)[:, None, None, None, :]).sum(-1).mean(1, keepdim=True)  # (N, 1, r, r)
     maps = F.max_pool2d(maps, kernel_size=3, stride=1, padding=1)
     maps = F.interpolate(maps, size=size)

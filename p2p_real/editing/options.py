@@ -43,7 +43,8 @@ def check_window(name: str, window, word: str | None = None) -> None:
         raise OptionError(name, f"expected a fraction of the steps in [0, 1], or a window (start, end) of two such "
                                 f"fractions; got {window!r}", word)
     if pair and window[0] > window[1]:
-        raise OptionError(name, f"the window starts after it ends ({window[0]} > {window[1]}); give the start first", word)
+        raise OptionError(name, f"the window starts after it ends ({window[0]} > {window[1]}); give the start first",
+                          word)
 
 
 def check_cross_replace_steps(windows) -> None:
@@ -59,7 +60,8 @@ def check_cross_replace_steps(windows) -> None:
 
 def check_reweights(reweights) -> None:
     if not isinstance(reweights, Mapping):
-        raise OptionError("reweights", f"expected a mapping of target words to factors, e.g. {{'fluffy': 2.0}}, got {reweights!r}")
+        raise OptionError("reweights", f"expected a mapping of target words to factors, e.g. {{'fluffy': 2.0}}, "
+                                       f"got {reweights!r}")
     for word, factor in reweights.items():
         if not isinstance(word, str) or not word.strip():
             raise OptionError("reweights", f"expected target words as keys, e.g. {{'fluffy': 2.0}}, got {word!r}")
@@ -70,6 +72,7 @@ def check_blend_words(words) -> None:
     """None, or two words; a string is refused rather than read as its letters."""
     if words is None:
         return
-    if not isinstance(words, (tuple, list)) or len(words) != 2 or not all(isinstance(word, str) and word.strip() for word in words):
+    if (not isinstance(words, (tuple, list)) or len(words) != 2
+            or not all(isinstance(word, str) and word.strip() for word in words)):
         raise OptionError("blend_words", f"expected two words, one of the source prompt and one of the target, "
                                          f"e.g. ('cat', 'dog'); got {words!r}")

@@ -43,10 +43,12 @@ def painted_values(mask: Mask) -> torch.Tensor:
     if not isinstance(mask, torch.Tensor):
         raise OptionError("mask", f"expected a float tensor (H, W) in [0, 1] or a PIL image, got {type(mask).__name__}")
     if mask.ndim != 2 or min(mask.shape) < 1 or mask.is_complex():
-        raise OptionError("mask", f"expected a real tensor of shape (H, W), got {mask.dtype} of shape {tuple(mask.shape)}")
+        raise OptionError("mask", f"expected a real tensor of shape (H, W), "
+                                  f"got {mask.dtype} of shape {tuple(mask.shape)}")
     values = mask.detach().to("cpu", torch.float32)
     if not torch.isfinite(values).all() or values.min() < 0 or values.max() > 1:
-        raise OptionError("mask", f"expected values in [0, 1] (1 = edit, 0 = keep), got {values.min():g} to {values.max():g}")
+        raise OptionError("mask", f"expected values in [0, 1] (1 = edit, 0 = keep), "
+                                  f"got {values.min():g} to {values.max():g}")
     return values
 
 
@@ -61,8 +63,9 @@ def latent_region(values: torch.Tensor, photo_size: tuple[int, int], latent_size
     region = cells[0, 0] > PAINTED_FRACTION
     if not region.any():
         cell = f"{photo_size[0] // latent_size[0]}x{photo_size[1] // latent_size[1]}"
-        raise OptionError("mask", f"no latent cell ({cell} pixels of the photo) is more than half white, so nothing would "
-                                  f"be edited; paint the region to edit white (black keeps), and larger")
+        raise OptionError("mask", f"no latent cell ({cell} pixels of the photo) is more than half white, "
+                                  f"so nothing would be edited; paint the region to edit white (black keeps), "
+                                  f"and larger")
     return region.float()
 
 

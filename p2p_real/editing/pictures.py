@@ -17,6 +17,7 @@ def token_maps(cross_maps: torch.Tensor, row: int, tokenizer, prompt: str, size:
     for position, token in enumerate(ids, start=1):
         heat = maps[:, :, position]
         heat = (heat / heat.max().clamp_min(1e-12) * 255).round().to(torch.uint8).cpu().numpy()
-        pictures.append(Image.fromarray(np.repeat(heat[:, :, None], 3, axis=2)).resize((size, size), Image.Resampling.NEAREST))
+        pictures.append(Image.fromarray(np.repeat(heat[:, :, None], 3, axis=2)).resize((size, size),
+                                                                                       Image.Resampling.NEAREST))
         labels.append(tokenizer.decode([token]).strip()[:12])
     return grid(pictures, labels)

@@ -59,7 +59,8 @@ class EditPlan:
             return value.to(device) if isinstance(value, torch.Tensor) else value
 
         blend = None if self.blend is None else self.blend.to(device)
-        return replace(self, **{f.name: moved(getattr(self, f.name)) for f in fields(self) if f.name != "blend"}, blend=blend)
+        return replace(self, **{f.name: moved(getattr(self, f.name)) for f in fields(self) if f.name != "blend"},
+                       blend=blend)
 
 
 def attention_resolutions(unet_config) -> tuple[int, int]:
@@ -111,7 +112,8 @@ def build_plan(model, source: str, targets: list[str], options: list[EditOptions
                                   for target, option in zip(targets, options)], dim=1),
         token_maps=torch.stack([token_map for token_map, _ in mappings]),
         token_alphas=torch.stack([alphas for _, alphas in mappings]),
-        equalizer=torch.stack([equalizer(tokenizer, target, option.reweights, length) if option.reweights else torch.ones(length)
+        equalizer=torch.stack([equalizer(tokenizer, target, option.reweights, length)
+                               if option.reweights else torch.ones(length)
                                for target, option in zip(targets, options)]),
         self_weights=self_weights if any(len(window) for window in self_windows) else None,
         store_resolution=store_resolution,
@@ -146,7 +148,8 @@ def painted_regions(regions: Sequence[torch.Tensor | None]) -> dict:
     if not painted:
         return {}
     if any(region.shape != painted[0].shape for region in painted):
-        raise ValueError(f"painted regions of different latent sizes: {sorted({tuple(region.shape) for region in painted})}")
+        raise ValueError(f"painted regions of different latent sizes: "
+                         f"{sorted({tuple(region.shape) for region in painted})}")
     everywhere = torch.ones_like(painted[0])
     return {"painted_masks": torch.stack([everywhere if region is None else region for region in regions])[:, None],
             "painted": tuple(region is not None for region in regions)}

@@ -10,7 +10,8 @@ from ..schedule import Schedule, ddim_inverse_step
 
 
 @torch.no_grad()
-def ddim_invert(denoise: Denoise, latents: torch.Tensor, conditional: torch.Tensor, schedule: Schedule, disable: bool = True) -> torch.Tensor:
+def ddim_invert(denoise: Denoise, latents: torch.Tensor, conditional: torch.Tensor, schedule: Schedule,
+                disable: bool = True) -> torch.Tensor:
     """Return the pivot trajectory (steps + 1, B, C, h, w): index 0 is the photo's latent, -1 is x_T.
 
     The step up to timestep t evaluates the model at t on the latent one level below, as the

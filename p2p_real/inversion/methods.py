@@ -31,18 +31,21 @@ class MethodResult:
     diagnostics: dict[str, torch.Tensor] = field(default_factory=dict)  # per step and photo: (steps, B)
 
 
-def plain(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, disable=True) -> MethodResult:
+def plain(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options,
+          disable=True) -> MethodResult:
     """`ddim`: the empty prompt's embedding at every step. Fast; guided sampling drifts from the photo."""
     return MethodResult(unconditional.expand(schedule.num_steps, -1, -1, -1))
 
 
-def negative_prompt(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, disable=True) -> MethodResult:
+def negative_prompt(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options,
+                    disable=True) -> MethodResult:
     """Miyake et al. 2023: the prompt's own embedding as the unconditional one at every step, so
     guidance collapses to the conditional prediction, which retraces DDIM inversion to first order."""
     return MethodResult(conditional.expand(schedule.num_steps, -1, -1, -1))
 
 
-def direct(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, disable=True) -> MethodResult:
+def direct(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options,
+           disable=True) -> MethodResult:
     """Ju et al. 2024: the empty prompt's embedding, plus per-step offsets back onto the trajectory."""
     offsets = direct_offsets(denoise, trajectory, conditional, unconditional, schedule, guidance_scale)
     return MethodResult(unconditional.expand(schedule.num_steps, -1, -1, -1), latent_offsets=offsets)
@@ -52,8 +55,10 @@ def null_text(denoise, trajectory, conditional, unconditional, schedule, guidanc
               options: NullTextOptions = NullTextOptions(), disable=True) -> MethodResult:
     """Mokady et al. 2023: one optimised unconditional embedding per step. Diagnostics: each step's
     last loss, its early-stop threshold, whether the loss got below it, and the Adam steps it took."""
-    result = null_text_optimize(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options, disable)
-    thresholds = torch.tensor([options.early_stop_epsilon + index * options.early_stop_slope for index in range(schedule.num_steps)])
+    result = null_text_optimize(denoise, trajectory, conditional, unconditional, schedule, guidance_scale, options,
+                                disable)
+    thresholds = torch.tensor([options.early_stop_epsilon + index * options.early_stop_slope
+                               for index in range(schedule.num_steps)])
     losses = result.final_losses.float().cpu()
     return MethodResult(result.null_text_embeddings, diagnostics={
         "final_loss": losses,

@@ -85,7 +85,8 @@ class InnerSteps:
     def start(self, index: int, timestep: int, latents, target, conditional_prediction) -> None:
         """Set up timestep `index`: its inputs, its rate lr * (1 - i/100), its threshold, a fresh Adam."""
         with torch.no_grad():
-            for buffer, value in ((self.latents, latents), (self.target, target), (self.conditional_prediction, conditional_prediction)):
+            for buffer, value in ((self.latents, latents), (self.target, target),
+                                  (self.conditional_prediction, conditional_prediction)):
                 buffer.copy_(value)
             self.timestep = timestep
             self.alpha_bars.copy_(torch.tensor(step_alpha_bars(self.schedule, timestep), dtype=torch.float64))
@@ -102,7 +103,8 @@ class InnerSteps:
         options = self.options
         unconditional_prediction = self.denoise(self.latents, self.timestep, self.embedding)
         prediction = guide(unconditional_prediction, self.conditional_prediction, self.guidance_scale)
-        reconstructed = ddim_step_between(self.schedule, prediction, self.latents, self.alpha_bars[0], self.alpha_bars[1])
+        reconstructed = ddim_step_between(self.schedule, prediction, self.latents, self.alpha_bars[0],
+                                          self.alpha_bars[1])
         per_photo = (reconstructed - self.target).pow(2).flatten(1).mean(1)  # (B,) MSE of each photo
         self.optimizer.zero_grad(set_to_none=True)
         (per_photo.sum() * options.loss_scale).backward()  # the sum keeps each photo's gradient its own

@@ -28,8 +28,10 @@ class NullTextOptions:
     loss_scale: float = 2.0**12
 
     def __post_init__(self) -> None:
-        if not isinstance(self.num_inner_steps, int) or isinstance(self.num_inner_steps, bool) or self.num_inner_steps < 0:
-            raise OptionError("num_inner_steps", f"expected a whole number of Adam steps, 0 or more, got {self.num_inner_steps!r}")
+        if (not isinstance(self.num_inner_steps, int) or isinstance(self.num_inner_steps, bool)
+                or self.num_inner_steps < 0):
+            raise OptionError("num_inner_steps", f"expected a whole number of Adam steps, 0 or more, "
+                                                 f"got {self.num_inner_steps!r}")
         check_number("learning_rate", self.learning_rate, 0, above_low=True)
         check_number("early_stop_epsilon", self.early_stop_epsilon)
         check_number("early_stop_slope", self.early_stop_slope)

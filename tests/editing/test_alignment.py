@@ -1,7 +1,13 @@
 import pytest
 import torch
 
-from p2p_real.editing.alignment import equalizer, global_alignment, refinement_mapper, replacement_mapper, token_positions
+from p2p_real.editing.alignment import (
+    equalizer,
+    global_alignment,
+    refinement_mapper,
+    replacement_mapper,
+    token_positions,
+)
 from p2p_real.errors import PromptError
 
 # CLIP BPE: "cat" is 1 token, "capybara" 3 (1289, 88, 19345), "pomeranian" 2.

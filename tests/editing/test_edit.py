@@ -1,6 +1,7 @@
 import pytest
 import torch
 from diffusers.models.attention_processor import AttnProcessor2_0
+from sampling_helpers import run_plan
 
 from p2p_real.attention import FusedAttention
 from p2p_real.editing.attention import EditingAttention
@@ -13,7 +14,6 @@ from p2p_real.errors import PromptError
 from p2p_real.images import load_image
 from p2p_real.pipeline import invert
 from p2p_real.sampling import ddim_sample
-from sampling_helpers import run_plan
 
 SOURCE = "a close-up photo of a tabby cat"
 DOG = "a close-up photo of a tabby dog"
@@ -93,8 +93,8 @@ def test_local_blend_keeps_the_source_outside_the_mask(tiny_model, inversion):
 
 def test_no_replacement_steps_equals_plain_generation(tiny_model, inversion):
     latents = run_plan(tiny_model, inversion, DOG, EditOptions(cross_replace_steps=0.0, self_replace_steps=0.0)).latents
-    plain = ddim_sample(tiny_model.denoise, inversion.noise_latents[None], tiny_model.schedule(STEPS), tiny_model.embed([DOG]),
-                        inversion.null_text_embeddings[:, None], inversion.guidance_scale)
+    plain = ddim_sample(tiny_model.denoise, inversion.noise_latents[None], tiny_model.schedule(STEPS),
+                        tiny_model.embed([DOG]), inversion.null_text_embeddings[:, None], inversion.guidance_scale)
     assert (latents[1] - plain[0]).norm() / plain.norm() < 1e-4
 
 
@@ -110,12 +110,14 @@ def test_fused_and_editing_attention_equal_diffusers_attention(tiny_model, gener
     attention = double_attention(tiny_model, layer)
     hidden = torch.randn(4, 64, attention.to_q.in_features, generator=generator, dtype=torch.float64)  # P = 2
     context = torch.randn(4, 77, 32, generator=generator, dtype=torch.float64) if layer == "attn2" else None
-    plan = build_plan(tiny_model, SOURCE, [SOURCE], [EditOptions(reweights={"tabby": 1.0}, self_replace_steps=0.0, cross_replace_steps=0.0)], STEPS)
+    plan = build_plan(tiny_model, SOURCE, [SOURCE],
+                      [EditOptions(reweights={"tabby": 1.0}, self_replace_steps=0.0, cross_replace_steps=0.0)], STEPS)
     try:
         expected = AttnProcessor2_0()(attention, hidden, context)
         fused = FusedAttention()(attention, hidden, context)
         state = EditState("cpu")
-        editing = EditingAttention(plan.to("cpu"), state, "down_blocks.0.attentions.0.transformer_blocks.0.attn2.processor")(
+        editing = EditingAttention(plan.to("cpu"), state,
+                                   "down_blocks.0.attentions.0.transformer_blocks.0.attn2.processor")(
             attention, hidden, context)
     finally:
         attention.float()
@@ -125,20 +127,24 @@ def test_fused_and_editing_attention_equal_diffusers_attention(tiny_model, gener
 
 
 @pytest.mark.parametrize("weight_steps", [(0.0, 1.0), (0.5, 1.0)])
-def test_self_attention_replacement_is_the_sources_probabilities_on_the_targets_values(tiny_model, generator, weight_steps):
+def test_self_attention_replacement_is_the_sources_probabilities_on_the_targets_values(tiny_model, generator,
+                                                                                      weight_steps):
     attention = double_attention(tiny_model, "attn1")
     hidden = torch.randn(6, 64, attention.to_q.in_features, generator=generator, dtype=torch.float64)  # P = 3
-    options = [EditOptions(self_replace_steps=weight_steps, reweights={"tabby": 1.0}), EditOptions(self_replace_steps=0.0, reweights={"tabby": 1.0})]
+    options = [EditOptions(self_replace_steps=weight_steps, reweights={"tabby": 1.0}),
+               EditOptions(self_replace_steps=0.0, reweights={"tabby": 1.0})]
     plan = build_plan(tiny_model, SOURCE, [SOURCE, SOURCE], options, 2).to("cpu")
     state = EditState("cpu")
     state.begin_step(0)
     try:
-        replaced = EditingAttention(plan, state, "down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor")(attention, hidden)
+        replaced = EditingAttention(plan, state, "down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor")(
+            attention, hidden)
         plain = FusedAttention()(attention, hidden)
         heads = attention.heads
         q, k, v = ((hidden @ w.T).unflatten(-1, (heads, -1)).transpose(1, 2)
                    for w in (attention.to_q.weight, attention.to_k.weight, attention.to_v.weight))
-        source_probabilities = torch.softmax(q[3] @ k[3].transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1)  # row 3: source
+        # row 3: source
+        source_probabilities = torch.softmax(q[3] @ k[3].transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1)
         expected_first = attention.to_out[0]((source_probabilities @ v[4]).transpose(0, 1).flatten(1))  # before to_out
     finally:
         attention.float()

@@ -28,7 +28,8 @@ def reference_mask(maps: np.ndarray, words: list[int], size: int, threshold: flo
 @pytest.mark.parametrize("resolution, size", [(4, 8), (8, 8), (16, 64)])
 def test_masks_equal_an_independent_computation(generator, resolution, size):
     keys, heads = 77, 2
-    maps = torch.rand(3, heads, resolution, resolution, keys, generator=generator, dtype=torch.float64) ** 12  # peaky, so a mask covers part of the picture
+    # peaky, so a mask covers part of the picture
+    maps = torch.rand(3, heads, resolution, resolution, keys, generator=generator, dtype=torch.float64) ** 12
     source_words, target_words = [[5], [5, 6]], [[7, 8], [3]]
     weights = torch.zeros(2, 2, keys, dtype=torch.float64)
     for row in range(2):

@@ -40,8 +40,10 @@ def test_edit_options_refuse_bad_values(values, field, word):
 
 
 def test_edit_options_take_every_documented_form():
-    EditOptions(cross_replace_steps=(0.0, 0.8), self_replace_steps=[0.2, 0.6], reweights={"tabby": -2}, blend_words=["cat", "dog"])
-    EditOptions(cross_replace_steps={"default_": 0.4, "dog": [0, 0.8], "cat": 1}, kind="refine", blend_start=0, blend_threshold=1)
+    EditOptions(cross_replace_steps=(0.0, 0.8), self_replace_steps=[0.2, 0.6], reweights={"tabby": -2},
+                blend_words=["cat", "dog"])
+    EditOptions(cross_replace_steps={"default_": 0.4, "dog": [0, 0.8], "cat": 1}, kind="refine", blend_start=0,
+                blend_threshold=1)
 
 
 @pytest.mark.parametrize("values, field", [

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from sampling_helpers import run_plan
 
 from p2p_real.editing.edit import edit
 from p2p_real.editing.local_blend import LocalBlend, blend_masks
@@ -14,7 +15,6 @@ from p2p_real.editing.plan import BlendPlan, build_plan
 from p2p_real.errors import OptionError
 from p2p_real.images import load_image
 from p2p_real.pipeline import invert
-from sampling_helpers import run_plan
 
 SOURCE = "a close-up photo of a tabby cat"
 DOG = "a close-up photo of a tabby dog"
@@ -52,7 +52,8 @@ def test_images_give_their_brightness_or_their_alpha(generator):
     with_alpha = Image.fromarray(np.dstack([colour, alpha]), "RGBA")
     np.testing.assert_array_equal(painted_values(with_alpha).numpy(), alpha / np.float32(255))  # alpha, not brightness
     opaque = Image.fromarray(np.dstack([colour, np.full_like(alpha, 255)]), "RGBA")
-    np.testing.assert_array_equal(painted_values(opaque).numpy(), brightness)  # all opaque: an editor's black-and-white mask
+    # all opaque: an editor's black-and-white mask
+    np.testing.assert_array_equal(painted_values(opaque).numpy(), brightness)
     sixteen_bit = Image.fromarray(grey.astype(np.uint16) * 257)
     assert sixteen_bit.mode.startswith("I;16")
     np.testing.assert_array_equal(painted_values(sixteen_bit).numpy(), grey / np.float32(255))
@@ -116,7 +117,8 @@ def test_final_latents_outside_the_painted_region_are_the_sources(tiny_model, in
 def test_with_blend_words_only_the_intersection_changes(tiny_model, inversion, generator):
     photo_size, latent_size = sizes(inversion)
     region = latent_region(blob_mask(generator, photo_size[0]), photo_size, latent_size)
-    options = EditOptions(blend_words=("cat", "dog"), blend_threshold=0.97)  # random attention is nearly flat: about half the grid
+    # random attention is nearly flat: about half the grid
+    options = EditOptions(blend_words=("cat", "dog"), blend_threshold=0.97)
     sampled = run_plan(tiny_model, inversion, DOG, options, [region])
     latents, mask = sampled.latents, sampled.masks[0, 0]
     # The word mask of the last step, from the maps summed over all steps, as LocalBlend read them.

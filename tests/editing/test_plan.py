@@ -45,7 +45,8 @@ def test_a_words_own_window_overrides_the_default_on_its_tokens_only(tiny_model)
     assert rows_set(only_words, 1) == list(range(11)) and rows_set(only_words, dog[0]) == list(range(5))
 
 
-@pytest.mark.parametrize("steps, window, expected", [(50, 0.6, range(0, 30)), (10, 0.25, range(0, 2)), (10, (0.35, 0.75), range(3, 7))])
+@pytest.mark.parametrize("steps, window, expected", [(50, 0.6, range(0, 30)), (10, 0.25, range(0, 2)),
+                                                     (10, (0.35, 0.75), range(3, 7))])
 def test_self_replace_steps_are_int_of_T_times_the_fraction(steps, window, expected):
     assert self_replace_range(steps, window) == expected  # int(T s0) .. int(T s1), not T + 1
 
@@ -56,7 +57,8 @@ def test_a_plan_holds_one_row_per_target_with_its_own_settings(tiny_model):
     plan = build_plan(tiny_model, SOURCE, [DOG, "a close-up photo of a fluffy tabby cat"], options, 10)
     assert plan.kinds == ("replace", "refine")
     assert plan.cross_alphas.shape == (11, 2, 77)
-    assert rows_set(plan.cross_alphas[:, 0], 1) == list(range(5)) and rows_set(plan.cross_alphas[:, 1], 1) == list(range(4))
+    assert (rows_set(plan.cross_alphas[:, 0], 1) == list(range(5))
+            and rows_set(plan.cross_alphas[:, 1], 1) == list(range(4)))
     assert plan.self_weights.shape == (10, 2)
     assert plan.self_weights[:, 0].nonzero().flatten().tolist() == [0, 1]
     assert plan.self_weights[:, 1].nonzero().flatten().tolist() == [4, 5, 6, 7]

@@ -51,7 +51,8 @@ def test_direct_offsets_put_the_editing_source_branch_on_the_photo(build):
     target = "a cup of tea on a red saucer"
     plan = build_plan(model, CAPTION, [target], [EditOptions()], STEPS)
     null = unconditional.expand(STEPS, -1, -1, -1)[:, 0]
-    edited = sample_plan(model, plan, trajectory[-1, 0], null, embeddings, schedule, 7.5, latent_offsets=offsets).latents
+    edited = sample_plan(model, plan, trajectory[-1, 0], null, embeddings, schedule, 7.5,
+                         latent_offsets=offsets).latents
     assert (edited[0] - latents[0]).norm() / latents.norm() < 1e-9
     assert (edited[1] - latents[0]).norm() / latents.norm() > 1e-3  # the target branch is not pinned
     without = sample_plan(model, plan, trajectory[-1, 0], null, embeddings, schedule, 7.5).latents
@@ -82,7 +83,8 @@ def test_null_text_diagnostics_say_where_the_optimisation_stopped_short(tiny_mod
     assert set(diagnostics) == {"final_loss", "early_stop_threshold", "reached_threshold", "inner_steps"}
     assert all(len(values) == STEPS for values in diagnostics.values())
     assert diagnostics["early_stop_threshold"] == pytest.approx([1e-3 + i * 2e-5 for i in range(STEPS)])
-    for loss, threshold, reached, steps in zip(*(diagnostics[name] for name in ("final_loss", "early_stop_threshold", "reached_threshold", "inner_steps"))):
+    for loss, threshold, reached, steps in zip(*(diagnostics[name] for name in ("final_loss", "early_stop_threshold",
+                                                                                "reached_threshold", "inner_steps"))):
         assert reached == (loss < threshold)
         assert 1 <= steps <= 3 and (reached or steps == 3)  # a step that never got below ran every Adam step
     [strict] = invert(tiny_model, [photo], [CAPTION], method="null-text", num_steps=STEPS,

@@ -1,11 +1,11 @@
 import pytest
 import torch
+from sampling_helpers import guided_path
 
 from p2p_real.inversion.ddim import ddim_invert
 from p2p_real.inversion.null_text import null_text_optimize
 from p2p_real.inversion.options import NullTextOptions
 from p2p_real.random_models import tiny_random
-from sampling_helpers import guided_path
 
 STEPS = 10
 # The tiny model's 32-wide text path steers its UNet less than SD's 768-wide one does, so within the
@@ -45,7 +45,8 @@ def test_null_text_follows_the_pivot_trajectory_far_better_than_plain_cfg(tiny_m
 
 def test_the_papers_learning_rate_also_pulls_sampling_back_toward_the_photo(tiny_model, inverted):
     latents, conditional, unconditional, schedule, trajectory, _ = inverted
-    result = null_text_optimize(tiny_model.denoise, trajectory, conditional, unconditional, schedule, 7.5, NullTextOptions())
+    result = null_text_optimize(tiny_model.denoise, trajectory, conditional, unconditional, schedule, 7.5,
+                                NullTextOptions())
     plain = guided_path(tiny_model, trajectory[-1], conditional, unconditional.expand(STEPS, -1, -1, -1), schedule, 7.5)
     assert (plain[-1] - latents).pow(2).mean() > 2 * (result.reconstruction_latents - latents).pow(2).mean()
 
@@ -69,7 +70,8 @@ def test_a_batch_gives_each_photo_what_it_gets_alone():
     trajectory = ddim_invert(model.denoise, latents, conditional, schedule)
     probe = null_text_optimize(model.denoise, trajectory, conditional, unconditional, schedule, 7.5, TINY_OPTIONS)
     # A threshold inside the range of losses, so that the photos stop early at different points.
-    options = NullTextOptions(learning_rate=0.1, early_stop_epsilon=float(probe.final_losses.median()), early_stop_slope=0.0)
+    options = NullTextOptions(learning_rate=0.1, early_stop_epsilon=float(probe.final_losses.median()),
+                              early_stop_slope=0.0)
     together = null_text_optimize(model.denoise, trajectory, conditional, unconditional, schedule, 7.5, options)
     assert (together.inner_steps[:, 0] != together.inner_steps[:, 1]).any(), "the early stops should differ"
     for index in range(2):
@@ -78,17 +80,21 @@ def test_a_batch_gives_each_photo_what_it_gets_alone():
             unconditional[index : index + 1], schedule, 7.5, options,
         )
         assert torch.equal(alone.inner_steps[:, 0], together.inner_steps[:, index])
-        torch.testing.assert_close(alone.null_text_embeddings[:, 0], together.null_text_embeddings[:, index], rtol=1e-9, atol=1e-9)
-        torch.testing.assert_close(alone.reconstruction_latents[0], together.reconstruction_latents[index], rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(alone.null_text_embeddings[:, 0], together.null_text_embeddings[:, index],
+                                   rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(alone.reconstruction_latents[0], together.reconstruction_latents[index],
+                                   rtol=1e-9, atol=1e-9)
 
 
 def test_early_stop_threshold_follows_the_paper(tiny_model, inverted):
     _, conditional, unconditional, schedule, trajectory, _ = inverted
     everything_passes = NullTextOptions(early_stop_epsilon=1e9)
-    result = null_text_optimize(tiny_model.denoise, trajectory, conditional, unconditional, schedule, 7.5, everything_passes)
+    result = null_text_optimize(tiny_model.denoise, trajectory, conditional, unconditional, schedule, 7.5,
+                                everything_passes)
     assert (result.inner_steps == 1).all()  # one step taken, then the check stops it
     nothing_passes = NullTextOptions(num_inner_steps=3, early_stop_epsilon=-1.0, early_stop_slope=0.0)
-    result = null_text_optimize(tiny_model.denoise, trajectory, conditional, unconditional, schedule, 7.5, nothing_passes)
+    result = null_text_optimize(tiny_model.denoise, trajectory, conditional, unconditional, schedule, 7.5,
+                                nothing_passes)
     assert (result.inner_steps == 3).all()
 
 
@@ -151,7 +157,8 @@ def test_restarting_adam_in_place_matches_the_papers_algorithm_written_plainly()
         model.denoise, scheduler, latents, conditional, unconditional, early_stop_epsilon=2.5)
     schedule = model.schedule(6)
     trajectory = ddim_invert(model.denoise, latents, conditional, schedule)
-    result = null_text_optimize(model.denoise, trajectory, conditional, unconditional, schedule, 7.5, NullTextOptions(early_stop_epsilon=2.5))
+    result = null_text_optimize(model.denoise, trajectory, conditional, unconditional, schedule, 7.5,
+                                NullTextOptions(early_stop_epsilon=2.5))
     steps = result.inner_steps[:, 0].tolist()
     assert min(steps) < 10 and max(steps) == 10, steps
     torch.testing.assert_close(result.null_text_embeddings[:, 0], torch.cat(expected_embeddings), rtol=1e-9, atol=1e-12)

@@ -18,13 +18,15 @@ def test_invert_edit_and_an_edits_file_end_to_end(tmp_path, capsys):
     inversion = load_inversion(tmp_path / "inv" / "chelsea")
     assert inversion.null_text_embeddings.shape == (3, 78, 64)  # 77 token rows + the pooled row
     assert inversion.options["optimised_embedding"] == "tokens and pooled"
-    assert Image.open(tmp_path / "inv" / "chelsea" / "reconstruction.png").text["parameters"].count("tiny-sdxl-random") == 1
+    assert Image.open(tmp_path / "inv" / "chelsea" / "reconstruction.png").text["parameters"].count(
+        "tiny-sdxl-random") == 1
     capsys.readouterr()
     assert main(["invert", str(DATA / "chelsea.jpg"), "--prompt", "a close-up photo of a tabby cat",
                  "--output", str(tmp_path / "inv"), *FAST]) == 0  # resumes: the record matches what a rerun would make
     assert "1 already done" in capsys.readouterr().out
-    argv = ["edit", str(tmp_path / "inv" / "chelsea"), "--target", "a close-up photo of a tabby dog", "--blend", "cat", "dog",
-            "--output", str(tmp_path / "edits"), "--model", "tiny-sdxl-random", "--quiet", "--maps"]
+    argv = ["edit", str(tmp_path / "inv" / "chelsea"), "--target", "a close-up photo of a tabby dog",
+            "--blend", "cat", "dog", "--output", str(tmp_path / "edits"), "--model", "tiny-sdxl-random", "--quiet",
+            "--maps"]
     assert main(argv) == 0
     [folder] = (tmp_path / "edits" / "chelsea").glob("a-close-up-photo-of-a-tabby-dog*")
     assert Image.open(folder / "edited.png").size == (128, 128)
@@ -33,9 +35,11 @@ def test_invert_edit_and_an_edits_file_end_to_end(tmp_path, capsys):
     edits = tmp_path / "edits.json"
     edits.write_text(json.dumps({"edits": [
         {"photo": str(tmp_path / "inv" / "chelsea"), "target": "a close-up photo of a fluffy tabby cat"},
-        {"photo": str(tmp_path / "inv" / "chelsea"), "target": "a close-up photo of a tabby cat", "reweight": {"tabby": 2}},
+        {"photo": str(tmp_path / "inv" / "chelsea"), "target": "a close-up photo of a tabby cat",
+         "reweight": {"tabby": 2}},
     ]}))
-    assert main(["edit", str(edits), "--output", str(tmp_path / "batch"), "--model", "tiny-sdxl-random", "--quiet"]) == 0
+    assert main(["edit", str(edits), "--output", str(tmp_path / "batch"), "--model", "tiny-sdxl-random",
+                 "--quiet"]) == 0
     kinds = sorted(json.loads(path.read_text())["resolved_kind"] for path in (tmp_path / "batch").rglob("edited.json"))
     assert kinds == ["refine", "reweight"]
 

@@ -85,7 +85,8 @@ def test_embedding_layout_is_diffusers_encode_prompt(tiny_sdxl_model, pipe):
     # An absent negative prompt with force_zeros_for_empty_prompt: all zeros, tokens and pooled.
     assert negative_embeds.shape == (2, TOKENS, width) and negative_pooled.shape == (2, 32)
     assert not negative_embeds.any() and not negative_pooled.any()
-    assert torch.equal(model.empty_prompt(2), torch.cat([negative_embeds, F.pad(negative_pooled, (0, width - 32))[:, None]], 1))
+    assert torch.equal(model.empty_prompt(2),
+                       torch.cat([negative_embeds, F.pad(negative_pooled, (0, width - 32))[:, None]], 1))
 
 
 def test_null_prompt_without_force_zeros_is_the_empty_string_encoded(tiny_sdxl_model):
@@ -121,7 +122,8 @@ def test_guided_sampling_equals_diffusers_sdxl_pipeline(tiny_sdxl_model, pipe, g
     # `plain` (the `ddim` method) prescribes exactly these arguments, so `reconstruct` runs this same loop.
     result = plain(model.denoise, None, conditional, unconditional, schedule, GUIDANCE, None)
     assert result.latent_offsets is None
-    ours = ddim_sample(model.denoise, latents, schedule, conditional, result.null_text_embeddings, GUIDANCE, after_step=record)
+    ours = ddim_sample(model.denoise, latents, schedule, conditional, result.null_text_embeddings, GUIDANCE,
+                       after_step=record)
     assert torch.equal(result.null_text_embeddings, unconditional.expand(STEPS, -1, -1, -1))
 
     def sample(conditional=conditional, only_first_step=False, **options) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -152,9 +154,10 @@ def test_guided_sampling_equals_diffusers_sdxl_pipeline(tiny_sdxl_model, pipe, g
     # Negative controls: what a broken adapter would feed the UNet is far outside the tolerance, after
     # one step already (over all 5 steps: ~1.0 and ~4.7). One step each keeps the test fast.
     half = model.resolution // 2
-    _, wrong_sizes = sample(original_size=(half, half), target_size=(half, half), only_first_step=True)  # ids (64, 64, 0, 0, 64, 64)
-    _, no_pooled = sample(conditional=torch.cat([conditional[:, :TOKENS], torch.zeros_like(conditional[:, TOKENS:])], 1),
-                          only_first_step=True)
+    # ids (64, 64, 0, 0, 64, 64)
+    _, wrong_sizes = sample(original_size=(half, half), target_size=(half, half), only_first_step=True)
+    _, no_pooled = sample(conditional=torch.cat([conditional[:, :TOKENS], torch.zeros_like(conditional[:, TOKENS:])],
+                                                1), only_first_step=True)
     for wrong in (wrong_sizes, no_pooled):
         assert len(wrong) == 1
         assert largest(wrong[0], their_steps[0]) > 1000 * TOLERANCE["atol"]  # observed ~0.37 and ~1.5
@@ -233,8 +236,8 @@ def test_a_saved_sdxl_folder_loads_back_whatever_its_name(tmp_path, tiny_sdxl_mo
     assert torch.equal(loaded.empty_prompt(2), tiny_sdxl_model.empty_prompt(2))
     assert not loaded.empty_prompt(1).any()
     latents = torch.randn(2, 4, 16, 16, generator=generator)
-    torch.testing.assert_close(loaded.denoise(latents, 501, embeddings), tiny_sdxl_model.denoise(latents, 501, embeddings),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(loaded.denoise(latents, 501, embeddings),
+                               tiny_sdxl_model.denoise(latents, 501, embeddings), rtol=0, atol=0)
 
 
 def test_force_zeros_false_in_model_index_makes_the_null_prompt_the_empty_string(tmp_path):

@@ -6,6 +6,7 @@ Every inversion is computed once per module, at 5 DDIM steps: the file takes abo
 """
 import pytest
 import torch
+from sampling_helpers import guided_path, run_plan
 
 from p2p_real.artifacts import load_inversion, save_inversion
 from p2p_real.defaults import INVERSION_METHODS
@@ -18,7 +19,6 @@ from p2p_real.inversion.ddim import ddim_invert
 from p2p_real.inversion.options import NullTextOptions
 from p2p_real.pipeline import invert
 from p2p_real.sampling import ddim_sample
-from sampling_helpers import guided_path, run_plan
 
 SOURCE = "a close-up photo of a tabby cat"  # data/photos/captions.json's caption of chelsea.jpg
 DOG = "a close-up photo of a tabby dog"
@@ -69,7 +69,8 @@ def relative(a, b):
 def unet_outputs(model, run):
     """The UNet's outputs, one per sampling step (one batched guided call each), while `run()` runs."""
     outputs = []
-    handle = model.unet.register_forward_hook(lambda module, args, output: outputs.append(output.sample.detach().clone()))
+    handle = model.unet.register_forward_hook(
+        lambda module, args, output: outputs.append(output.sample.detach().clone()))
     try:
         run()
     finally:
@@ -91,7 +92,8 @@ def test_every_method_gives_sdxl_shaped_artifacts_that_save_load_and_edit(tiny_s
         assert inversion.null_text_embeddings.shape == (STEPS, TOKENS + 1, WIDTH), method
         assert inversion.noise_latents.shape == (4, 16, 16)
         assert (inversion.latent_offsets is not None) == (method == "direct")
-        assert all(torch.isfinite(torch.tensor(value)) for value in inversion.metrics.values()), (method, inversion.metrics)
+        assert all(torch.isfinite(torch.tensor(value))
+                   for value in inversion.metrics.values()), (method, inversion.metrics)
         folder = save_inversion(inversion, tmp_path / method)
         loaded = load_inversion(folder, model)
         for name, tensor in inversion.tensors().items():
@@ -103,7 +105,8 @@ def test_every_method_gives_sdxl_shaped_artifacts_that_save_load_and_edit(tiny_s
         # batch, amplified by the random UNet through guidance, moves the latents by ~3e-3 and this
         # random VAE turns 1e-4 into 6 levels; exactness is checked in float64 below.
         difference = (result.reconstruction.float() - inversion.reconstruction.float()).abs()
-        assert difference.mean() < (3.0 if method == "direct" else 0.01), (method, difference.mean())  # direct: 2.2 seen
+        # direct: 2.2 seen
+        assert difference.mean() < (3.0 if method == "direct" else 0.01), (method, difference.mean())
         assert method == "direct" or difference.max() <= 2, method
         # ... and the swapped word does change the target.
         assert (result.edited.float() - result.reconstruction.float()).abs().mean() > 1.0, method
@@ -131,7 +134,8 @@ def test_null_text_follows_the_pivot_trajectory_far_better_than_plain_cfg(tiny_s
     trajectory = ddim_invert(model.denoise, latents, conditional, schedule)
     assert torch.equal(trajectory[-1, 0], inversion.noise_latents)  # the artifact's x_T is this trajectory's
     pivots = trajectory[:-1].flip(0)  # pivots[i] = trajectory[-i - 2]
-    plain = guided_path(model, trajectory[-1], conditional, model.empty_prompt(1).expand(STEPS, -1, -1, -1), schedule, 7.5)
+    plain = guided_path(model, trajectory[-1], conditional, model.empty_prompt(1).expand(STEPS, -1, -1, -1), schedule,
+                        7.5)
     optimised = guided_path(model, trajectory[-1], conditional, inversion.null_text_embeddings[:, None], schedule, 7.5)
     plain_error = (plain - pivots).pow(2).mean()
     optimised_error = (optimised - pivots).pow(2).mean()
@@ -141,7 +145,8 @@ def test_null_text_follows_the_pivot_trajectory_far_better_than_plain_cfg(tiny_s
     assert inversion.metrics["latent_mse"] == pytest.approx(final_mse, rel=1e-4)
     # ... and far below what the plain empty prompt gives (observed 0.85 against 4.56).
     assert inversion.metrics["latent_mse"] < 0.5 * inversions["ddim"].metrics["latent_mse"]
-    assert float((plain[-1] - latents).pow(2).mean()) == pytest.approx(inversions["ddim"].metrics["latent_mse"], rel=1e-4)
+    assert float((plain[-1] - latents).pow(2).mean()) == pytest.approx(inversions["ddim"].metrics["latent_mse"],
+                                                                       rel=1e-4)
 
 
 def test_direct_inversion_lands_on_the_photo_latent(tiny_sdxl_model, photo, inversions):
@@ -174,7 +179,8 @@ def test_target_equal_to_source_reproduces_the_reconstruction(tiny_sdxl_model, i
     (FLUFFY, EditOptions(), "refine"),
     (SOURCE, EditOptions(reweights={"tabby": 2.0}), "reweight"),
 ])
-def test_each_edit_kind_changes_the_target_and_differs_from_plain_generation(tiny_sdxl_model, inversion, target, options, kind):
+def test_each_edit_kind_changes_the_target_and_differs_from_plain_generation(tiny_sdxl_model, inversion, target,
+                                                                             options, kind):
     model = tiny_sdxl_model
     result = edit(model, inversion, target, options)
     assert result.kind == kind
@@ -192,7 +198,8 @@ def test_each_edit_kind_changes_the_target_and_differs_from_plain_generation(tin
 
 def test_without_replacement_windows_an_edit_is_plain_generation(tiny_sdxl_model, inversion):
     for target in (DOG, FLUFFY):
-        latents = run_plan(tiny_sdxl_model, inversion, target, EditOptions(cross_replace_steps=0.0, self_replace_steps=0.0)).latents
+        latents = run_plan(tiny_sdxl_model, inversion, target,
+                           EditOptions(cross_replace_steps=0.0, self_replace_steps=0.0)).latents
         assert relative(latents[1], plain_generation(tiny_sdxl_model, inversion, target)) < 1e-4, target
 
 
@@ -258,7 +265,8 @@ def test_local_blend_keeps_the_source_outside_the_mask(tiny_sdxl_model, inversio
 
 def test_many_targets_in_one_pass_equal_each_edit_alone(tiny_sdxl_model, inversion):
     targets = [DOG, FLUFFY, SOURCE, DOG]
-    options = [EditOptions(blend_words=("cat", "dog"), blend_threshold=BLEND_THRESHOLD), EditOptions(cross_replace_steps=0.6),
+    options = [EditOptions(blend_words=("cat", "dog"), blend_threshold=BLEND_THRESHOLD),
+               EditOptions(cross_replace_steps=0.6),
                EditOptions(reweights={"tabby": 2.0}, self_replace_steps=(0.2, 0.5)),
                EditOptions(cross_replace_steps={"default_": 0.2, "dog": (0.4, 1.0)})]
     together = edit(tiny_sdxl_model, inversion, targets, options)
@@ -294,8 +302,9 @@ def test_maps_come_from_the_coarsest_level_into_one_bounded_buffer(tiny_sdxl_mod
             return latents
 
         ddim_sample(denoise, inversion.noise_latents[None].expand(prompts, -1, -1, -1), schedule,
-                    model.embed([SOURCE, DOG, FLUFFY]), inversion.null_text_embeddings[:, None].expand(-1, prompts, -1, -1),
-                    inversion.guidance_scale, before_step=state.begin_step, after_step=after_step)
+                    model.embed([SOURCE, DOG, FLUFFY]),
+                    inversion.null_text_embeddings[:, None].expand(-1, prompts, -1, -1), inversion.guidance_scale,
+                    before_step=state.begin_step, after_step=after_step)
     # One buffer, summed into in place at every step, whatever the number of steps or layers.
     assert buffers == [buffers[0]] * STEPS and buffers[0][1] == (prompts, resolution, resolution, TOKENS)
     # From the cross-attention layers at 4x4 outside the middle block: the coarsest down and up levels.

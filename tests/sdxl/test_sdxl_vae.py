@@ -45,7 +45,8 @@ def overflowing_vae(seed: int = 0):
 def sdxl_model(vae, upcast_vae: bool) -> Model:
     """A tiny SDXL model (fresh parts: the session's tiny_sdxl_model is never touched) around `vae`."""
     base = tiny_sdxl_random(seed=2)
-    return Model(base.unet, vae, base.text, dict(base.scheduler_config), name="tiny-sdxl-overflowing-vae", upcast_vae=upcast_vae)
+    return Model(base.unet, vae, base.text, dict(base.scheduler_config), name="tiny-sdxl-overflowing-vae",
+                 upcast_vae=upcast_vae)
 
 
 def dtypes(module) -> set:
