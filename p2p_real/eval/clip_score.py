@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 
+from ..clip_tokenizer import clip_tokenizer
 from ..errors import MetricLoadError
 from ..hub import load_local_first
-from ..clip_tokenizer import clip_tokenizer
 from .preprocess import resize_shorter_side
 
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"  # PIE-Bench's choice
@@ -110,7 +110,8 @@ class ClipScore:
         """(B,) scores 100 * max(cos, 0), on the device of `images`."""
         if isinstance(prompts, str) or len(prompts) != images.shape[0]:
             count = 1 if isinstance(prompts, str) else len(prompts)
-            raise ValueError(f"CLIP score: {images.shape[0]} images but {count} prompts; give a list with one prompt per image")
+            raise ValueError(f"CLIP score: {images.shape[0]} images but {count} prompts; "
+                             f"give a list with one prompt per image")
         image = F.normalize(self.image_embeddings(images), dim=-1)  # (B, D)
         text = F.normalize(self.text_embeddings(prompts), dim=-1)  # (B, D)
         return (100 * (image * text).sum(-1)).clamp(min=0).to(images.device)

@@ -61,7 +61,8 @@ class LPIPS:
     def __call__(self, images: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
         """(B,) distances, on the device of `images`."""
         if images.shape != references.shape:
-            raise ValueError(f"LPIPS: images {tuple(images.shape)} and references {tuple(references.shape)} differ in shape")
+            raise ValueError(f"LPIPS: images {tuple(images.shape)} and references {tuple(references.shape)} "
+                             f"differ in shape")
         # lpips expects [-1, 1].
         first = images.to(self.device, torch.float32) * 2 - 1
         second = references.to(self.device, torch.float32) * 2 - 1
@@ -90,4 +91,5 @@ def build_pretrained(net: str):
     try:
         return lpips.LPIPS(net=net, verbose=False)
     except (OSError, RuntimeError) as error:  # URLError is an OSError; a bad hash or file, a RuntimeError
-        raise failure(f"could not load torchvision's ImageNet weights {checkpoint.name} ({first_line(error)})") from None
+        raise failure(f"could not load torchvision's ImageNet weights {checkpoint.name} "
+                      f"({first_line(error)})") from None

@@ -61,7 +61,8 @@ def from_mapping_entry(key: str, entry: dict, image: Path) -> BenchEdit:
             raise OptionError(field, f"expected the caption as text, edited words in [brackets]; got {prompt!r:.60}")
     blended = entry.get("blended_word", "")
     if not isinstance(blended, str):
-        raise OptionError("blended_word", f"expected the source and target words as text, e.g. \"cat dog\" (or \"\"); got {blended!r:.60}")
+        raise OptionError("blended_word", f"expected the source and target words as text, e.g. \"cat dog\" "
+                                          f"(or \"\"); got {blended!r:.60}")
     runs = entry.get("mask")
     integers = isinstance(runs, list) and all(isinstance(n, int) and not isinstance(n, bool) for n in runs)
     if runs is not None and (not integers or len(runs) % 2 or any(start < -MASK_SIZE ** 2 for start in runs[0::2])):

@@ -36,7 +36,8 @@ class MetricModels:
         if "structure" in names:
             from .structure import DEFAULT_DINO, StructureDistance
 
-            models.structure = StructureDistance.random() if random else StructureDistance.load(structure_model or DEFAULT_DINO, device)
+            models.structure = (StructureDistance.random() if random
+                                else StructureDistance.load(structure_model or DEFAULT_DINO, device))
         return models
 
 
@@ -45,15 +46,17 @@ def edit_scores(result, entry, metric_models: MetricModels) -> dict[str, float]:
     CLIP score of the whole edit and of the edited region (NaN where no mask or no network)."""
     source, edited = to_tensor([to_pil(result.source), to_pil(result.edited)]).split(1)
     nan = float("nan")
-    scores = {"structure": nan, "psnr_bg": nan, "lpips_bg": nan, "mse_bg": nan, "ssim_bg": nan, "clip_whole": nan, "clip_edited": nan}
+    scores = dict.fromkeys(("structure", "psnr_bg", "lpips_bg", "mse_bg", "ssim_bg", "clip_whole", "clip_edited"), nan)
     if metric_models.structure is not None:
         scores["structure"] = float(metric_models.structure(edited, source)[0])
     if metric_models.clip is not None:
         scores["clip_whole"] = float(metric_models.clip(edited, [entry.target_prompt])[0])
     if entry.mask is not None:
-        mask = torch.nn.functional.interpolate(torch.from_numpy(entry.mask)[None, None], size=source.shape[2:], mode="nearest")
+        mask = torch.nn.functional.interpolate(torch.from_numpy(entry.mask)[None, None], size=source.shape[2:],
+                                               mode="nearest")
         edited_bg, source_bg = metrics.background(edited, mask), metrics.background(source, mask)
-        scores.update(psnr_bg=float(metrics.psnr(edited_bg, source_bg)[0]), mse_bg=float(metrics.mse(edited_bg, source_bg)[0]),
+        scores.update(psnr_bg=float(metrics.psnr(edited_bg, source_bg)[0]),
+                      mse_bg=float(metrics.mse(edited_bg, source_bg)[0]),
                       ssim_bg=float(metrics.ssim(edited_bg, source_bg)[0]))
         if metric_models.lpips is not None:
             scores["lpips_bg"] = float(metric_models.lpips(edited_bg, source_bg)[0])

@@ -31,7 +31,8 @@ def format_table(summary: dict[str, dict], columns: list[str], title: str) -> st
     for name, values in summary.items():
         cells = "".join(f"{values[column]:>12.4g}" for column in columns)
         lines.append(f"{name:<18}{values['count']:>12}{cells}")
-    excluded = sorted({f"{c}: {v[c + '_excluded']} in {n}" for n, v in summary.items() for c in columns if v[c + "_excluded"]})
+    excluded = sorted({f"{c}: {v[c + '_excluded']} in {n}"
+                       for n, v in summary.items() for c in columns if v[c + "_excluded"]})
     if excluded:
         lines.append("NaN or missing values excluded from the means (" + "; ".join(excluded) + ")")
     return "\n".join(lines)

@@ -58,7 +58,8 @@ def sweep_scores(results: list, target: str, metric_models: MetricModels, mask: 
     rows = []
     for result in results:
         scores = edit_scores(result, entry, metric_models)
-        row = {"psnr_bg": min(scores["psnr_bg"], PSNR_CAP), "lpips_bg": scores["lpips_bg"], "ssim_bg": scores["ssim_bg"],
+        row = {"psnr_bg": min(scores["psnr_bg"], PSNR_CAP), "lpips_bg": scores["lpips_bg"],
+               "ssim_bg": scores["ssim_bg"],
                "structure": scores["structure"],
                "clip": scores["clip_whole"], "clip_edited": scores["clip_edited"] if mask.any() else math.nan}
         if reader is not None:

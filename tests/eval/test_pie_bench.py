@@ -20,19 +20,21 @@ def test_decode_a_hand_made_run_length_mask():
 
 
 def test_a_mapping_entry_without_brackets_blend_words_and_mask():
-    entry = {"original_prompt": "a [cat]  on a mat", "editing_prompt": "a [ red ] dog on a mat", "blended_word": "cat dog",
-             "mask": [0, 10], "editing_type_id": 1}
+    entry = {"original_prompt": "a [cat]  on a mat", "editing_prompt": "a [ red ] dog on a mat",
+             "blended_word": "cat dog", "mask": [0, 10], "editing_type_id": 1}
     edit = from_mapping_entry(7, entry, Path("cat.jpg"))
     assert edit.key == "7" and edit.image == Path("cat.jpg") and edit.edit_type == "1"
     assert edit.source_prompt == "a cat on a mat" and edit.target_prompt == "a red dog on a mat"
     assert edit.blend_words == ("cat", "dog") and edit.mask.shape == (512, 512) and edit.mask[0, :10].all()
-    bare = from_mapping_entry("8", {"original_prompt": "a cat", "editing_prompt": "a dog", "blended_word": "cat"}, Path("x.jpg"))
+    bare = from_mapping_entry("8", {"original_prompt": "a cat", "editing_prompt": "a dog", "blended_word": "cat"},
+                              Path("x.jpg"))
     assert bare.blend_words is None and bare.mask is None and bare.edit_type == ""
     assert without_brackets("a [ red ] car") == "a red car"
 
 
 @pytest.mark.parametrize("field, value", [("original_prompt", None), ("editing_prompt", 3), ("blended_word", 5),
-                                          ("mask", [0, 1.5]), ("mask", [0, 10, 20]), ("mask", {"0": 10}), ("editing_type_id", True)])
+                                          ("mask", [0, 1.5]), ("mask", [0, 10, 20]), ("mask", {"0": 10}),
+                                          ("editing_type_id", True)])
 def test_a_malformed_field_is_an_option_error_naming_it(field, value):
     entry = {"original_prompt": "a [cat]", "editing_prompt": "a [dog]", field: value}
     with pytest.raises(OptionError) as caught:
