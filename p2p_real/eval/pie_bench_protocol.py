@@ -24,6 +24,7 @@ from PIL import Image
 
 from ..images import to_pil, to_tensor
 from . import metrics
+from .scores import background_scores
 
 # "pie-bench": 0-255 values, resized without antialiasing, as the reference; "splice": [0, 1] values,
 # antialiased resize, the input DINO and Splice's extractor were made for (a deviation from the papers).
@@ -70,12 +71,7 @@ def image_scores(source: torch.Tensor, edited: torch.Tensor, mask: np.ndarray | 
     mask = F.interpolate(torch.from_numpy(np.asarray(mask, dtype=np.float32))[None, None], size=source.shape[2:],
                          mode="nearest")  # (1, 1, H, W)
     if (1 - mask).sum() > 0:  # evaluate.py: "nan" where nothing lies outside the edit
-        edited_bg, source_bg = metrics.background(edited, mask), metrics.background(source, mask)
-        scores.update(psnr_bg=float(metrics.psnr(edited_bg, source_bg)[0]),
-                      mse_bg=float(metrics.mse(edited_bg, source_bg)[0]),
-                      ssim_bg=float(metrics.ssim(edited_bg, source_bg)[0]))
-        if metric_models.lpips is not None:
-            scores["lpips_bg"] = float(metric_models.lpips(edited_bg, source_bg)[0])
+        scores.update(background_scores(edited, source, mask, metric_models.lpips))
     if metric_models.clip is not None and mask.sum() > 0:
         scores["clip_edited"] = float(clip_score(metric_models.clip, metrics.masked(edited, mask), prompt)[0])
     return scores

@@ -54,12 +54,19 @@ def edit_scores(result, entry, metric_models: MetricModels) -> dict[str, float]:
     if entry.mask is not None:
         mask = torch.nn.functional.interpolate(torch.from_numpy(entry.mask)[None, None], size=source.shape[2:],
                                                mode="nearest")
-        edited_bg, source_bg = metrics.background(edited, mask), metrics.background(source, mask)
-        scores.update(psnr_bg=float(metrics.psnr(edited_bg, source_bg)[0]),
-                      mse_bg=float(metrics.mse(edited_bg, source_bg)[0]),
-                      ssim_bg=float(metrics.ssim(edited_bg, source_bg)[0]))
-        if metric_models.lpips is not None:
-            scores["lpips_bg"] = float(metric_models.lpips(edited_bg, source_bg)[0])
+        scores.update(background_scores(edited, source, mask, metric_models.lpips))
         if metric_models.clip is not None:
             scores["clip_edited"] = float(metric_models.clip(metrics.masked(edited, mask), [entry.target_prompt])[0])
+    return scores
+
+
+def background_scores(edited: torch.Tensor, source: torch.Tensor, mask: torch.Tensor, lpips=None) -> dict[str, float]:
+    """PIE-Bench's fidelity outside the edit: PSNR, MSE, SSIM (and LPIPS given its network) of one
+    (1, 3, H, W) pair with the edited region, mask (1, 1, H, W) = 1, blacked out in both."""
+    edited_bg, source_bg = metrics.background(edited, mask), metrics.background(source, mask)
+    scores = {"psnr_bg": float(metrics.psnr(edited_bg, source_bg)[0]),
+              "mse_bg": float(metrics.mse(edited_bg, source_bg)[0]),
+              "ssim_bg": float(metrics.ssim(edited_bg, source_bg)[0])}
+    if lpips is not None:
+        scores["lpips_bg"] = float(lpips(edited_bg, source_bg)[0])
     return scores
