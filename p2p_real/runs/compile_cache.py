@@ -41,7 +41,8 @@ def marker_fields(model: Model) -> dict:
     import torch
 
     return {"model_fingerprint": model.fingerprint, "dtype": str(model.dtype), "resolution": model.resolution,
-            "torch": torch.__version__, "device": torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "cpu"}
+            "torch": torch.__version__,
+            "device": torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "cpu"}
 
 
 def is_warm(model: Model) -> bool:
@@ -52,4 +53,5 @@ def mark_warm(model: Model) -> None:
     """Say that this model's kernels are compiled (call after a compiled run did some work)."""
     marker = warm_marker(model)
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({**marker_fields(model), "model": model.name, "compiled_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2) + "\n")
+    marker.write_text(json.dumps({**marker_fields(model), "model": model.name,
+                                  "compiled_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2) + "\n")

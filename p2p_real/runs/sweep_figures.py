@@ -25,7 +25,8 @@ def cell_label(row: dict) -> tuple[str, str]:
     return f"PSNR {row['psnr_bg']:.1f}{lpips}", f"edit {row['edit_score']:.2f}{read}{' *' if row['pareto'] else ''}"
 
 
-def grid_picture(settings: list[Setting], edited: list[torch.Tensor | None], rows: list[dict], chosen: int | None) -> Image.Image:
+def grid_picture(settings: list[Setting], edited: list[torch.Tensor | None], rows: list[dict],
+                 chosen: int | None) -> Image.Image:
     """Every grid setting's edit, labelled; the chosen cell framed green, PIE-Bench's blue."""
     crosses = sorted({s.cross_replace_steps for s in settings if s.in_grid})
     selves = sorted({s.self_replace_steps for s in settings if s.in_grid})
@@ -36,7 +37,8 @@ def grid_picture(settings: list[Setting], edited: list[torch.Tensor | None], row
     draw = ImageDraw.Draw(canvas)
     for block, threshold in enumerate(thresholds):
         top = block * block_height
-        title = "rows: cross-replace steps, columns: self-replace steps" + ("" if threshold is None else f"; LocalBlend threshold {threshold:g}")
+        title = "rows: cross-replace steps, columns: self-replace steps" + (
+            "" if threshold is None else f"; LocalBlend threshold {threshold:g}")
         draw.text((4, top + 2), title, fill="black")
         for column, self_replace in enumerate(selves):
             draw.text((label_width + column * CELL_SIDE + 4, top + HEADER + 2), f"self {self_replace:g}", fill="black")
@@ -46,8 +48,10 @@ def grid_picture(settings: list[Setting], edited: list[torch.Tensor | None], row
         if not setting.in_grid or picture is None:
             continue
         left = label_width + selves.index(setting.self_replace_steps) * CELL_SIDE
-        top = thresholds.index(setting.blend_threshold) * block_height + 2 * HEADER + crosses.index(setting.cross_replace_steps) * cell_height
-        canvas.paste(to_pil(picture).resize((CELL_SIDE, CELL_SIDE), Image.Resampling.NEAREST if picture.shape[0] < CELL_SIDE else Image.Resampling.LANCZOS), (left, top))
+        top = (thresholds.index(setting.blend_threshold) * block_height + 2 * HEADER
+               + crosses.index(setting.cross_replace_steps) * cell_height)
+        canvas.paste(to_pil(picture).resize((CELL_SIDE, CELL_SIDE), Image.Resampling.NEAREST
+                                            if picture.shape[0] < CELL_SIDE else Image.Resampling.LANCZOS), (left, top))
         for number, text in enumerate(cell_label(row)):
             draw.text((left + 3, top + CELL_SIDE + 1 + number * (HEADER - 2)), text, fill="black")
         frame = CHOSEN_COLOUR if index == chosen else PIE_BENCH_COLOUR if setting.is_pie_bench else None
@@ -56,7 +60,8 @@ def grid_picture(settings: list[Setting], edited: list[torch.Tensor | None], row
     return canvas
 
 
-def scatter_plot(settings: list[Setting], rows: list[dict], chosen: int | None, title: str, edit_label: str) -> Image.Image:
+def scatter_plot(settings: list[Setting], rows: list[dict], chosen: int | None, title: str,
+                 edit_label: str) -> Image.Image:
     """Fidelity (background PSNR) against edit score, one point per setting; the front joined."""
     import matplotlib
 
@@ -66,7 +71,8 @@ def scatter_plot(settings: list[Setting], rows: list[dict], chosen: int | None, 
     figure, axes = plt.subplots(figsize=(6.4, 4.6), dpi=110)
     points = [(row["psnr_bg"], row["edit_score"]) for row in rows]
     axes.scatter(*zip(*points), s=28, color="0.6", label="setting", zorder=2)
-    front = sorted(((point, setting) for point, setting, row in zip(points, settings, rows) if row["pareto"]), key=lambda pair: pair[0])
+    front = sorted(((point, setting) for point, setting, row in zip(points, settings, rows) if row["pareto"]),
+                   key=lambda pair: pair[0])
     if front:
         axes.plot([p[0] for p, _ in front], [p[1] for p, _ in front], "-o", color=[c / 255 for c in FRONT_COLOUR],
                   markersize=6, label="Pareto front (labels: cross/self[/threshold])", zorder=3)

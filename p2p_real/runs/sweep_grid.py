@@ -43,7 +43,8 @@ class Setting:
 
     @property
     def is_pie_bench(self) -> bool:
-        return (self.cross_replace_steps, self.self_replace_steps) == (PIE_BENCH.cross_replace_steps, PIE_BENCH.self_replace_steps) \
+        return (self.cross_replace_steps, self.self_replace_steps) \
+            == (PIE_BENCH.cross_replace_steps, PIE_BENCH.self_replace_steps) \
             and self.blend_threshold in (None, PIE_BENCH.blend_threshold)
 
 
@@ -67,7 +68,8 @@ class SweepGrid:
 def sweep_grid(cross: str, self_replace: str, thresholds: str | None, blend: list[str] | None) -> SweepGrid:
     """The flags' grid; a bad value is a P2PError naming its flag."""
     if thresholds is not None and not blend:
-        raise P2PError("--thresholds: a LocalBlend threshold needs --blend SOURCE_WORD TARGET_WORD; add it, or leave --thresholds out")
+        raise P2PError("--thresholds: a LocalBlend threshold needs --blend SOURCE_WORD TARGET_WORD; add it, "
+                       "or leave --thresholds out")
     return SweepGrid(fractions("--cross", cross), fractions("--self", self_replace),
                      fractions("--thresholds", thresholds) if thresholds is not None
                      else (PIE_BENCH.blend_threshold,) if blend else (None,))
@@ -80,7 +82,8 @@ def fractions(flag: str, text: str) -> tuple[float, ...]:
         try:
             value = float(part)
         except ValueError:
-            raise P2PError(f"{flag} {text!r}: expected fractions in [0, 1] separated by commas, e.g. 0.2,0.4,0.6") from None
+            raise P2PError(f"{flag} {text!r}: expected fractions in [0, 1] separated by commas, "
+                           "e.g. 0.2,0.4,0.6") from None
         if not math.isfinite(value) or not 0 <= value <= 1:
             raise P2PError(f"{flag}: {part.strip()} is not a fraction of the steps in [0, 1]; e.g. 0.2,0.4,0.6")
         values.append(value)

@@ -26,9 +26,11 @@ class EditForm:
         """A P2PError (an OptionError for a bad value) of one line when the form cannot be used."""
         blend = [self.blend_source_word.strip(), self.blend_target_word.strip()]
         if any(blend) and not all(blend):
-            raise P2PError("--blend: give two words, one of the caption and one of the target (e.g. circle circle), or none")
+            raise P2PError("--blend: give two words, one of the caption and one of the target "
+                           "(e.g. circle circle), or none")
         return edit_options({"kind": self.kind, "cross_replace_steps": float(self.cross_replace_steps),
-                             "self_replace_steps": float(self.self_replace_steps), "blend": blend if all(blend) else None,
+                             "self_replace_steps": float(self.self_replace_steps),
+                             "blend": blend if all(blend) else None,
                              "reweight": flag_values(self.reweights), "word_steps": flag_values(self.word_steps)})
 
 

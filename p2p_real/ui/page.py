@@ -16,8 +16,9 @@ from .edit_form import EditForm
 from .workbench import EditView, InversionView, Workbench
 
 TITLE = "p2p-real: edit a photo by editing its caption"
-INTRO = ("**1.** Upload a photo or pick one, type its caption and **invert** it (null-text inversion; kept in the output "
-         "folder, and reused next time). **2.** Type a target caption (change a word, add one) and **edit**, as often as you like.")
+INTRO = ("**1.** Upload a photo or pick one, type its caption and **invert** it (null-text inversion; kept in the "
+         "output folder, and reused next time). **2.** Type a target caption (change a word, add one) and **edit**, "
+         "as often as you like.")
 # Results as large as their boxes; a small model's (64x64 for shapes) stay sharp rather than blur.
 CSS = ".pixelated img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }"
 MODEL_QUEUE = "model"  # inversions and edits share one queue: one job at a time on the model
@@ -90,36 +91,42 @@ def build_page(workbench: Workbench) -> gr.Blocks:
 
 def inversion_controls() -> dict:
     with gr.Row(equal_height=True):
-        picker = gr.Dropdown(label="Pick a photo or a kept inversion", choices=[], value=None, scale=8, elem_id="picker")
+        picker = gr.Dropdown(label="Pick a photo or a kept inversion", choices=[], value=None, scale=8,
+                             elem_id="picker")
         refresh = gr.Button("↻ refresh", scale=1, min_width=90, elem_id="refresh")
     photo = gr.Image(label="…or upload a photo", type="filepath", image_mode=None, sources=["upload", "clipboard"],
                      height=150, elem_id="photo")
-    caption = gr.Textbox(label="Caption: what the photo shows", placeholder="a large blue circle on a plain white background",
-                         elem_id="caption")
+    caption = gr.Textbox(label="Caption: what the photo shows",
+                         placeholder="a large blue circle on a plain white background", elem_id="caption")
     with gr.Row(equal_height=True):
         replace = gr.Checkbox(label="replace a kept inversion made otherwise (--force)", scale=3, elem_id="replace")
         invert_button = gr.Button("Invert", variant="primary", scale=1, elem_id="invert-button")
-    return dict(picker=picker, refresh=refresh, photo=photo, caption=caption, replace=replace, invert_button=invert_button)
+    return dict(picker=picker, refresh=refresh, photo=photo, caption=caption, replace=replace,
+                invert_button=invert_button)
 
 
 def edit_controls() -> dict:
-    target = gr.Textbox(label="Target caption: the caption, edited", placeholder="a large red circle on a plain white background",
-                        elem_id="target")
-    kind = gr.Radio(list(EDIT_KINDS), value="auto", label="Kind (--kind): auto replaces when the word counts match, else refines",
-                    elem_id="kind")
+    target = gr.Textbox(label="Target caption: the caption, edited",
+                        placeholder="a large red circle on a plain white background", elem_id="target")
+    kind = gr.Radio(list(EDIT_KINDS), value="auto",
+                    label="Kind (--kind): auto replaces when the word counts match, else refines", elem_id="kind")
     with gr.Row():
-        blend_source_word = gr.Textbox(label="LocalBlend (--blend): caption word", placeholder="circle", elem_id="blend-source")
+        blend_source_word = gr.Textbox(label="LocalBlend (--blend): caption word", placeholder="circle",
+                                       elem_id="blend-source")
         blend_target_word = gr.Textbox(label="…and target word", placeholder="circle", elem_id="blend-target")
-        reweights = gr.Textbox(label="Re-weights (--reweight)", placeholder="red=2 (factors in [-2, 2])", elem_id="reweights")
+        reweights = gr.Textbox(label="Re-weights (--reweight)", placeholder="red=2 (factors in [-2, 2])",
+                               elem_id="reweights")
     with gr.Row():
         cross_replace_steps = gr.Slider(0, 1, value=EditOptions.cross_replace_steps, step=0.05,
-                                        label="Cross-replace steps (--cross-replace-steps)", elem_id="cross-replace-steps")
+                                        label="Cross-replace steps (--cross-replace-steps)",
+                                        elem_id="cross-replace-steps")
         self_replace_steps = gr.Slider(0, 1, value=EditOptions.self_replace_steps, step=0.05,
                                        label="Self-replace steps (--self-replace-steps)", elem_id="self-replace-steps")
     mask = gr.Image(label="Mask (--mask): white where the edit may change the photo, black keeps it", type="filepath",
                     image_mode=None, sources=["upload"], height=120, elem_id="mask")
     with gr.Row(equal_height=True):
-        word_steps = gr.Textbox(label="A word's own window (--word-steps)", placeholder="red=0,0.8", scale=2, elem_id="word-steps")
+        word_steps = gr.Textbox(label="A word's own window (--word-steps)", placeholder="red=0,0.8", scale=2,
+                                elem_id="word-steps")
         redo = gr.Checkbox(label="redo it if already made (--force)", scale=2, elem_id="redo")
         edit_button = gr.Button("Edit", variant="primary", scale=1, elem_id="edit-button")
     return dict(target=target, kind=kind, blend_source_word=blend_source_word, blend_target_word=blend_target_word,

@@ -71,7 +71,8 @@ class Workbench:
                 raise P2PError("nothing picked: choose a photo or a kept inversion from the list")
             path = Path(choice)
             if path.is_dir():
-                load_inversion(path, self.model)  # another model's or a damaged artifact is said now, not at the first edit
+                # another model's or a damaged artifact is said now, not at the first edit
+                load_inversion(path, self.model)
                 return self.shown(path, "picked")
             caption = caption_for(path) or ""
             next_step = "check its caption, then invert it" if caption else "type its caption, then invert it"
@@ -79,7 +80,8 @@ class Workbench:
         except Exception as error:  # the page says it in one line, whatever it was
             return InversionView(failure_message(error), failed=True)
 
-    def invert(self, photo: str | None, caption: str | None, replace: bool = False, uploaded: bool = False) -> InversionView:
+    def invert(self, photo: str | None, caption: str | None, replace: bool = False,
+               uploaded: bool = False) -> InversionView:
         """The photo into OUTPUT/<photo>/, named as `p2p-real invert` names it, or an `uploaded` one
         as <file name>-<8 hex digits of its bytes>: uploads share names (every pasted picture is
         image.png). A kept inversion of the same photo and settings is reused; one made otherwise is
@@ -93,13 +95,15 @@ class Workbench:
             name = f"{path.stem}-{file_sha256(path)[:8]}" if uploaded else photo_names([path])[path]
             with self.model_lock:
                 report = invert_photos(self.model, [Photo(path, caption, name)], self.output,
-                                       InversionSettings(self.method, self.num_steps), force=replace, keep_matching=True,
-                                       progress=True)
+                                       InversionSettings(self.method, self.num_steps), force=replace,
+                                       keep_matching=True, progress=True)
             if report.failed:
                 raise P2PError(report.failed[0][1])
             if report.busy:
-                raise P2PError(f"{path.name}: another run is inverting it into {self.output} now; try again when it is done")
-            done = f"inverted in {report.seconds:.1f} s" if report.done else "already inverted with these settings, reused"
+                raise P2PError(f"{path.name}: another run is inverting it into {self.output} now; "
+                               "try again when it is done")
+            done = (f"inverted in {report.seconds:.1f} s" if report.done
+                    else "already inverted with these settings, reused")
             return self.shown(inside(self.output, name), done)
         except Exception as error:
             return InversionView(failure_message(error), failed=True)
@@ -112,7 +116,8 @@ class Workbench:
                 raise P2PError("no inversion to edit: invert a photo, or pick a kept inversion")
             if not form.target.strip():
                 raise P2PError("no target: type the edited caption")
-            job = EditJob(Path(artifact), form.target.strip(), form.options(), mask=Path(form.mask) if form.mask else None)
+            job = EditJob(Path(artifact), form.target.strip(), form.options(),
+                          mask=Path(form.mask) if form.mask else None)
             with self.model_lock:
                 report = run_edits(self.model, [job], self.output, self.num_steps, force=redo, maps=True, progress=True)
             if report.failed:
