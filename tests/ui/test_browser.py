@@ -56,7 +56,8 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = requirement("chromium")
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={WINDOW[0]},{WINDOW[1]}"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     f"--window-size={WINDOW[0]},{WINDOW[1]}"):
         options.add_argument(argument)  # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start
     driver = webdriver.Chrome(service=Service(requirement("chromedriver")), options=options)
     # The page's own size, not the window's, which loses some to the browser's frame.
@@ -78,8 +79,8 @@ def app(tmp_path):
                    "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "GRADIO_ANALYTICS_ENABLED": "False"}
     with open(log, "w") as log_file:
         server = subprocess.Popen([sys.executable, "-m", "p2p_real", "ui", "--model", "shapes", "--output", "out/",
-                                   "--port", str(port), str(SHAPES)], stdout=log_file, stderr=subprocess.STDOUT, env=environment,
-                                  cwd=tmp_path)
+                                   "--port", str(port), str(SHAPES)], stdout=log_file, stderr=subprocess.STDOUT,
+                                  env=environment, cwd=tmp_path)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_for_server(server, url, log)
@@ -112,7 +113,8 @@ def test_upload_invert_and_edit_in_the_page(browser, app, tmp_path):
 
     url, output = app
     caption = json.loads((SHAPES / "captions.json").read_text())[SCENE]
-    [colour_swap] = [edit["target"] for edit in yaml.safe_load((SHAPES / "edits.yaml").read_text())["edits"] if edit["photo"] == SCENE]
+    [colour_swap] = [edit["target"] for edit in yaml.safe_load((SHAPES / "edits.yaml").read_text())["edits"]
+                     if edit["photo"] == SCENE]
 
     def shown(selector: str, seconds: float):
         """The first element matching `selector` once it is there."""

@@ -24,7 +24,8 @@ def test_the_defaults_serve_this_machine_only_and_share_nothing(tmp_path):
 def test_without_gradio_the_command_says_how_to_install_it_in_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(checks, "find_spec", lambda name: None)
     assert main(["ui", "--output", str(tmp_path), "--model", "shapes"]) == 2
-    assert capsys.readouterr().err == f"p2p-real: error: p2p-real ui needs gradio, which the ui extra installs: {INSTALL}\n"
+    assert capsys.readouterr().err == (f"p2p-real: error: p2p-real ui needs gradio, which the ui extra installs: "
+                                       f"{INSTALL}\n")
 
 
 def test_run_ui_says_so_too_when_gradio_cannot_be_imported(tmp_path, monkeypatch):
@@ -52,6 +53,7 @@ def test_a_folder_with_nothing_to_pick_is_bad_input(tmp_path, capsys, monkeypatc
 
 
 def test_the_other_verbs_never_import_gradio():
-    code = ("import sys; from p2p_real import cli; from p2p_real.runs import invert_command, edit_command, sweep_command, bench_command; "
+    code = ("import sys; from p2p_real import cli; "
+            "from p2p_real.runs import invert_command, edit_command, sweep_command, bench_command; "
             "assert 'gradio' not in sys.modules, 'gradio imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

@@ -12,8 +12,8 @@ from p2p_real.ui.page import as_markdown, build_page  # noqa: E402
 from p2p_real.ui.workbench import EditView, InversionView, Workbench  # noqa: E402
 
 CONTROLS = {"picker", "refresh", "photo", "caption", "replace", "invert-button", "target", "kind", "blend-source",
-            "blend-target", "reweights", "cross-replace-steps", "self-replace-steps", "word-steps", "mask", "redo", "edit-button",
-            "status", "source-image", "reconstruction-image", "edited-image", "maps-image"}
+            "blend-target", "reweights", "cross-replace-steps", "self-replace-steps", "word-steps", "mask", "redo",
+            "edit-button", "status", "source-image", "reconstruction-image", "edited-image", "maps-image"}
 
 
 class ScriptedWorkbench(Workbench):
@@ -50,10 +50,13 @@ def test_the_page_has_every_control_and_runs_inversions_and_edits_one_at_a_time(
 
 def test_an_edit_reads_the_form_and_shows_the_saved_files(tmp_path):
     workbench = ScriptedWorkbench(tmp_path, EditView("edited in 1.0 s (replace): out/circle/red/edited.png",
-                                                     edited="out/circle/red/edited.png", maps="out/circle/red/maps.png"))
+                                                     edited="out/circle/red/edited.png",
+                                                     maps="out/circle/red/maps.png"))
     on_edit = handler(build_page(workbench), "on_edit").fn
-    updates = updates_by_id(on_edit("out/circle", "a red circle", "replace", "circle", "circle", "red=2", 0.3, 0.5, None, "left.png", True))
-    assert workbench.asked == [("out/circle", EditForm("a red circle", "replace", "circle", "circle", "red=2", 0.3, 0.5, "", "left.png"), True)]
+    updates = updates_by_id(on_edit("out/circle", "a red circle", "replace", "circle", "circle", "red=2", 0.3, 0.5,
+                                    None, "left.png", True))
+    assert workbench.asked == [("out/circle", EditForm("a red circle", "replace", "circle", "circle", "red=2", 0.3, 0.5,
+                                                       "", "left.png"), True)]
     assert updates == {"edited-image": "out/circle/red/edited.png", "maps-image": "out/circle/red/maps.png",
                        "status": r"edited in 1.0 s \(replace\): out/circle/red/edited.png"}
 
@@ -71,7 +74,8 @@ def test_a_failure_changes_only_the_status_line(tmp_path):
 
 def test_a_picked_photo_is_inverted_where_it_lies(tmp_path):
     workbench = ScriptedWorkbench(tmp_path, InversionView("inverted", artifact="out/circle", caption="a circle",
-                                                          source="out/circle/source.png", reconstruction="out/circle/reconstruction.png"))
+                                                          source="out/circle/source.png",
+                                                          reconstruction="out/circle/reconstruction.png"))
     on_invert = handler(build_page(workbench), "on_invert").fn
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Gradio's: the scripted out/circle is not among the picker's entries

@@ -15,7 +15,8 @@ SHAPES = Path(__file__).resolve().parents[2] / "data" / "shapes"
 def kept_inversion(folder: Path, prompt: str) -> Path:
     """An artifact's record: all that the picker reads."""
     folder.mkdir(parents=True)
-    (folder / "inversion.json").write_text(json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, "prompt": prompt}))
+    (folder / "inversion.json").write_text(json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION,
+                                                       "prompt": prompt}))
     return folder
 
 
@@ -26,7 +27,8 @@ def test_the_outputs_inversions_come_first_then_the_inputs(tmp_path):
     kept_inversion(output / "damaged", "x").joinpath("inversion.json").write_text("{")
     elsewhere = kept_inversion(tmp_path / "kept" / "star", "a large yellow star")
     choices = find_choices([SHAPES, tmp_path / "kept", circle], output)
-    assert [choice.path for choice in choices] == [circle, *(SHAPES / name for name in ("circle.png", "star.png", "triangle.png")), elsewhere]
+    assert [choice.path for choice in choices] == [circle, *(SHAPES / name for name in ("circle.png", "star.png",
+                                                                                        "triangle.png")), elsewhere]
     assert choices[0].label == f"inversion {circle} · a large blue circle on a plain white background"
     assert choices[1].label == f"photo {SHAPES / 'circle.png'} · a large blue circle on a plain white background"
 

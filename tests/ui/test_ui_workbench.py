@@ -46,12 +46,14 @@ def test_an_inversion_is_the_clis_artifact_and_is_reused_by_page_and_cli(inverte
     assert (view.artifact, view.caption) == (str(folder), CAPTION)
     assert (view.source, view.reconstruction) == (str(folder / "source.png"), str(folder / "reconstruction.png"))
     record = json.loads((folder / "inversion.json").read_text())
-    assert (record["prompt"], record["method"], record["num_steps"], record["model_name"]) == (CAPTION, "null-text", 10, "shapes")
+    assert (record["prompt"], record["method"], record["num_steps"], record["model_name"]) == (CAPTION, "null-text", 10,
+                                                                                             "shapes")
     assert "parameters" in Image.open(folder / "reconstruction.png").text and (folder / "reconstruction.json").is_file()
     written = (folder / "inversion.json").stat().st_mtime_ns
     again = workbench.invert(str(SHAPES / "circle.png"), CAPTION)
     assert again.message.startswith("already inverted with these settings, reused: ") and again.artifact == str(folder)
-    assert main(["invert", str(SHAPES / "circle.png"), "--prompt", CAPTION, "--output", str(workbench.output), *QUICK]) == 0
+    assert main(["invert", str(SHAPES / "circle.png"), "--prompt", CAPTION, "--output", str(workbench.output),
+                 *QUICK]) == 0
     assert "1 already done" in capsys.readouterr().out
     assert (folder / "inversion.json").stat().st_mtime_ns == written
 
@@ -62,20 +64,24 @@ def test_an_edit_is_written_as_the_cli_writes_it_and_is_reused_by_page_and_cli(i
     assert not view.failed and view.message.startswith("edited in ") and "(replace)" in view.message
     folder = Path(view.edited).parent
     assert folder.parent == workbench.output / "circle" and view.maps == str(folder / "maps.png")
-    assert {path.name for path in folder.iterdir()} == {"edited.png", "edited.json", "grid.png", "grid.json", "maps.png", "maps.json"}
+    assert {path.name for path in folder.iterdir()} == {"edited.png", "edited.json", "grid.png", "grid.json",
+                                                        "maps.png", "maps.json"}
     settings = json.loads((folder / "edited.json").read_text())
-    assert (settings["prompt"], settings["source_prompt"], settings["blend_words"]) == (RED, CAPTION, ["circle", "circle"])
+    assert (settings["prompt"], settings["source_prompt"], settings["blend_words"]) == (RED, CAPTION,
+                                                                                        ["circle", "circle"])
     assert Image.open(view.edited).text["parameters"].startswith(RED)
     red, green, blue = Image.open(view.edited).convert("RGB").getpixel((32, 32))
     assert red > 150 and blue < 100  # a colour swap, as docs/SHAPES.md shows
     written = (folder / "edited.json").stat().st_mtime_ns
     again = workbench.edit(inversion.artifact, EditForm(RED, blend_source_word="circle", blend_target_word="circle"))
-    assert again.message.startswith("already edited with these settings, reused (replace): ") and again.edited == view.edited
+    assert again.message.startswith("already edited with these settings, reused (replace): ") \
+        and again.edited == view.edited
     assert main(["edit", inversion.artifact, "--target", RED, "--blend", "circle", "circle", "--maps",
                  "--output", str(workbench.output), *QUICK]) == 0
     assert "0 edit(s)" in (out := capsys.readouterr().out) and "1 already done" in out
     assert (folder / "edited.json").stat().st_mtime_ns == written
-    redone = workbench.edit(inversion.artifact, EditForm(RED, blend_source_word="circle", blend_target_word="circle"), redo=True)
+    redone = workbench.edit(inversion.artifact, EditForm(RED, blend_source_word="circle", blend_target_word="circle"),
+                            redo=True)
     assert redone.message.startswith("edited in ") and (folder / "edited.json").stat().st_mtime_ns != written
 
 
@@ -84,7 +90,8 @@ def test_bad_words_get_the_command_lines_one_line(inverted, capsys):
     cli = ["edit", inversion.artifact, "--output", str(workbench.output), *QUICK]
     for form, flags in [
         (EditForm(RED, reweights="purple=2"), ["--target", RED, "--reweight", "purple=2"]),
-        (EditForm(RED, blend_source_word="square", blend_target_word="circle"), ["--target", RED, "--blend", "square", "circle"]),
+        (EditForm(RED, blend_source_word="square", blend_target_word="circle"),
+         ["--target", RED, "--blend", "square", "circle"]),
         (EditForm("a red circle", kind="replace"), ["--target", "a red circle", "--kind", "replace"]),
         (EditForm(RED, reweights="red=5"), ["--target", RED, "--reweight", "red=5"]),
     ]:
@@ -100,7 +107,8 @@ def test_missing_input_is_said_in_one_line(inverted):
         (workbench.invert(None, CAPTION), "no photo: upload one, or pick one from the list"),
         (workbench.edit(None, EditForm(RED)), "no inversion to edit: invert a photo, or pick a kept inversion"),
         (workbench.edit(inversion.artifact, EditForm(" ")), "no target: type the edited caption"),
-        (workbench.invert(str(SHAPES / "circle.png"), "a large green circle"), f"{workbench.output / 'circle'}: inverted with "
+        (workbench.invert(str(SHAPES / "circle.png"), "a large green circle"),
+         f"{workbench.output / 'circle'}: inverted with "
          f"the prompt {CAPTION!r}, not 'a large green circle'; pass --force to replace it, or use another --output"),
     ]:
         assert view.failed and view.message == expected
@@ -120,7 +128,8 @@ def test_inversions_the_cli_kept_appear_in_the_picker_and_open_for_editing(inver
     assert not view.failed and view.message.startswith(f"picked: {star}")
     assert (view.artifact, view.photo, view.caption) == (star, None, "a large yellow star on a gradient red background")
     photo = workbench.pick(str(SHAPES / "triangle.png"))
-    assert (photo.photo, photo.caption, photo.artifact) == (str(SHAPES / "triangle.png"), "a large yellow triangle on a plain green background", None)
+    assert (photo.photo, photo.caption, photo.artifact) == (str(SHAPES / "triangle.png"),
+                                                            "a large yellow triangle on a plain green background", None)
     edited = workbench.edit(view.artifact, EditForm("a large yellow square on a gradient red background"))
     assert not edited.failed and Path(edited.edited).parent.parent == workbench.output / "star"
 
@@ -130,7 +139,8 @@ def test_an_inversion_of_another_model_is_said_when_picked(inverted, tmp_path):
     assert main(["invert", str(SHAPES / "circle.png"), "--prompt", CAPTION, "--output", str(tmp_path),
                  "--model", "tiny-random", "--steps", "2", "--method", "ddim", "--quiet"]) == 0
     view = workbench.pick(str(tmp_path / "circle"))
-    assert view.failed and "this inversion was made with model 'tiny-random'" in view.message and "\n" not in view.message
+    assert view.failed and "this inversion was made with model 'tiny-random'" in view.message \
+        and "\n" not in view.message
 
 
 def test_uploads_with_one_file_name_get_folders_of_their_own(inverted, tmp_path):
@@ -142,7 +152,8 @@ def test_uploads_with_one_file_name_get_folders_of_their_own(inverted, tmp_path)
         uploads.append(tmp_path / scene / "image.png")
         uploads[-1].write_bytes((SHAPES / f"{scene}.png").read_bytes())
     captions = json.loads((SHAPES / "captions.json").read_text())
-    views = [workbench.invert(str(upload), captions[f"{scene}.png"], uploaded=True) for upload, scene in zip(uploads, ("circle", "star"))]
+    views = [workbench.invert(str(upload), captions[f"{scene}.png"], uploaded=True)
+             for upload, scene in zip(uploads, ("circle", "star"))]
     assert not any(view.failed for view in views), [view.message for view in views]
     folders = {Path(view.artifact) for view in views}
     assert len(folders) == 2 and all(folder.name.startswith("image-") for folder in folders), folders
