@@ -7,7 +7,14 @@ import torch
 
 from p2p_real.cli import main
 from p2p_real.errors import OptionError
-from p2p_real.runs.batch_size import GIB, MAX_BATCH_SIZE, InversionMemory, batch_size_for_memory, batch_size_option, choose_batch_size
+from p2p_real.runs.batch_size import (
+    GIB,
+    MAX_BATCH_SIZE,
+    InversionMemory,
+    batch_size_for_memory,
+    batch_size_option,
+    choose_batch_size,
+)
 from p2p_real.runs.invert import InversionSettings, invert_photos
 from p2p_real.runs.photos import Photo
 from p2p_real.text_encoders import ClipText, SdxlText
@@ -51,7 +58,8 @@ def test_the_batch_is_what_fits_beside_the_margin_clamped_to_1_and_16_and_the_ph
     assert batch_size_for_memory(GIB, total, NULL_TEXT_SD, 100) == 1  # less free than the margin: still 1
     assert batch_size_for_memory(140 * GIB, 141 * GIB, NULL_TEXT_SD, 100) == MAX_BATCH_SIZE
     assert batch_size_for_memory(140 * GIB, 141 * GIB, NULL_TEXT_SD, 0) == 1
-    # the same memory holds at least three times the photos of a method without a backward pass (its fixed part is smaller too)
+    # the same memory holds at least three times the photos of a method without a backward pass
+    # (its fixed part is smaller too)
     free = margin(total) + 2 * photo + 1
     assert batch_size_for_memory(free, total, NULL_TEXT_SD, 100) == 2
     assert batch_size_for_memory(free, total, InversionMemory(SD, 512, needs_backward=False), 100) >= 3 * 2
@@ -63,7 +71,8 @@ def test_auto_is_1_off_cuda_and_reads_the_free_memory_on_cuda(tiny_model, monkey
     total = 80 * GIB
     free = margin(total) + 5 * NULL_TEXT_SD.photo_bytes + 1
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (free - GIB, total))
-    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 3 * GIB)  # 1 GiB cached by us, unused: ours to use
+    # 1 GiB cached by us, unused: ours to use
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 3 * GIB)
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 2 * GIB)
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(total_memory=total))
     assert choose_batch_size(gpu, "null-text", 10) == 5
@@ -79,9 +88,12 @@ def test_the_option_takes_a_whole_number_or_auto():
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["invert", PHOTO, "--prompt", "a cat", "--batch-size", "many"], "--batch-size: expected a whole number of photos or auto, got 'many'"),
-    (["invert", PHOTO, "--prompt", "a cat", "--batch-size", "0"], "--batch-size: must be at least 1, got 0; pass a whole number"),
-    (["edit", PHOTO, "--prompt", "a cat", "--target", "a dog", "--batch-size", "1.5"], "--batch-size: expected a whole number"),
+    (["invert", PHOTO, "--prompt", "a cat", "--batch-size", "many"],
+     "--batch-size: expected a whole number of photos or auto, got 'many'"),
+    (["invert", PHOTO, "--prompt", "a cat", "--batch-size", "0"],
+     "--batch-size: must be at least 1, got 0; pass a whole number"),
+    (["edit", PHOTO, "--prompt", "a cat", "--target", "a dog", "--batch-size", "1.5"],
+     "--batch-size: expected a whole number"),
 ])
 def test_a_bad_batch_size_is_one_line_naming_the_flag_and_exit_2(argv, needle, tmp_path, capsys):
     assert main([*argv, "--output", str(tmp_path / "out"), *FAST]) == 2
@@ -95,7 +107,8 @@ def test_auto_is_the_default_and_inverts_one_at_a_time_on_the_cpu(tiny_model, tm
                  "--output", str(tmp_path / "b"), *FAST]) == 0
     assert "inverted 1 photo(s)" in capsys.readouterr().out
     sizes = []
-    monkeypatch.setattr("p2p_real.runs.invert.invert", lambda model, images, *args, **kwargs: sizes.append(len(images)) or [])
+    monkeypatch.setattr("p2p_real.runs.invert.invert",
+                        lambda model, images, *args, **kwargs: sizes.append(len(images)) or [])
     photos = [Photo(DATA / f"{name}.jpg", "a photo", name) for name in ("chelsea", "coffee", "rocket")]
     invert_photos(tiny_model, photos, tmp_path / "c", InversionSettings("ddim", 2), batch_size="auto", progress=False)
     assert sizes == [1, 1, 1]
