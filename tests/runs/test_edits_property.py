@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from p2p_real.artifacts import save_inversion
 from p2p_real.cli import main
 from p2p_real.images import load_image
-from p2p_real.random_models import tiny_random
 from p2p_real.pipeline import invert
+from p2p_real.random_models import tiny_random
 
 SOURCE = "a close-up photo of a tabby cat"
 GOOD, BAD_FIELD, BAD_WORD = "good", "bad field", "bad word"  # what each drawn value makes of its entry

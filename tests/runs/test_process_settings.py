@@ -49,8 +49,8 @@ def test_a_compiled_run_leaves_a_marker_that_only_the_same_model_setup_finds(mon
 
 
 def test_a_warm_cache_never_compiles_off_the_gpu(monkeypatch, tmp_path):
-    from p2p_real.runs.requests import ModelChoice
     from p2p_real.runs.compile_cache import mark_warm
+    from p2p_real.runs.requests import ModelChoice
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     mark_warm(ModelChoice("tiny-random", device="cpu").load())
