@@ -81,7 +81,8 @@ def test_bench_edit_with_another_method_into_one_folder_inverts_again_and_never_
     alone = bench("direct", tmp_path / "alone")
     for before, after, fresh in zip(ddim, direct, alone):
         assert after["artifact"] != before["artifact"] and after["artifact"] == fresh["artifact"]
-        assert json.loads((tmp_path / "shared" / after["artifact"] / "inversion.json").read_text())["method"] == "direct"
+        record = json.loads((tmp_path / "shared" / after["artifact"] / "inversion.json").read_text())
+        assert record["method"] == "direct"
         assert after["psnr_bg"] == fresh["psnr_bg"] and after["mse_bg"] == fresh["mse_bg"]
     assert len(list((tmp_path / "shared" / "artifacts").glob("*/inversion.json"))) == 4  # the ddim ones kept too
     assert len(list((tmp_path / "shared" / "edits").glob("*.png"))) == 4

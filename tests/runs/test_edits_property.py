@@ -30,7 +30,8 @@ entries = st.lists(st.tuples(st.sampled_from(TARGETS), st.sampled_from(WINDOWS),
 def artifact(tmp_path_factory):
     folder = tmp_path_factory.mktemp("artifact") / "chelsea"
     model = tiny_random(seed=0)
-    [inversion] = invert(model, [load_image("data/photos/chelsea.jpg", model.resolution)], [SOURCE], method="ddim", num_steps=2)
+    photo = load_image("data/photos/chelsea.jpg", model.resolution)
+    [inversion] = invert(model, [photo], [SOURCE], method="ddim", num_steps=2)
     save_inversion(inversion, folder)
     return folder
 

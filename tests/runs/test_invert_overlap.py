@@ -25,7 +25,8 @@ def photo_folder(folder: Path, count: int):
     folder.mkdir()
     for index in range(count):
         shutil.copy(DATA / SOURCES[index % len(SOURCES)], folder / f"photo{index}.jpg")
-    (folder / "captions.json").write_text(json.dumps({f"photo{index}.jpg": f"photo number {index}" for index in range(count)}))
+    captions = {f"photo{index}.jpg": f"photo number {index}" for index in range(count)}
+    (folder / "captions.json").write_text(json.dumps(captions))
     return find_photos([str(folder)])
 
 
@@ -51,18 +52,21 @@ def no_locks_left(output: Path) -> bool:
 def test_a_batch_out_of_memory_is_split_until_it_fits(tiny_model, tmp_path, monkeypatch):
     photos = photo_folder(tmp_path / "photos", 5)
     calls = out_of_memory_above(2, monkeypatch)
-    report = invert_photos(tiny_model, photos, tmp_path / "out", InversionSettings("ddim", 2), batch_size=8, progress=False)
+    report = invert_photos(tiny_model, photos, tmp_path / "out", InversionSettings("ddim", 2), batch_size=8,
+                           progress=False)
     assert [photo for photo, _ in report.done] == photos and not report.failed
     assert all((tmp_path / "out" / photo.name / "inversion.json").is_file() for photo in photos)
     assert calls == [(5, False), (3, False), (2, True), (1, True), (2, True)]
-    assert all(ran for size, ran in calls[2:]) and all(size <= 2 for size, _ in calls[2:])  # once it failed, batches of <= 2
+    # once it failed, batches of <= 2
+    assert all(ran for size, ran in calls[2:]) and all(size <= 2 for size, _ in calls[2:])
     assert no_locks_left(tmp_path / "out")
 
 
 def test_later_batches_take_the_smaller_size_so_one_error_costs_one_retry(tiny_model, tmp_path, monkeypatch):
     photos = photo_folder(tmp_path / "photos", 9)
     calls = out_of_memory_above(2, monkeypatch)
-    report = invert_photos(tiny_model, photos, tmp_path / "out", InversionSettings("ddim", 2), batch_size=4, progress=False)
+    report = invert_photos(tiny_model, photos, tmp_path / "out", InversionSettings("ddim", 2), batch_size=4,
+                           progress=False)
     assert len(report.done) == 9 and not report.failed
     # The second batch was claimed at 4 while the first inverted; it is inverted in halves without a retry.
     assert calls == [(4, False), (2, True), (2, True), (2, True), (2, True), (1, True)]
@@ -81,9 +85,11 @@ def test_a_photo_out_of_memory_alone_fails_after_the_graphs_are_dropped(tiny_mod
 
     monkeypatch.setattr(tiny_model.runner, "graphs", Graphs())
     calls = out_of_memory_above(0, monkeypatch)
-    report = invert_photos(tiny_model, photos, tmp_path / "out", InversionSettings("ddim", 2), batch_size=2, progress=False)
+    report = invert_photos(tiny_model, photos, tmp_path / "out", InversionSettings("ddim", 2), batch_size=2,
+                           progress=False)
     assert not report.done and [photo for photo, _ in report.failed] == photos
-    assert all(message == f"{photo.path}: out of GPU memory: try a smaller --batch-size, or --dtype float16 if you chose float32"
+    advice = "out of GPU memory: try a smaller --batch-size, or --dtype float16 if you chose float32"
+    assert all(message == f"{photo.path}: {advice}"
                for photo, message in report.failed)
     assert [size for size, _ in calls] == [2, 1, 1, 1] and len(cleared) == 4
     assert no_locks_left(tmp_path / "out")
@@ -102,7 +108,8 @@ def test_a_failed_write_fails_that_photo_alone_and_every_lock_is_released(tiny_m
     report = invert_photos(tiny_model, photos, output, InversionSettings("ddim", 2), batch_size=2, progress=False)
     assert [photo.name for photo, _ in report.done] == ["photo0", "photo1", "photo3", "photo4"]
     [(photo, message)] = report.failed
-    assert photo.name == "photo2" and message.startswith(f"{output / 'photo2'}: cannot write the artifact (No space left on device)")
+    assert photo.name == "photo2"
+    assert message.startswith(f"{output / 'photo2'}: cannot write the artifact (No space left on device)")
     assert "\n" not in message and not report.busy and not report.skipped and no_locks_left(output)
     again = invert_photos(tiny_model, photos, output, InversionSettings("ddim", 2), batch_size=2, progress=False)
     assert [photo.name for photo in again.skipped] == ["photo0", "photo1", "photo3", "photo4"]

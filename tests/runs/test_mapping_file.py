@@ -38,23 +38,26 @@ def test_mapping_file_entries(tmp_path):
 ])
 def test_a_bad_mapping_entry_is_named_and_skipped(tmp_path, field, value, needle):
     (tmp_path / "cat.jpg").write_bytes(b"")
-    good = {"image_path": "cat.jpg", "original_prompt": "a [cat]", "editing_prompt": "a [dog]", "blended_word": "cat dog"}
+    good = {"image_path": "cat.jpg", "original_prompt": "a [cat]", "editing_prompt": "a [dog]",
+            "blended_word": "cat dog"}
     (tmp_path / "mapping_file.json").write_text(json.dumps({"good": good, "bad": {**good, field: value}, "odd": 3}))
     edits, problems = read_mapping_entries(tmp_path / "mapping_file.json")
     assert [edit.key for edit in edits] == ["good"]
-    assert problems[0].startswith(f"{tmp_path / 'mapping_file.json'}, entry bad, field {field}: ") and needle in problems[0]
+    assert problems[0].startswith(f"{tmp_path / 'mapping_file.json'}, entry bad, field {field}: ")
+    assert needle in problems[0]
     assert "entry odd: expected an object" in problems[1] and len(problems) == 2
 
 
 def test_bench_edit_runs_the_good_entries_and_names_the_bad(tmp_path, capsys):
     photos = Path(__file__).parent.parent.parent / "data" / "photos"
-    good = {"image_path": str(photos / "chelsea.jpg"), "original_prompt": "a tabby [cat]", "editing_prompt": "a tabby [dog]",
-            "blended_word": "cat dog", "editing_type_id": "1"}
+    good = {"image_path": str(photos / "chelsea.jpg"), "original_prompt": "a tabby [cat]",
+            "editing_prompt": "a tabby [dog]", "blended_word": "cat dog", "editing_type_id": "1"}
     (tmp_path / "mapping_file.json").write_text(json.dumps({"good": good, "bad": {**good, "blended_word": 5}}))
     argv = ["bench", "edit", str(tmp_path / "mapping_file.json"), "--output", str(tmp_path / "out"), "--method", "ddim",
             "--metrics", "none", "--model", "tiny-random", "--steps", "2", "--quiet"]
     assert main(argv) == 1
     captured = capsys.readouterr()
-    assert captured.err.strip() == (f"p2p-real: skipped {tmp_path / 'mapping_file.json'}, entry bad, field blended_word: "
-                                    "expected the source and target words as text, e.g. \"cat dog\" (or \"\"); got 5")
+    assert captured.err.strip() == (f"p2p-real: skipped {tmp_path / 'mapping_file.json'}, entry bad, "
+                                    "field blended_word: expected the source and target words as text, "
+                                    "e.g. \"cat dog\" (or \"\"); got 5")
     assert [row["key"] for row in json.loads((tmp_path / "out" / "edit.json").read_text())["rows"]] == ["good"]

@@ -21,15 +21,18 @@ def test_compiled_kernels_are_kept_in_a_cache_folder_that_outlives_the_run(tmp_p
     import sys
 
     script = ("import os, sys; from p2p_real.cli import main; "
-              "main(['invert', 'data/photos/chelsea.jpg', '--prompt', 'a cat', '--output', sys.argv[1], '--model', 'tiny-random', "
-              "'--device', 'cpu', '--compile']); print(os.environ['TORCHINDUCTOR_CACHE_DIR'])")
+              "main(['invert', 'data/photos/chelsea.jpg', '--prompt', 'a cat', '--output', sys.argv[1], "
+              "'--model', 'tiny-random', '--device', 'cpu', '--compile']); "
+              "print(os.environ['TORCHINDUCTOR_CACHE_DIR'])")
     environment = {key: value for key, value in os.environ.items() if key != "TORCHINDUCTOR_CACHE_DIR"}
-    for user_choice, expected in ((None, tmp_path / "p2p-real" / "torch-compile"), (str(tmp_path / "mine"), tmp_path / "mine")):
+    choices = ((None, tmp_path / "p2p-real" / "torch-compile"), (str(tmp_path / "mine"), tmp_path / "mine"))
+    for user_choice, expected in choices:
         if user_choice:
             environment["TORCHINDUCTOR_CACHE_DIR"] = user_choice
         finished = subprocess.run([sys.executable, "-c", script, str(tmp_path / "out")], capture_output=True, text=True,
                                   env={**environment, "XDG_CACHE_HOME": str(tmp_path)})
-        assert "compiling the UNet needs a CUDA device" in finished.stderr  # refused on the CPU, after the folder was chosen
+        # refused on the CPU, after the folder was chosen
+        assert "compiling the UNet needs a CUDA device" in finished.stderr
         assert finished.stdout.strip().splitlines()[-1] == str(expected)
 
 
