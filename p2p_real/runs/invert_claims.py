@@ -19,7 +19,7 @@ from ..inversion.methods import METHODS
 from ..inversion.options import NullTextOptions
 from ..models import Model
 from . import locks
-from .naming import inside
+from .naming import file_system_problem, inside, usable_folder
 from .photos import Photo
 from .records import record_differences
 from .report import RunReport
@@ -82,12 +82,16 @@ def claim_batch(model: Model, queue: list[Photo], output: Path, settings: Invers
 def claim(model: Model, photo: Photo, output: Path, settings: InversionSettings, force: bool, keep_matching: bool,
           held: ExitStack, report: JobReport) -> Claimed | None:
     """Lock the photo's folder and read the photo when it needs inverting; else report why not."""
+    if photo.problem:
+        report.failed.append((photo, photo.problem))
+        return None
     if not photo.caption:
-        report.failed.append((photo, f"{photo.path}: no caption; give --prompt or add it to captions.json or {photo.path.stem}.txt"))
+        report.failed.append((photo, f"{photo.path}: no caption; give --prompt or add it to captions.json "
+                                     f"or {photo.path.stem}.txt"))
         return None
     with ExitStack() as lock:
         try:
-            folder = inside(output, photo.name)
+            folder = usable_folder(output, inside(output, photo.name))
             model.token_ids([photo.caption])  # a caption too long fails here, before any photo is read
             if not lock.enter_context(locks.claimed(folder)):
                 report.busy.append(photo)
@@ -99,6 +103,9 @@ def claim(model: Model, photo: Photo, output: Path, settings: InversionSettings,
             image = load_image(photo.path, model.resolution)
         except P2PError as error:
             report.failed.append((photo, str(error)))
+            return None
+        except OSError as error:  # a lock file or the folder that cannot be made (read-only, full)
+            report.failed.append((photo, file_system_problem(error, output)))
             return None
         held.enter_context(lock.pop_all())
         return Claimed(photo, image, digest)

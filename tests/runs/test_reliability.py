@@ -1,9 +1,12 @@
 """Issue 21: nothing lost, nothing trusted blindly, on the file system, in processes and in artifacts.
 Each test runs the command as a user would and checks the one line and the exit code it promises."""
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from p2p_real.cli import main
 
 PHOTOS = Path(__file__).parents[2] / "data" / "photos"
 SHAPES = Path(__file__).parents[2] / "data" / "shapes"
@@ -44,3 +47,90 @@ def test_a_broken_model_folder_is_one_error_line(tmp_path):
     assert result.returncode == 2
     assert len(error_lines(result.stderr)) == 1
     assert result.stderr.startswith("p2p-real: error: model folder") and str(broken) in result.stderr
+
+
+def two_photos(folder: Path, other_caption: bytes) -> Path:
+    """A folder of two photos, chelsea.jpg captioned in chelsea.txt and other.jpg in other.txt."""
+    folder.mkdir()
+    for name in ("chelsea.jpg", "other.jpg"):
+        (folder / name).write_bytes((PHOTOS / "chelsea.jpg").read_bytes())
+    (folder / "chelsea.txt").write_text("a cat")
+    (folder / "other.txt").write_bytes(other_caption)
+    return folder
+
+
+def invert_folder(folder: Path, output: Path, capsys) -> tuple[int, list[str]]:
+    code = main(["invert", str(folder), "--model", "tiny-random", "--steps", "2", "-q", "--output", str(output)])
+    return code, error_lines(capsys.readouterr().err)
+
+
+def test_a_caption_file_not_in_utf8_fails_its_photo_alone(tmp_path, capsys):
+    folder = two_photos(tmp_path / "photos", b"a cat \xff\xfe")
+    code, lines = invert_folder(folder, tmp_path / "out", capsys)
+    assert code == 1
+    assert len(lines) == 1 and str(folder / "other.txt") in lines[0] and "UTF-8" in lines[0]
+    assert (tmp_path / "out" / "chelsea" / "inversion.json").is_file()
+
+
+def test_a_captions_json_not_in_utf8_is_one_line_naming_it(tmp_path, capsys):
+    folder = two_photos(tmp_path / "photos", b"a dog")
+    (folder / "captions.json").write_bytes(b'{"chelsea.jpg": "a cat \xff"}')
+    code, lines = invert_folder(folder, tmp_path / "out", capsys)
+    assert code == 2 and len(lines) == 1 and str(folder / "captions.json") in lines[0]
+
+
+def test_a_file_where_a_photo_folder_should_be_fails_that_photo_alone(tmp_path, capsys):
+    folder = two_photos(tmp_path / "photos", b"a dog")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "chelsea").write_text("not a folder")
+    code, lines = invert_folder(folder, tmp_path / "out", capsys)
+    assert code == 1
+    assert len(lines) == 1 and str(tmp_path / "out" / "chelsea") in lines[0] and "a file stands" in lines[0]
+    assert (tmp_path / "out" / "other" / "inversion.json").is_file()
+
+
+def test_an_output_turning_read_only_midway_fails_the_rest_in_one_line_each(tmp_path, capsys, monkeypatch):
+    from p2p_real.runs import locks
+
+    opened, real_open = [], os.open
+
+    def open_until_read_only(path, flags, mode=0o777):
+        if str(path).endswith(".lock"):
+            opened.append(path)
+            if len(opened) > 1:  # the folder turned read-only after the first photo was claimed
+                raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(locks.os, "open", open_until_read_only)
+    folder = two_photos(tmp_path / "photos", b"a dog")
+    code, lines = invert_folder(folder, tmp_path / "out", capsys)
+    assert code == 1
+    assert len(lines) == 1 and "Permission denied" in lines[0] and ".other.lock" in lines[0]
+    assert "internal error" not in lines[0]
+    assert (tmp_path / "out" / "chelsea" / "inversion.json").is_file()
+    assert not list((tmp_path / "out").rglob("*.lock"))
+
+
+def test_a_lock_file_that_cannot_be_removed_does_not_fail_the_run(tmp_path, capsys, monkeypatch):
+    real_unlink = Path.unlink
+
+    def unlink_read_only(path, missing_ok=False):
+        if path.name.endswith(".lock"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink_read_only)
+    folder = two_photos(tmp_path / "photos", b"a dog")
+    code, lines = invert_folder(folder, tmp_path / "out", capsys)
+    assert code == 0 and lines == []
+
+
+def test_ui_on_a_busy_port_is_one_line_naming_the_port(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_command("ui", "--output", str(tmp_path), "--model", "tiny-random", "--port", str(port))
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [line for line in error_lines(result.stderr) if f"--port {port}" in line]
+    assert len(error_lines(result.stderr)) == 1
