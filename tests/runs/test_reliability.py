@@ -134,3 +134,37 @@ def test_ui_on_a_busy_port_is_one_line_naming_the_port(tmp_path):
     assert result.returncode == 2
     assert error_lines(result.stderr) == [line for line in error_lines(result.stderr) if f"--port {port}" in line]
     assert len(error_lines(result.stderr)) == 1
+
+
+def test_flags_of_one_edit_with_an_edits_file_are_refused_naming_the_flag(tmp_path, capsys):
+    for flags in (["--target", "a dog"], ["--name", "mine"], ["--prompt", "a cat"],
+                  ["--mask", str(SHAPES / "circle.png")], ["--cross-replace-steps", "0.5"],
+                  ["--blend", "circle", "circle"]):
+        code = main(["edit", str(SHAPES), "--model", "shapes", "--output", str(tmp_path), "-q", *flags])
+        lines = error_lines(capsys.readouterr().err)
+        assert code == 2 and len(lines) == 1 and lines[0].startswith(f"p2p-real: error: {flags[0]}:"), (flags, lines)
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_edits_file_of_artifacts_is_edited_with_their_model(tmp_path, capsys):
+    assert main(["invert", str(PHOTOS / "chelsea.jpg"), "--prompt", "a cat", "--model", "tiny-random", "--steps", "2",
+                 "-q", "--output", str(tmp_path / "inverted")]) == 0
+    edits = tmp_path / "best.yaml"  # as `p2p-real sweep` writes it: an artifact and no model
+    edits.write_text(f"edits:\n  - artifact: {tmp_path / 'inverted' / 'chelsea'}\n    target: a dog\n")
+    capsys.readouterr()
+    code = main(["edit", str(edits), "--output", str(tmp_path / "edited"), "-q"])
+    assert code == 0, capsys.readouterr().err
+    assert len(list((tmp_path / "edited" / "chelsea").glob("*/edited.png"))) == 1
+
+
+def test_an_edits_file_of_artifacts_of_several_models_asks_for_model(tmp_path, capsys):
+    for model in ("tiny-random", "shapes"):
+        assert main(["invert", str(SHAPES / "circle.png"), "--prompt", "a circle", "--model", model, "--steps", "2",
+                     "-q", "--output", str(tmp_path / model)]) == 0
+    edits = tmp_path / "edits.yaml"
+    edits.write_text("edits:\n" + "".join(f"  - artifact: {tmp_path / model / 'circle'}\n    target: a square\n"
+                                          for model in ("tiny-random", "shapes")))
+    capsys.readouterr()
+    code = main(["edit", str(edits), "--output", str(tmp_path / "edited"), "-q"])
+    lines = error_lines(capsys.readouterr().err)
+    assert code == 2 and len(lines) == 1 and "--model" in lines[0] and "2 models" in lines[0]
