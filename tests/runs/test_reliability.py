@@ -168,3 +168,41 @@ def test_an_edits_file_of_artifacts_of_several_models_asks_for_model(tmp_path, c
     code = main(["edit", str(edits), "--output", str(tmp_path / "edited"), "-q"])
     lines = error_lines(capsys.readouterr().err)
     assert code == 2 and len(lines) == 1 and "--model" in lines[0] and "2 models" in lines[0]
+
+
+def test_guidance_that_cannot_make_sense_is_refused_before_work(tmp_path, capsys):
+    for guidance in ("0", "-1", "1e30", "101", "nan"):
+        code = main(["invert", str(PHOTOS / "chelsea.jpg"), "--prompt", "a cat", "--model", "tiny-random",
+                     "--guidance", guidance, "--output", str(tmp_path / "out")])
+        lines = error_lines(capsys.readouterr().err)
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("p2p-real: error: --guidance:"), (guidance, lines)
+    assert not (tmp_path / "out" / "chelsea").exists()
+
+
+def test_guidance_out_of_range_is_refused_by_the_api(tiny_model):
+    import pytest
+    from PIL import Image
+
+    from p2p_real.errors import OptionError
+    from p2p_real.pipeline import invert
+
+    image = Image.new("RGB", (tiny_model.resolution,) * 2)
+    for guidance in (0.0, 1e30):
+        with pytest.raises(OptionError, match="guidance_scale"):
+            invert(tiny_model, [image], ["a cat"], "ddim", 2, guidance)
+
+
+def test_a_pie_bench_mask_run_beyond_the_image_is_a_bad_entry(tmp_path):
+    import json
+
+    from p2p_real.runs.pie_bench import read_mapping_entries
+
+    (tmp_path / "cat.jpg").write_bytes((PHOTOS / "chelsea.jpg").read_bytes())
+    entry = {"image_path": "cat.jpg", "original_prompt": "a [cat]", "editing_prompt": "a [dog]",
+             "blended_word": "cat dog", "editing_type_id": "1"}
+    mapping = {"inside": {**entry, "mask": [0, 512 * 512]}, "beyond": {**entry, "mask": [512 * 512, 10]},
+               "overlong": {**entry, "mask": [512 * 512 - 5, 10]}}
+    (tmp_path / "mapping_file.json").write_text(json.dumps(mapping))
+    edits, problems = read_mapping_entries(tmp_path / "mapping_file.json")
+    assert [edit.key for edit in edits] == ["inside"]
+    assert len(problems) == 2 and all("field mask" in problem and "beyond" in problem for problem in problems)
