@@ -206,3 +206,48 @@ def test_a_pie_bench_mask_run_beyond_the_image_is_a_bad_entry(tmp_path):
     edits, problems = read_mapping_entries(tmp_path / "mapping_file.json")
     assert [edit.key for edit in edits] == ["inside"]
     assert len(problems) == 2 and all("field mask" in problem and "beyond" in problem for problem in problems)
+
+
+def test_a_photo_folder_linked_outside_the_output_is_refused(tmp_path, capsys):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "chelsea").symlink_to(outside, target_is_directory=True)
+    folder = two_photos(tmp_path / "photos", b"a dog")
+    code, lines = invert_folder(folder, tmp_path / "out", capsys)
+    assert code == 1 and len(lines) == 1 and "outside the output folder" in lines[0]
+    assert not list(outside.iterdir())
+    assert (tmp_path / "out" / "other" / "inversion.json").is_file()
+
+
+def test_an_edit_folder_linked_outside_the_output_is_refused(tmp_path, capsys):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    argv = ["edit", str(PHOTOS / "chelsea.jpg"), "--prompt", "a cat", "--target", "a dog", "--name", "dog",
+            "--model", "tiny-random", "--steps", "2", "-q", "--output", str(tmp_path / "out")]
+    (tmp_path / "out" / "chelsea").mkdir(parents=True)
+    (tmp_path / "out" / "chelsea" / "dog").symlink_to(outside, target_is_directory=True)
+    code = main(argv)
+    lines = error_lines(capsys.readouterr().err)
+    assert code == 2 and len(lines) == 1 and "outside the output folder" in lines[0]
+    assert not list(outside.iterdir())
+
+
+def test_a_sweep_of_another_target_into_the_same_output_is_refused(tmp_path, capsys):
+    import json
+
+    assert main(["invert", str(SHAPES / "circle.png"), "--prompt", "a circle", "--model", "tiny-random", "--steps", "2",
+                 "-q", "--output", str(tmp_path / "inverted")]) == 0
+    artifact = tmp_path / "inverted" / "circle"
+    sweep_output = tmp_path / "sweep"
+    sweep_output.mkdir()
+    first = {"prompt": "a square", "artifact": str(artifact.resolve())}
+    (sweep_output / "sweep.json").write_text(json.dumps(first))  # what the first sweep recorded of itself
+    (sweep_output / "best.yaml").write_text("edits: []\n")
+    capsys.readouterr()
+    code = main(["sweep", str(artifact), "--target", "a triangle", "--model", "tiny-random", "--metrics", "none",
+                 "--metric-weights", "random", "-q", "--output", str(sweep_output)])
+    lines = error_lines(capsys.readouterr().err)
+    assert code == 2 and len(lines) == 1 and "holds the sweep" in lines[0]
+    assert json.loads((sweep_output / "sweep.json").read_text()) == first
+    assert (sweep_output / "best.yaml").read_text() == "edits: []\n"
