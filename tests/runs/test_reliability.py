@@ -251,3 +251,49 @@ def test_a_sweep_of_another_target_into_the_same_output_is_refused(tmp_path, cap
     assert code == 2 and len(lines) == 1 and "holds the sweep" in lines[0]
     assert json.loads((sweep_output / "sweep.json").read_text()) == first
     assert (sweep_output / "best.yaml").read_text() == "edits: []\n"
+
+
+def test_gpus_without_that_many_cuda_gpus_is_refused(tmp_path, capsys, monkeypatch):
+    from p2p_real.runs import launch
+
+    monkeypatch.setattr(launch, "cuda_gpus", lambda: 0)  # as on this CPU machine, and any other without GPUs
+    code = main(["invert", str(PHOTOS / "chelsea.jpg"), "--prompt", "a cat", "--model", "tiny-random", "--gpus", "2",
+                 "-q", "--output", str(tmp_path)])
+    lines = error_lines(capsys.readouterr().err)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("p2p-real: error: --gpus 2: no CUDA GPU")
+
+
+# A stand-in for torchrun: it starts a worker in a session of its own (as torchrun does) and stops it on SIGTERM.
+LAUNCHER = """
+import signal, subprocess, sys, time
+def stop(signum, frame):
+    worker.terminate(); worker.wait(); open(sys.argv[2], "w").write("stopped"); sys.exit(1)
+signal.signal(signal.SIGTERM, stop)
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+open(sys.argv[1], "w").write(str(worker.pid))
+time.sleep(120)
+"""
+
+
+def test_sigterm_to_the_command_reaches_the_processes_it_started(tmp_path):
+    import signal
+    import time
+
+    worker_pid, stopped = tmp_path / "worker.pid", tmp_path / "stopped"
+    runner = ("import sys; from p2p_real.runs.launch import run_owned; "
+              f"sys.exit(run_owned([sys.executable, '-c', {LAUNCHER!r}, {str(worker_pid)!r}, {str(stopped)!r}]))")
+    command = subprocess.Popen([sys.executable, "-c", runner])
+    deadline = time.monotonic() + 60
+    while not worker_pid.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.2)  # the pid's file written whole
+    command.send_signal(signal.SIGTERM)
+    assert command.wait(timeout=60) == 128 + signal.SIGTERM
+    assert stopped.read_text() == "stopped"  # the launcher got the signal, and had stopped its worker when we returned
+    pid = int(worker_pid.read_text())
+    try:
+        os.kill(pid, 0)
+        alive = open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        alive = False
+    assert not alive
