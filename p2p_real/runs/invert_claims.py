@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..artifacts import Inversion, read_record, sha256
+from ..artifacts import TENSORS_FILE, Inversion, read_record, sha256
 from ..defaults import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
 from ..errors import P2PError
 from ..images import load_image
@@ -120,6 +120,8 @@ def settled(folder: Path, photo: Photo, wanted: dict, redo: bool, replace: bool,
         recorded, problem = {}, f"{error}, or use another --output"
     else:
         difference = None if recorded is None else record_difference(recorded, wanted)
+        if recorded is not None and not difference and not tensors_intact(folder, recorded):
+            return False  # the same work, but its tensors truncated or changed since: not done, redone
         problem = difference and f"{folder}: {difference}; pass --force to replace it, or use another --output"
     if recorded is None or redo or (problem and replace):
         return False
@@ -140,6 +142,14 @@ def record_difference(recorded: dict, wanted: dict) -> str | None:
     differences = (record_differences(recorded, wanted, RECORD_LABELS, RECORD_LABELS)
                    + record_differences(options, wanted_options, sorted(set(options) | set(wanted_options))))
     return f"inverted with {', and '.join(differences)}" if differences else None
+
+
+def tensors_intact(folder: Path, recorded: dict) -> bool:
+    """Whether the artifact's tensors are still the bytes its record was written for."""
+    try:
+        return sha256(folder / TENSORS_FILE) == recorded.get("tensors_sha256")
+    except OSError:
+        return False
 
 
 def file_sha256(path: Path) -> str:

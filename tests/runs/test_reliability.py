@@ -297,3 +297,54 @@ def test_sigterm_to_the_command_reaches_the_processes_it_started(tmp_path):
     except (ProcessLookupError, FileNotFoundError):
         alive = False
     assert not alive
+
+
+def inverted_chelsea(output: Path) -> Path:
+    assert main(["invert", str(PHOTOS / "chelsea.jpg"), "--prompt", "a cat", "--model", "tiny-random", "--steps", "2",
+                 "-q", "--output", str(output)]) == 0
+    return output / "chelsea"
+
+
+def tamper(artifact: Path, name: str, tensor) -> None:
+    """Replace one tensor of the artifact, and its checksum with it, as a careless tool might."""
+    import hashlib
+    import json
+
+    from safetensors.torch import load, save
+
+    tensors = load((artifact / "inversion.safetensors").read_bytes())
+    data = save({**tensors, name: tensor})
+    (artifact / "inversion.safetensors").write_bytes(data)
+    record = json.loads((artifact / "inversion.json").read_text())
+    (artifact / "inversion.json").write_text(json.dumps({**record, "tensors_sha256": hashlib.sha256(data).hexdigest()}))
+
+
+def test_artifacts_whose_tensors_do_not_fit_are_refused_naming_them(tmp_path, capsys):
+    import torch
+
+    artifact = inverted_chelsea(tmp_path / "inverted")
+    from safetensors.torch import load
+
+    good = load((artifact / "inversion.safetensors").read_bytes())["noise_latents"]
+    for name, tensor, needle in (("noise_latents", good[:, :4, :4].contiguous(), "do not fit"),
+                                 ("noise_latents", good.to(torch.int32), "dtype"),
+                                 ("noise_latents", torch.full_like(good, float("nan")), "not finite")):
+        tamper(artifact, name, tensor)
+        capsys.readouterr()
+        code = main(["edit", str(artifact), "--target", "a dog", "--model", "tiny-random", "-q",
+                     "--output", str(tmp_path / "edited")])
+        lines = error_lines(capsys.readouterr().err)
+        assert code == 2 and len(lines) == 1 and str(artifact) in lines[0] and needle in lines[0], lines
+    assert not (tmp_path / "edited" / "chelsea").exists() or not list((tmp_path / "edited").rglob("edited.png"))
+
+
+def test_a_kept_artifact_truncated_after_its_record_is_redone_on_resume(tmp_path, capsys):
+    from p2p_real.artifacts import load_inversion
+
+    artifact = inverted_chelsea(tmp_path / "inverted")
+    tensors = artifact / "inversion.safetensors"
+    tensors.write_bytes(tensors.read_bytes()[:1000])
+    capsys.readouterr()
+    inverted_chelsea(tmp_path / "inverted")
+    assert "inverted 1 photo(s)" in capsys.readouterr().out
+    load_inversion(artifact)  # whole again
