@@ -164,6 +164,7 @@ def job_mask(job: EditJob, inversion: Inversion) -> MaskFile | None:
         return None
     mask = job.mask_file or read_mask(job.mask)  # read already where the job was made, to check it
     mask.check_covers(tuple(inversion.image.shape[:2]), tuple(inversion.noise_latents.shape[-2:]))
+    mask.check_lines_up(inversion.source_path)
     return mask
 
 

@@ -348,3 +348,19 @@ def test_a_kept_artifact_truncated_after_its_record_is_redone_on_resume(tmp_path
     inverted_chelsea(tmp_path / "inverted")
     assert "inverted 1 photo(s)" in capsys.readouterr().out
     load_inversion(artifact)  # whole again
+
+
+def test_a_mask_of_another_shape_than_the_photo_is_refused_naming_it(tmp_path, capsys):
+    from PIL import Image
+
+    artifact = inverted_chelsea(tmp_path / "inverted")  # chelsea.jpg is square
+    mask = tmp_path / "wide.png"
+    Image.new("L", (90, 60), 255).save(mask)
+    capsys.readouterr()
+    code = main(["edit", str(artifact), "--target", "a dog", "--mask", str(mask), "--model", "tiny-random", "-q",
+                 "--output", str(tmp_path / "edited")])
+    lines = error_lines(capsys.readouterr().err)
+    assert code == 2 and len(lines) == 1 and str(mask) in lines[0] and "would not line up" in lines[0]
+    Image.new("L", (64, 64), 255).save(mask)  # the photo's shape at another size lines up
+    assert main(["edit", str(artifact), "--target", "a dog", "--mask", str(mask), "--model", "tiny-random", "-q",
+                 "--output", str(tmp_path / "edited")]) == 0
