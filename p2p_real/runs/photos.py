@@ -27,7 +27,11 @@ def find_photos(inputs: list[str], prompt: str | None = None) -> list[Photo]:
     for text in inputs:
         path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+            try:
+                found = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+            except OSError as error:
+                raise P2PError(f"{path}: cannot list this folder ({error.strerror or error}); "
+                               f"fix its permissions") from None
             if not found:
                 raise P2PError(f"{path}: no photos in this folder (looked for {', '.join(PHOTO_SUFFIXES)})")
             for photo in found:

@@ -14,7 +14,7 @@ from ..models import Model
 from .edit_command import check_edit_source, recorded_model
 from .edits import invert_sources, source_names
 from .edits_file import EditJob
-from .naming import inside
+from .naming import file_system_problem, inside
 from .outcome import Outcome
 from .requests import SweepRequest
 from .sweep import SweepScoring, describe, sweep, write_sweep
@@ -37,7 +37,10 @@ def run_sweep(request: SweepRequest) -> Outcome:
     scoring = SweepScoring(metric_models, reader, request.edit_tolerance)
     result = sweep(model, inversion, target, request.base, request.grid, scoring, request.settings_per_pass,
                    request.progress)
-    best_yaml = write_sweep(output, model, inversion, EditJob(artifact, target, request.base), result, scoring)
+    try:
+        best_yaml = write_sweep(output, model, inversion, EditJob(artifact, target, request.base), result, scoring)
+    except OSError as error:  # a full disk, a folder made read-only meanwhile
+        raise P2PError(file_system_problem(error, output)) from None
     files = "grid.png, plot.png, sweep.json" + (", best.yaml" if best_yaml else "")
     return Outcome(
         code=1 if result.failed else 0,

@@ -364,3 +364,17 @@ def test_a_mask_of_another_shape_than_the_photo_is_refused_naming_it(tmp_path, c
     Image.new("L", (64, 64), 255).save(mask)  # the photo's shape at another size lines up
     assert main(["edit", str(artifact), "--target", "a dog", "--mask", str(mask), "--model", "tiny-random", "-q",
                  "--output", str(tmp_path / "edited")]) == 0
+
+
+def test_a_folder_of_photos_that_cannot_be_listed_is_one_line_naming_it(tmp_path, capsys, monkeypatch):
+    folder = two_photos(tmp_path / "photos", b"a dog")
+    real_iterdir = Path.iterdir
+
+    def unlistable(path):
+        if path == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_iterdir(path)
+
+    monkeypatch.setattr(Path, "iterdir", unlistable)
+    code, lines = invert_folder(folder, tmp_path / "out", capsys)
+    assert code == 2 and len(lines) == 1 and str(folder) in lines[0] and "cannot list" in lines[0]
