@@ -15,7 +15,7 @@ import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 
-from ..defaults import INVERSION_METHODS, MAX_GUIDANCE, NETWORK_METRICS
+from ..defaults import DEFAULT_GUIDANCE, INVERSION_METHODS, MAX_GUIDANCE, NETWORK_METRICS
 from ..errors import OptionError, P2PError
 from ..inversion.options import NullTextOptions
 from .edit_flags import FIELD_FLAGS
@@ -77,8 +77,8 @@ def check_flags(flags, needs_gradio: bool = False) -> None:
     if flags.has("guidance") and not math.isfinite(flags.guidance):
         raise P2PError(f"--guidance: expected a finite number, got {flags.guidance}")
     if flags.has("guidance") and not 0 < flags.guidance <= MAX_GUIDANCE:
-        raise P2PError(f"--guidance: expected a scale above 0 and at most {MAX_GUIDANCE:g} (default 7.5; SD's useful "
-                       f"scales are 1 to 20), got {flags.guidance}")
+        raise P2PError(f"--guidance: expected a scale above 0 and at most {MAX_GUIDANCE:g} "
+                       f"(default {DEFAULT_GUIDANCE:g}; SD's useful scales are 1 to 20), got {flags.guidance}")
 
 
 def check_ui_installed() -> None:
