@@ -91,8 +91,8 @@ def read_record(folder: str | os.PathLike) -> dict | None:
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ArtifactError(f"{metadata_path}: not a p2p-real inversion file")
     if metadata.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(f"{metadata_path}: format version {metadata.get('format_version')} "
-                            f"is not {FORMAT_VERSION}; re-invert the photo")
+        raise ArtifactError(f"{metadata_path}: format version {metadata.get('format_version')} is not "
+                            f"{FORMAT_VERSION}; re-invert the photo")
     return metadata
 
 
@@ -117,18 +117,38 @@ def load_inversion(path: str | os.PathLike, model=None) -> Inversion:
         tensors = load(data)
     except SafetensorError as error:
         raise ArtifactError(f"{tensors_path}: unreadable ({error}); re-run `p2p-real invert --force`") from None
-    fields = {key: value for key, value in metadata.items()
-              if key not in ("format", "format_version", "tensors_sha256")}
+    not_fields = ("format", "format_version", "tensors_sha256")
+    fields = {key: value for key, value in metadata.items() if key not in not_fields}
     try:
         inversion = Inversion(**fields, **tensors)
     except TypeError as error:
         raise ArtifactError(f"{folder}: fields do not match this version of p2p-real ({error})") from None
     if inversion.null_text_embeddings.shape[0] != inversion.num_steps:
-        raise ArtifactError(f"{tensors_path}: {inversion.null_text_embeddings.shape[0]} embeddings "
-                            f"for {inversion.num_steps} steps")
+        raise ArtifactError(f"{tensors_path}: {inversion.null_text_embeddings.shape[0]} embeddings for "
+                            f"{inversion.num_steps} steps")
+    check_tensors(inversion, tensors_path)
     if model is not None:
         check_model(inversion, model, folder)
     return inversion
+
+
+def check_tensors(inversion: Inversion, tensors_path: Path) -> None:
+    """Tensors of the kinds an inversion holds: floating latents and embeddings with finite values,
+    uint8 pictures. An artifact whose checksum was made to match other contents is named, not edited."""
+    for name in ("noise_latents", "null_text_embeddings", "latent_offsets"):
+        tensor = getattr(inversion, name)
+        if tensor is not None and (not tensor.is_floating_point() or not torch.isfinite(tensor).all()):
+            kind = "values that are not finite" if tensor.is_floating_point() else f"dtype {tensor.dtype}"
+            raise ArtifactError(f"{tensors_path}: {name} holds {kind}; re-run `p2p-real invert --force`")
+    if inversion.noise_latents.dim() != 3 or inversion.null_text_embeddings.dim() != 3:
+        raise ArtifactError(f"{tensors_path}: latents of shape {tuple(inversion.noise_latents.shape)} and embeddings "
+                            f"of shape {tuple(inversion.null_text_embeddings.shape)}, not (C, h, w) and (steps, L, D); "
+                            f"re-run `p2p-real invert --force`")
+    for name in ("image", "reconstruction"):
+        picture = getattr(inversion, name)
+        if picture.dtype != torch.uint8 or picture.dim() != 3 or picture.shape[-1] != 3:
+            raise ArtifactError(f"{tensors_path}: {name} is not an (H, W, 3) uint8 picture; "
+                                f"re-run `p2p-real invert --force`")
 
 
 def check_model(inversion: Inversion, model, folder) -> None:
@@ -138,6 +158,13 @@ def check_model(inversion: Inversion, model, folder) -> None:
             f"{inversion.model_fingerprint}), not with {model.name!r} ({model.fingerprint}); "
             f"pass --model {inversion.model_name} or invert the photo again with this model"
         )
+    latent_side = model.unet.config.sample_size
+    latents = (model.unet.config.in_channels, latent_side, latent_side)
+    if tuple(inversion.noise_latents.shape) != latents or tuple(inversion.image.shape[:2]) != (model.resolution,) * 2:
+        raise ArtifactError(f"{folder}: latents of shape {tuple(inversion.noise_latents.shape)} and a "
+                            f"{inversion.image.shape[1]}x{inversion.image.shape[0]} picture do not fit {model.name!r}, "
+                            f"which takes latents of shape {latents} and {model.resolution}x{model.resolution} "
+                            f"pictures; re-run `p2p-real invert --force`")
 
 
 def sha256(path: Path) -> str:

@@ -37,8 +37,19 @@ JOBS = {
 }
 
 
+def quiet_libraries() -> None:
+    """Under --quiet, silence the libraries' own progress bars and warnings where they are made: the
+    environment they read when first imported (none is imported yet), inherited by torchrun's workers.
+    The user's own settings win."""
+    for name, value in (("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error"),
+                        ("DIFFUSERS_VERBOSITY", "error"), ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")):
+        os.environ.setdefault(name, value)
+
+
 def main(argv: list[str] | None = None) -> int:
     namespace = build_parser().parse_args(argv)
+    if getattr(namespace, "progress", True) is False:
+        quiet_libraries()
     warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation chatter is not for users of a CLI
     warnings.filterwarnings("ignore", category=UserWarning, module="huggingface_hub|diffusers|transformers")
     try:

@@ -10,6 +10,8 @@ INVERSION_METHODS = ("null-text", "ddim", "negative-prompt", "direct")
 NETWORK_METRICS = ("lpips", "clip", "structure")  # the benchmarks' metrics beside PSNR, SSIM and MSE
 DEFAULT_STEPS = 50  # DDIM steps, as both papers
 DEFAULT_GUIDANCE = 7.5  # classifier-free guidance scale, as both papers and PIE-Bench
+# Beyond this, guidance only overflows: SD's useful scales are 1 to 20; 0 (no text at all) edits nothing.
+MAX_GUIDANCE = 100.0
 DEFAULT_METHOD = "null-text"  # the inversion method, Mokady et al. 2023
 # The CLI's step defaults for the small built-ins, so that a run on a CPU takes seconds: tiny-random
 # is a smoke model; shapes gives up 0.8 dB of null-text PSNR at 10 steps against 20 (data/shapes).

@@ -8,7 +8,7 @@ from __future__ import annotations
 from PIL import Image
 
 from .artifacts import Inversion
-from .defaults import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
+from .defaults import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_GUIDANCE
 from .errors import OptionError, check_number
 from .eval.metrics import reconstruction_metrics
 from .images import to_tensor, to_uint8
@@ -87,16 +87,16 @@ def check_arguments(model: Model, images, prompts, method, num_steps, guidance_s
     size = model.resolution
     for index, image in enumerate(images):
         if not isinstance(image, Image.Image) or image.mode != "RGB" or image.size != (size, size):
-            found = (f"a {image.mode} image of {image.size[0]}x{image.size[1]}" if isinstance(image, Image.Image)
-                     else type(image).__name__)
-            raise OptionError("images", f"images[{index}] is {found}, not the {size}x{size} RGB photo "
-                                        f"this model takes; read photos with load_image(path, model.resolution)")
+            is_image = isinstance(image, Image.Image)
+            found = f"a {image.mode} image of {image.size[0]}x{image.size[1]}" if is_image else type(image).__name__
+            raise OptionError("images", f"images[{index}] is {found}, not the {size}x{size} RGB photo this model "
+                                        f"takes; read photos with load_image(path, model.resolution)")
     for index, prompt in enumerate(prompts):
         if not isinstance(prompt, str) or not prompt.strip():
             raise OptionError("prompts", f"prompts[{index}] is {prompt!r}; give each photo's caption as non-empty text")
     most = model.scheduler_config.get("num_train_timesteps", 1000)
     if not isinstance(num_steps, int) or isinstance(num_steps, bool) or not 1 <= num_steps <= most:
         raise OptionError("num_steps", f"expected a whole number of DDIM steps from 1 to {most}, got {num_steps!r}")
-    check_number("guidance_scale", guidance_scale)
+    check_number("guidance_scale", guidance_scale, 0.0, MAX_GUIDANCE, above_low=True)
     if not isinstance(options, NullTextOptions):
         raise OptionError("options", f"expected a NullTextOptions, got {type(options).__name__}")

@@ -15,7 +15,7 @@ import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 
-from ..defaults import INVERSION_METHODS, NETWORK_METRICS
+from ..defaults import DEFAULT_GUIDANCE, INVERSION_METHODS, MAX_GUIDANCE, NETWORK_METRICS
 from ..errors import OptionError, P2PError
 from ..inversion.options import NullTextOptions
 from .edit_flags import FIELD_FLAGS
@@ -26,8 +26,8 @@ from .sweep_grid import SweepGrid, sweep_grid
 # captions file) is left out, so that its error is never blamed on a flag.
 FLAGS = {
     "num_steps": "--steps", "guidance_scale": "--guidance", "num_inner_steps": "--inner-steps",
-    "learning_rate": "--learning-rate", "early_stop_epsilon": "--early-stop", "device": "--device", "compile": "--compile",
-    "batch_size": "--batch-size", **FIELD_FLAGS,
+    "learning_rate": "--learning-rate", "early_stop_epsilon": "--early-stop", "device": "--device",
+    "compile": "--compile", "batch_size": "--batch-size", **FIELD_FLAGS,
 }
 DEVICE = re.compile(r"cpu|mps|cuda(:\d+)?")
 UI_NEEDS_GRADIO = 'p2p-real ui needs gradio, which the ui extra installs: pip install "p2p-real[ui]"'
@@ -55,7 +55,8 @@ def check_flags(flags, needs_gradio: bool = False) -> None:
         if not Path(path).exists():
             raise P2PError(f"{path}: no such file or folder")
     if flags.has("mask") and flags.mask is not None and not Path(flags.mask).is_file():
-        raise P2PError(f"--mask {flags.mask}: no such file; give a PNG or JPEG, white where the edit may change the photo")
+        raise P2PError(f"--mask {flags.mask}: no such file; give a PNG or JPEG, white where the edit may change "
+                       f"the photo")
     if flags.has("port") and not 1 <= flags.port <= 65535:
         raise P2PError(f"--port: expected a port number from 1 to 65535, got {flags.port}")
     for flag in ("steps", "gpus"):
@@ -75,6 +76,9 @@ def check_flags(flags, needs_gradio: bool = False) -> None:
         raise P2PError(f"--device {flags.device!r}: not a device; use cpu, cuda, cuda:N (N a GPU's number) or mps")
     if flags.has("guidance") and not math.isfinite(flags.guidance):
         raise P2PError(f"--guidance: expected a finite number, got {flags.guidance}")
+    if flags.has("guidance") and not 0 < flags.guidance <= MAX_GUIDANCE:
+        raise P2PError(f"--guidance: expected a scale above 0 and at most {MAX_GUIDANCE:g} "
+                       f"(default {DEFAULT_GUIDANCE:g}; SD's useful scales are 1 to 20), got {flags.guidance}")
 
 
 def check_ui_installed() -> None:
@@ -90,7 +94,8 @@ def check_sweep(gpus: int, cross: str, self_replace: str, thresholds: str | None
         raise P2PError("--gpus: a sweep runs on one GPU (its settings share one sampling pass); leave --gpus out")
     grid = sweep_grid(cross, self_replace, thresholds, blend)
     if not math.isfinite(tolerance) or not 0 <= tolerance <= 1:
-        raise P2PError(f"--edit-tolerance: expected a fraction of the grid's range of edit scores in [0, 1], got {tolerance}")
+        raise P2PError(f"--edit-tolerance: expected a fraction of the grid's range of edit scores in [0, 1], "
+                       f"got {tolerance}")
     return grid
 
 
@@ -105,7 +110,8 @@ def check_output(folder: Path) -> None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise P2PError(f"--output {folder}: cannot write there ({error.strerror or error}); give another folder") from None
+        raise P2PError(f"--output {folder}: cannot write there ({error.strerror or error}); "
+                       f"give another folder") from None
     finally:
         for path in made:
             try:
@@ -123,7 +129,8 @@ def method_names(methods: str) -> list[str]:
     chosen = [method.strip() for method in methods.split(",") if method.strip()]
     unknown = [method for method in chosen if method not in INVERSION_METHODS]
     if unknown or not chosen:
-        raise P2PError(f"--methods: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(INVERSION_METHODS)}")
+        raise P2PError(f"--methods: unknown {', '.join(unknown) or '(none given)'}; "
+                       f"choose from {', '.join(INVERSION_METHODS)}")
     return chosen
 
 
@@ -131,5 +138,6 @@ def metric_names(metrics: str) -> set[str]:
     """`--metrics lpips,clip` (or none) as a set of names, each one known."""
     names = set() if metrics == "none" else set(filter(None, metrics.split(",")))
     if names - set(NETWORK_METRICS):
-        raise P2PError(f"--metrics: unknown {', '.join(sorted(names - set(NETWORK_METRICS)))}; choose from {', '.join(NETWORK_METRICS)} or none")
+        unknown = ", ".join(sorted(names - set(NETWORK_METRICS)))
+        raise P2PError(f"--metrics: unknown {unknown}; choose from {', '.join(NETWORK_METRICS)} or none")
     return names

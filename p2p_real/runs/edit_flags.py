@@ -153,3 +153,10 @@ def entry_fields(options: EditOptions) -> dict:
 def entry_key(field_name: str) -> str:
     """An edits file's name for an EditOptions field."""
     return next((row.key for row in EDIT_FLAGS if row.field == field_name and row.key), field_name)
+
+
+def flags_set(options: EditOptions, verb: str) -> list[str]:
+    """The verb's edit flags whose value in `options` is not their default: those the command line set."""
+    unset = edit_options({row.dest: row.default() for row in verb_flags(verb)})
+    changed = [row.flag for row in verb_flags(verb) if getattr(options, row.field) != getattr(unset, row.field)]
+    return list(dict.fromkeys(changed))

@@ -31,7 +31,7 @@ from .edits_file import EditJob
 from .invert import InversionSettings, invert_waiting
 from .masks import MaskFile, read_mask
 from .memory import Failed, split_on_out_of_memory
-from .naming import edit_folder_name, given_name, inside, sanitize
+from .naming import edit_folder_name, file_system_problem, given_name, inside, sanitize, usable_folder
 from .photos import Photo, photo_names
 from .records import edit_record
 from .report import RunReport
@@ -39,7 +39,8 @@ from .report import RunReport
 # Edits of one photo sampled together: N of them cost one pass of N + 1 prompts. More rows per
 # pass would gain little on a GPU that is already busy and would risk its memory at SD's size.
 MAX_TARGETS_PER_PASS = 8
-NOT_PIXELS = ("model", "mask")  # settings recorded for people that leave the pixels as they are (the model's name, the mask's path)
+# Settings recorded for people that leave the pixels as they are (the model's name, the mask's path).
+NOT_PIXELS = ("model", "mask")
 OUT_OF_MEMORY_ADVICE = "try --dtype float16 if you chose float32"
 
 
@@ -131,13 +132,15 @@ def plan_edits(model: Model, artifact: Path, jobs: list[EditJob], photo_folder: 
     for job in jobs:
         if job.source.is_file() and job.prompt and job.prompt != inversion.prompt:
             # One photo with several captions in one run: its artifact holds the one it was inverted with.
-            report.failed.append((job, f"{artifact}: inverted with the prompt {inversion.prompt!r}, not {job.prompt!r}; "
+            report.failed.append((job, f"{artifact}: inverted with the prompt {inversion.prompt!r}, "
+                                       f"not {job.prompt!r}; "
                                        f"give each edit of this photo that caption, or use another --output"))
             continue
         try:
             mask = job_mask(job, inversion)
             settings = edit_record(job.target, job.options, inversion, model, content, mask)
-            folder = edit_folder(job, settings, photo_folder)
+            output = photo_folder.parent  # photo_folder is OUTPUT/<photo>
+            folder = usable_folder(output, edit_folder(job, settings, usable_folder(output, photo_folder)))
         except P2PError as error:
             report.failed.append((job, str(error)))
             continue
@@ -161,6 +164,7 @@ def job_mask(job: EditJob, inversion: Inversion) -> MaskFile | None:
         return None
     mask = job.mask_file or read_mask(job.mask)  # read already where the job was made, to check it
     mask.check_covers(tuple(inversion.image.shape[:2]), tuple(inversion.noise_latents.shape[-2:]))
+    mask.check_lines_up(inversion.source_path)
     return mask
 
 
@@ -176,17 +180,24 @@ def artifact_edit_folder(model: Model, job: EditJob, output: str | Path) -> Path
     skipped edit's report names only the job."""
     inversion = load_inversion(job.source, model)
     photo_folder = inside(Path(output), source_names([job])[job.source])
-    settings = edit_record(job.target, job.options, inversion, model, tensors_sha256(inversion), job_mask(job, inversion))
+    settings = edit_record(job.target, job.options, inversion, model, tensors_sha256(inversion),
+                           job_mask(job, inversion))
     return edit_folder(job, settings, photo_folder)
 
 
-def claim_edits(edits: list[PendingEdit], force: bool, maps: bool, held: ExitStack, report: EditReport) -> list[PendingEdit]:
+def claim_edits(edits: list[PendingEdit], force: bool, maps: bool, held: ExitStack,
+                report: EditReport) -> list[PendingEdit]:
     """Lock each edit's folder and keep those still to do; the others go into the report as busy
     (another run is doing it), skipped (done) or failed (a named folder holding another edit)."""
     todo = []
     for pending in edits:
         with ExitStack() as lock:
-            if not lock.enter_context(locks.claimed(pending.folder)):
+            try:
+                claimed = lock.enter_context(locks.claimed(pending.folder))
+            except OSError as error:  # a lock file that cannot be made (a read-only or full output)
+                report.failed.append((pending.job, file_system_problem(error, pending.folder)))
+                continue
+            if not claimed:
                 report.busy.append(pending.job)
                 continue
             recorded = recorded_settings(pending.folder)
@@ -196,7 +207,8 @@ def claim_edits(edits: list[PendingEdit], force: bool, maps: bool, held: ExitSta
                                                    f"to replace it, or give this edit another name"))
                 continue
             wanted = ["edited.png", "grid.png"] + (["maps.png"] if maps else [])
-            if not force and recorded is not None and not problem and all((pending.folder / name).is_file() for name in wanted):
+            complete = all((pending.folder / name).is_file() for name in wanted)
+            if not force and recorded is not None and not problem and complete:
                 report.skipped.append(pending.job)
                 continue
             held.enter_context(lock.pop_all())
@@ -209,7 +221,8 @@ def edit_together(model: Model, inversion: Inversion, edits: list[PendingEdit], 
     """Edits of one inversion in one sampling pass. When the pass fails (a bad word in one edit, or
     memory for many), each edit is tried alone (runs/memory.py), so that one bad edit never stops the others."""
     def work(part: list[PendingEdit]) -> list[EditResult]:
-        return edit(model, inversion, [pending.job.target for pending in part], [pending.job.options for pending in part],
+        return edit(model, inversion, [pending.job.target for pending in part],
+                    [pending.job.options for pending in part],
                     [pending.mask for pending in part], progress=progress)
 
     results = split_on_out_of_memory(work, edits, model, OUT_OF_MEMORY_ADVICE, one_by_one=True, also=(P2PError,))
@@ -217,5 +230,9 @@ def edit_together(model: Model, inversion: Inversion, edits: list[PendingEdit], 
         if isinstance(result, Failed):
             report.failed.append((pending.job, result.message))
         else:
-            write_edit(result, pending, model.tokenizer if maps else None)
-            report.done.append((pending.job, pending.folder))
+            try:
+                write_edit(result, pending, model.tokenizer if maps else None)
+            except OSError as error:
+                report.failed.append((pending.job, file_system_problem(error, pending.folder)))
+            else:
+                report.done.append((pending.job, pending.folder))

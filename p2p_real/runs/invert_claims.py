@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..artifacts import Inversion, read_record, sha256
+from ..artifacts import TENSORS_FILE, Inversion, read_record, sha256
 from ..defaults import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
 from ..errors import P2PError
 from ..images import load_image
@@ -19,7 +19,7 @@ from ..inversion.methods import METHODS
 from ..inversion.options import NullTextOptions
 from ..models import Model
 from . import locks
-from .naming import inside
+from .naming import file_system_problem, inside, usable_folder
 from .photos import Photo
 from .records import record_differences
 from .report import RunReport
@@ -82,12 +82,16 @@ def claim_batch(model: Model, queue: list[Photo], output: Path, settings: Invers
 def claim(model: Model, photo: Photo, output: Path, settings: InversionSettings, force: bool, keep_matching: bool,
           held: ExitStack, report: JobReport) -> Claimed | None:
     """Lock the photo's folder and read the photo when it needs inverting; else report why not."""
+    if photo.problem:
+        report.failed.append((photo, photo.problem))
+        return None
     if not photo.caption:
-        report.failed.append((photo, f"{photo.path}: no caption; give --prompt or add it to captions.json or {photo.path.stem}.txt"))
+        report.failed.append((photo, f"{photo.path}: no caption; give --prompt or add it to captions.json "
+                                     f"or {photo.path.stem}.txt"))
         return None
     with ExitStack() as lock:
         try:
-            folder = inside(output, photo.name)
+            folder = usable_folder(output, inside(output, photo.name))
             model.token_ids([photo.caption])  # a caption too long fails here, before any photo is read
             if not lock.enter_context(locks.claimed(folder)):
                 report.busy.append(photo)
@@ -99,6 +103,9 @@ def claim(model: Model, photo: Photo, output: Path, settings: InversionSettings,
             image = load_image(photo.path, model.resolution)
         except P2PError as error:
             report.failed.append((photo, str(error)))
+            return None
+        except OSError as error:  # a lock file or the folder that cannot be made (read-only, full)
+            report.failed.append((photo, file_system_problem(error, output)))
             return None
         held.enter_context(lock.pop_all())
         return Claimed(photo, image, digest)
@@ -113,6 +120,8 @@ def settled(folder: Path, photo: Photo, wanted: dict, redo: bool, replace: bool,
         recorded, problem = {}, f"{error}, or use another --output"
     else:
         difference = None if recorded is None else record_difference(recorded, wanted)
+        if recorded is not None and not difference and not tensors_intact(folder, recorded):
+            return False  # the same work, but its tensors truncated or changed since: not done, redone
         problem = difference and f"{folder}: {difference}; pass --force to replace it, or use another --output"
     if recorded is None or redo or (problem and replace):
         return False
@@ -133,6 +142,14 @@ def record_difference(recorded: dict, wanted: dict) -> str | None:
     differences = (record_differences(recorded, wanted, RECORD_LABELS, RECORD_LABELS)
                    + record_differences(options, wanted_options, sorted(set(options) | set(wanted_options))))
     return f"inverted with {', and '.join(differences)}" if differences else None
+
+
+def tensors_intact(folder: Path, recorded: dict) -> bool:
+    """Whether the artifact's tensors are still the bytes its record was written for."""
+    try:
+        return sha256(folder / TENSORS_FILE) == recorded.get("tensors_sha256")
+    except OSError:
+        return False
 
 
 def file_sha256(path: Path) -> str:

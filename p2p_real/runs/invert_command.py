@@ -22,6 +22,8 @@ EARLY_CHECK_SIZE = 64
 def run_invert(request: InvertRequest) -> Outcome:
     photos = find_photos(list(request.inputs), request.prompt)
     single = len(photos) == 1 and len(request.inputs) == 1 and os.path.isfile(request.inputs[0])
+    if single and photos[0].problem:
+        raise P2PError(photos[0].problem)
     if single and not photos[0].caption:
         raise P2PError(f"{photos[0].path}: no caption; pass --prompt \"what the photo shows\"")
     if single:

@@ -58,17 +58,25 @@ def acquire(folder: Path) -> int | None:
         except FileNotFoundError:
             current = False
         if current:
-            owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": datetime.now().isoformat(timespec="seconds")}
-            os.ftruncate(descriptor, 0)
-            os.write(descriptor, (json.dumps(owner) + "\n").encode())
+            owner = {"pid": os.getpid(), "host": socket.gethostname(),
+                     "started": datetime.now().isoformat(timespec="seconds")}
+            try:
+                os.ftruncate(descriptor, 0)
+                os.write(descriptor, (json.dumps(owner) + "\n").encode())
+            except OSError:  # a full disk: no lock file is left behind
+                release(folder, descriptor)
+                raise
             return descriptor
         os.close(descriptor)  # a lock on a removed file guards nothing: try again on the file now there
 
 
 def release(folder: Path, descriptor: int) -> None:
-    """Remove the lock file while still holding it (a run that opened it meanwhile sees it is gone)."""
+    """Remove the lock file while still holding it (a run that opened it meanwhile sees it is gone). In a
+    folder made read-only meanwhile it stays: unlocked, it holds no one up, and the next run reuses it."""
     try:
         lock_path(folder).unlink(missing_ok=True)
+    except OSError:
+        pass
     finally:
         os.close(descriptor)
 

@@ -74,7 +74,8 @@ def names_in_folder(file_names: list[str]) -> dict[str, str]:
     first = {}
     for name in file_names:
         extension = PurePath(name).suffix.lstrip(".").lower()
-        first[name] = stem(name) if stems[stem(name).casefold()] == 1 else sanitize(f"{stem(name)}-{extension}", "photo")
+        alone = stems[stem(name).casefold()] == 1
+        first[name] = stem(name) if alone else sanitize(f"{stem(name)}-{extension}", "photo")
     taken = Counter(choice.casefold() for choice in first.values())
     return {name: choice if taken[choice.casefold()] == 1 else f"{choice}-{short_hash(name)}"
             for name, choice in first.items()}
@@ -93,5 +94,25 @@ def inside(output: Path, *names: str) -> Path:
     path = os.path.normpath(os.path.join(root, *names))
     plain = all(name not in ("", ".", "..") and not re.search(r"[\\/]", name) for name in names)
     if not plain or path == root or os.path.commonpath([root, path]) != root:
-        raise P2PError(f"{'/'.join(names)!r} would leave the output folder {output}; this is a bug in p2p-real, please report it")
+        raise P2PError(f"{'/'.join(names)!r} would leave the output folder {output}; "
+                       f"this is a bug in p2p-real, please report it")
     return Path(output).joinpath(*names)
+
+
+def usable_folder(output: Path, folder: Path) -> Path:
+    """`folder`, a folder this run writes in OUTPUT, checked on the disk: refused when a file stands
+    where it should be, or when it (or a folder above it) is a link that leads outside OUTPUT."""
+    real_root, real = os.path.realpath(output), os.path.realpath(folder)
+    if os.path.commonpath([real_root, real]) != real_root:
+        raise P2PError(f"{folder}: a link to {real}, outside the output folder {output}; p2p-real writes only inside "
+                       f"--output: remove the link, or use another --output")
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise P2PError(f"{folder}: a file stands where this output folder should be; move it away, "
+                       f"or use another --output")
+    return folder
+
+
+def file_system_problem(error: OSError, path: Path) -> str:
+    """An error of the file system on the way to `path`, in one line naming the file it concerns."""
+    return (f"{error.filename or path}: {error.strerror or error}; fix the folder's permissions or make room, "
+            f"and run again")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import P2PError
 from ..images import PHOTO_SUFFIXES
-from .captions import caption_for
+from .captions import CaptionError, caption_for
 from .naming import distinct, names_in_folder
 
 
@@ -18,6 +18,7 @@ class Photo:
     path: Path
     caption: str | None  # None: no caption was found
     name: str  # the output folder's name: the same in every run, distinct within a run
+    problem: str | None = None  # why the photo cannot be done (its caption file unreadable): it fails alone
 
 
 def find_photos(inputs: list[str], prompt: str | None = None) -> list[Photo]:
@@ -26,7 +27,11 @@ def find_photos(inputs: list[str], prompt: str | None = None) -> list[Photo]:
     for text in inputs:
         path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+            try:
+                found = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+            except OSError as error:
+                raise P2PError(f"{path}: cannot list this folder ({error.strerror or error}); "
+                               f"fix its permissions") from None
             if not found:
                 raise P2PError(f"{path}: no photos in this folder (looked for {', '.join(PHOTO_SUFFIXES)})")
             for photo in found:
@@ -36,8 +41,18 @@ def find_photos(inputs: list[str], prompt: str | None = None) -> list[Photo]:
         else:
             raise P2PError(f"{path}: no such file or folder")
     names = photo_names([path for path, _ in paths.values()])
-    return [Photo(path, prompt if named and prompt else caption_for(path) or prompt, names[path])
-            for path, named in paths.values()]
+    return [photo_with_caption(path, names[path], prompt if named else None, prompt) for path, named in paths.values()]
+
+
+def photo_with_caption(path: Path, name: str, given: str | None, fallback: str | None) -> Photo:
+    """The photo with the caption `given` it, else its caption file's, else `fallback`; a caption file
+    that cannot be read makes it a photo that fails alone, with the reason."""
+    if given:
+        return Photo(path, given, name)
+    try:
+        return Photo(path, caption_for(path) or fallback, name)
+    except CaptionError as error:
+        return Photo(path, None, name, problem=str(error))
 
 
 def photo_names(paths: list[Path]) -> dict[Path, str]:

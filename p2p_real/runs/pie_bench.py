@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from ..errors import OptionError, P2PError
-from ..eval.pie_bench import BenchEdit, from_mapping_entry
+from ..eval.pie_bench import MASK_SIZE, BenchEdit, from_mapping_entry
 from .edits_file import read_edits_file
 
 
@@ -26,7 +26,8 @@ def read_mapping_entries(path: str | Path) -> tuple[list[BenchEdit], list[str]]:
     edits, problems = [], []
     for key, entry in entries.items():
         if not isinstance(entry, dict):
-            problems.append(f"{path}, entry {key}: expected an object with image_path, original_prompt, editing_prompt, ...")
+            problems.append(f"{path}, entry {key}: expected an object with image_path, original_prompt, "
+                            f"editing_prompt, ...")
             continue
         try:
             edits.append(mapping_entry(key, entry, path))
@@ -45,7 +46,19 @@ def mapping_entry(key: str, entry: dict, path: Path) -> BenchEdit:
         image = path.parent / "annotation_images" / name
     if not image.is_file():
         raise OptionError("image_path", f"no photo {name} beside the mapping file or in annotation_images/")
-    return from_mapping_entry(key, entry, image)
+    edit = from_mapping_entry(key, entry, image)  # the fields' types checked, the mask decoded
+    check_mask_runs(entry.get("mask") or [])
+    return edit
+
+
+def check_mask_runs(runs: list[int]) -> None:
+    """That every (start, length) run of a mask lies within the image: a run beyond it would be cut
+    off without a word, and the entry scored against a mask of its border alone."""
+    area = MASK_SIZE * MASK_SIZE
+    for start, length in zip(runs[0::2], runs[1::2]):
+        if start + length > area:
+            raise OptionError("mask", f"the run ({start}, {length}) ends at pixel {start + length}, beyond the "
+                                      f"{MASK_SIZE}x{MASK_SIZE} image's {area}; fix the entry's mask")
 
 
 def read_mapping_file(path: str | Path) -> list[BenchEdit]:

@@ -1,7 +1,9 @@
 """`p2p-real sweep`: one photo (an artifact folder, or a photo inverted first), one target, a grid of
-edit strengths scored and one chosen (runs/sweep.py); a setting that failed is named (exit 1)."""
+edit strengths scored and one chosen (runs/sweep.py); a setting that failed is named (exit 1). An
+OUTPUT that holds the sweep of another target or artifact is refused: one sweep never replaces another's."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..artifacts import load_inversion
@@ -12,7 +14,7 @@ from ..models import Model
 from .edit_command import check_edit_source, recorded_model
 from .edits import invert_sources, source_names
 from .edits_file import EditJob
-from .naming import inside
+from .naming import file_system_problem, inside
 from .outcome import Outcome
 from .requests import SweepRequest
 from .sweep import SweepScoring, describe, sweep, write_sweep
@@ -24,6 +26,7 @@ def run_sweep(request: SweepRequest) -> Outcome:
     if not target:
         raise P2PError(f"{source}: give --target \"the edited caption\"")
     model_choice = recorded_model(request.model, check_edit_source(source, target, request.prompt))
+    check_sweep_output(output, source, target)
     reader = edit_reader(model_choice.name_or_path, target)
     names = sweep_metric_names(request.metrics, reader is not None)
     model = model_choice.load()
@@ -34,7 +37,10 @@ def run_sweep(request: SweepRequest) -> Outcome:
     scoring = SweepScoring(metric_models, reader, request.edit_tolerance)
     result = sweep(model, inversion, target, request.base, request.grid, scoring, request.settings_per_pass,
                    request.progress)
-    best_yaml = write_sweep(output, model, inversion, EditJob(artifact, target, request.base), result, scoring)
+    try:
+        best_yaml = write_sweep(output, model, inversion, EditJob(artifact, target, request.base), result, scoring)
+    except OSError as error:  # a full disk, a folder made read-only meanwhile
+        raise P2PError(file_system_problem(error, output)) from None
     files = "grid.png, plot.png, sweep.json" + (", best.yaml" if best_yaml else "")
     return Outcome(
         code=1 if result.failed else 0,
@@ -66,3 +72,22 @@ def sweep_artifact(model: Model, source: Path, request: SweepRequest, output: Pa
     if failed:
         raise P2PError(failed[source])
     return inside(output, names[source])
+
+
+def check_sweep_output(output: Path, source: Path, target: str) -> None:
+    """That OUTPUT holds no sweep of another target or artifact, whose best.yaml, sweep.json and edits/
+    this one would replace; the same sweep again is redone in place."""
+    record_path = output / "sweep.json"
+    try:
+        earlier = json.loads(record_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as error:
+        raise P2PError(f"{record_path}: unreadable ({error}); a sweep would replace it: "
+                       f"give another --output") from None
+    earlier = earlier if isinstance(earlier, dict) else {}
+    artifact = source if source.is_dir() else inside(output, source_names([EditJob(source, target)])[source])
+    if earlier.get("prompt") != target or earlier.get("artifact") != str(artifact.resolve()):
+        raise P2PError(f"--output {output}: holds the sweep of {earlier.get('artifact')} to {earlier.get('prompt')!r}, "
+                       f"whose best.yaml, sweep.json and edits/ this one would replace; "
+                       f"give each sweep its own --output")

@@ -2,6 +2,7 @@
 optional extra that only this verb needs, is imported only here, once the input is checked."""
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from ..errors import P2PError
@@ -15,6 +16,7 @@ from .workbench import Workbench
 def run_ui(request: UiRequest) -> Outcome:
     paths = [Path(path) for path in request.inputs]
     check_inputs(paths)  # a folder with nothing to pick is bad input before the model loads
+    check_port(request.host, request.port)
     try:
         from .page import serve
     except ModuleNotFoundError as error:
@@ -22,5 +24,22 @@ def run_ui(request: UiRequest) -> Outcome:
             raise
         raise P2PError(UI_NEEDS_GRADIO) from None
     workbench = Workbench(request.model.load(), Path(request.output), paths, request.steps, request.method)
-    serve(workbench, request.host, request.port, request.share)
+    try:
+        serve(workbench, request.host, request.port, request.share)
+    except OSError as error:  # the port taken while the model loaded, or an address not of this machine
+        raise P2PError(f"--port {request.port}: cannot serve on {request.host}:{request.port} ({error}); "
+                       f"pass another --port or --host") from None
     return Outcome(lines=[f"stopped; what was inverted and edited is in {request.output}"])
+
+
+def check_port(host: str, port: int) -> None:
+    """That the page can listen on host:port, before the model loads; a P2PError naming the port."""
+    if not 1 <= port <= 65535:
+        raise P2PError(f"--port {port}: not a port; give one from 1 to 65535 (default 7860)")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: a closing port is free
+            probe.bind((host, port))
+    except OSError as error:
+        raise P2PError(f"--port {port}: cannot listen on {host}:{port} ({error.strerror or error}; is another "
+                       f"server using it?); pass another --port") from None

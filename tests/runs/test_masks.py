@@ -33,8 +33,9 @@ def artifact(tiny_model, tmp_path_factory):
     return output / "chelsea"
 
 
-def write_mask(path: Path, seed: int, size: tuple[int, int] = (90, 60), mode: str = "L") -> Path:
-    """Random painted blocks (white) on a dark random ground, of any size and mode."""
+def write_mask(path: Path, seed: int, size: tuple[int, int] = (96, 96), mode: str = "L") -> Path:
+    """Random painted blocks (white) on a dark random ground, of any size and mode (the photo's shape,
+    square, unless a test says otherwise)."""
     rng = np.random.default_rng(seed)
     blocks = rng.random((6, 4)) < 0.5
     blocks[0, 0], blocks[-1, -1] = True, False  # both inside and outside, whatever the draw
@@ -65,8 +66,8 @@ def test_an_edit_with_a_mask_records_it_and_redoes_for_another(artifact, tmp_pat
     assert main(argv) == 0
     assert "1 edit(s)" in capsys.readouterr().out
     folders = sorted((tmp_path / "out" / "chelsea").glob("a-close-up-photo-of-a-tabby-dog-*"))
-    assert len(folders) == 2 and {record(each)["mask_sha256"] for each in folders} == {
-        digest, hashlib.sha256(mask.read_bytes()).hexdigest()}
+    digests = {record(each)["mask_sha256"] for each in folders}
+    assert len(folders) == 2 and digests == {digest, hashlib.sha256(mask.read_bytes()).hexdigest()}
     assert main(argv[:4] + argv[6:]) == 0  # no mask: a third edit, whose record has no mask at all
     [plain] = set((tmp_path / "out" / "chelsea").glob("a-close-up-photo-of-a-tabby-dog-*")) - set(folders)
     assert "mask" not in record(plain) and "mask_sha256" not in record(plain)
@@ -82,11 +83,11 @@ def test_a_named_edit_with_another_mask_is_refused_until_forced(artifact, tmp_pa
     capsys.readouterr()
     assert main(argv) == 2
     error = capsys.readouterr().err.strip()
-    assert len(error.splitlines()) == 1 and f"holds an edit made with mask_sha256 {before!r}, not" in error \
-        and "--force" in error
+    assert len(error.splitlines()) == 1 and "--force" in error
+    assert f"holds an edit made with mask_sha256 {before!r}, not" in error
     assert main([*argv, "--force"]) == 0
-    assert record(tmp_path / "out" / "chelsea" / "masked")["mask_sha256"] \
-        == hashlib.sha256(mask.read_bytes()).hexdigest()
+    digest = hashlib.sha256(mask.read_bytes()).hexdigest()
+    assert record(tmp_path / "out" / "chelsea" / "masked")["mask_sha256"] == digest
 
 
 def test_an_edits_file_mask_is_relative_to_the_file(tmp_path, capsys):
@@ -97,7 +98,7 @@ def test_an_edits_file_mask_is_relative_to_the_file(tmp_path, capsys):
     (folder / "edits.yaml").write_text(
         "edits:\n"
         f"  - {{photo: chelsea.jpg, prompt: {SOURCE}, target: {DOG}, mask: masks/cat.png, blend: [cat, dog], "
-        "name: masked}\n"
+        f"name: masked}}\n"
         f"  - {{photo: chelsea.jpg, prompt: {SOURCE}, target: {DOG}, name: plain}}\n"
     )
     [masked, plain], problems = read_edits_file(folder / "edits.yaml")
@@ -110,8 +111,8 @@ def test_an_edits_file_mask_is_relative_to_the_file(tmp_path, capsys):
     assert written["mask_sha256"] == hashlib.sha256(mask.read_bytes()).hexdigest()
     assert "mask" not in record(tmp_path / "out" / "chelsea" / "plain")
     edits, problems = read_bench_edits(folder / "edits.yaml")  # the benchmark scores P2P as published: no masks
-    assert [edit.key for edit in edits] == ["chelsea-plain"] \
-        and "has a mask, which bench edit does not apply" in problems[0]
+    assert [edit.key for edit in edits] == ["chelsea-plain"]
+    assert "has a mask, which bench edit does not apply" in problems[0]
 
 
 def bad_masks(folder: Path) -> dict[str, tuple[Path, str]]:
@@ -121,8 +122,8 @@ def bad_masks(folder: Path) -> dict[str, tuple[Path, str]]:
     dot = np.zeros((128, 128), np.uint8)
     dot[60:62, 60:62] = 255  # white, but 4 pixels: no 8x8 latent cell is half painted
     Image.fromarray(dot).save(folder / "dot.png")
-    transparent = np.dstack([np.full((32, 32, 3), 255, np.uint8),
-                             np.random.default_rng(7).integers(0, 100, (32, 32), dtype=np.uint8)])
+    alpha = np.random.default_rng(7).integers(0, 100, (32, 32), dtype=np.uint8)
+    transparent = np.dstack([np.full((32, 32, 3), 255, np.uint8), alpha])
     Image.fromarray(transparent, "RGBA").save(folder / "clear.png")  # white, but transparent: alpha says keep
     return {
         "missing": (folder / "missing.png", "no such file"),
@@ -170,14 +171,14 @@ def test_mask_flags_are_checked_before_torch_loads(tmp_path):
             "print(code, 'torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.split() == ["2", "False"], result
-    assert result.stderr.strip() == (f"p2p-real: error: --mask {tmp_path / 'nothing.png'}: no such file; "
-                                     "give a PNG or JPEG, white where the edit may change the photo")
+    assert result.stderr.strip() == (f"p2p-real: error: --mask {tmp_path / 'nothing.png'}: no such file; give a PNG or "
+                                     f"JPEG, white where the edit may change the photo")
     mask = write_mask(tmp_path / "mask.png", seed=9)
     result = subprocess.run([sys.executable, "-m", "p2p_real.cli", "edit", str(tmp_path / "edits.yaml"),
-                             "--mask", str(mask), "--output", str(tmp_path / "out"), *FAST],
-                            capture_output=True, text=True)
+                             "--mask", str(mask), "--output", str(tmp_path / "out"), *FAST], capture_output=True,
+                            text=True)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
-    assert "--mask: " in result.stderr and "give each edit its own mask: field there instead" in result.stderr
+    assert "--mask: " in result.stderr and "set it in the file's entries" in result.stderr
 
 
 def test_the_painted_region_of_a_file_is_what_edit_confines_to(artifact, tiny_model, tmp_path):

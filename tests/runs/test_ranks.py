@@ -24,7 +24,8 @@ def test_shares_are_disjoint_complete_and_independent_of_order():
         assert all(not set(a) & set(b) for i, a in enumerate(shares) for b in shares[i + 1 :])
         assert max(map(len, shares)) - min(map(len, shares)) <= 2  # 11 keys, one key twice
         shuffled = random.Random(world_size).sample(items, len(items))
-        assert [sorted(Ranks(rank, world_size).share(shuffled, key=str)) for rank in range(world_size)] == [sorted(s) for s in shares]
+        reshared = [sorted(Ranks(rank, world_size).share(shuffled, key=str)) for rank in range(world_size)]
+        assert reshared == [sorted(s) for s in shares]
 
 
 def test_the_launchers_environment_names_the_rank():
@@ -37,7 +38,8 @@ def launch(arguments: list[str], processes: int = 2, **options) -> subprocess.Po
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
                "-m", "p2p_real", *arguments]
-    return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options)
+    return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **options)
 
 
 def finish(process: subprocess.Popen) -> tuple[int, str, str]:
@@ -82,7 +84,8 @@ def kill_tree(pid: int) -> None:
 
 def test_a_killed_run_resumes_with_only_the_rest(tmp_path):
     output = tmp_path / "out"
-    arguments = ["invert", str(DATA), "--output", str(output), "--model", "tiny-random", "--steps", "10", "--inner-steps", "3", "--quiet"]
+    arguments = ["invert", str(DATA), "--output", str(output), "--model", "tiny-random", "--steps", "10",
+                 "--inner-steps", "3", "--quiet"]
     process = launch(arguments)
     deadline = time.monotonic() + 300
     while not list(output.glob("*/inversion.json")) and time.monotonic() < deadline and process.poll() is None:
@@ -101,10 +104,12 @@ def test_a_killed_run_resumes_with_only_the_rest(tmp_path):
 
 def test_the_gpus_flag_runs_the_same_command_under_torchrun(tmp_path, capfd, monkeypatch):
     from p2p_real.cli import main
+    from p2p_real.runs import launch
     from p2p_real.runs.launch import without_gpus
 
     assert without_gpus(["invert", "x", "--gpus", "2", "--quiet", "--gpus=3"]) == ["invert", "x", "--quiet"]
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(launch, "cuda_gpus", lambda: 2)  # two CPU processes stand in for two GPUs
     photos = tmp_path / "photos"
     photos.mkdir()
     for name in PHOTOS[:2]:
