@@ -54,7 +54,8 @@ def bench_reconstruct(
             started = time.perf_counter()
             [inversion] = invert(model, [image], [photo.caption], method, num_steps, guidance_scale, options)
             synchronize(model.device)
-            row = {"photo": str(photo.path), "method": method, "seconds": time.perf_counter() - started, **inversion.metrics}
+            seconds = time.perf_counter() - started
+            row = {"photo": str(photo.path), "method": method, "seconds": seconds, **inversion.metrics}
             if metric_models.lpips is not None:
                 pair = to_tensor([to_pil(inversion.reconstruction), image])
                 row["lpips"] = float(metric_models.lpips(pair[:1], pair[1:])[0])

@@ -110,7 +110,8 @@ def parse_entry(entry, index: int, path: Path) -> EditJob:
         raise P2PError(f"{where}: expected a mapping with photo and target, got {entry!r:.60}")
     unknown = set(entry) - set(KNOWN_FIELDS)
     if unknown:
-        raise P2PError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}; known: {', '.join(KNOWN_FIELDS)}")
+        raise P2PError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
+                       f"known: {', '.join(KNOWN_FIELDS)}")
     try:
         return entry_job({key: value for key, value in entry.items() if value is not None}, path)  # null: not given
     except OptionError as error:
@@ -121,7 +122,8 @@ def parse_entry(entry, index: int, path: Path) -> EditJob:
 def entry_job(entry: dict, path: Path) -> EditJob:
     """An entry's job; OptionError names the field (EditOptions' own names for its options)."""
     if ("photo" in entry) == ("artifact" in entry):
-        raise OptionError("photo", "give either photo (a photo to invert first) or artifact (a folder from `p2p-real invert`)")
+        raise OptionError("photo", "give either photo (a photo to invert first) or artifact "
+                                   "(a folder from `p2p-real invert`)")
     field = "photo" if "photo" in entry else "artifact"
     check_text(field, entry[field], "a path relative to the edits file")
     source = path.parent / entry[field]
@@ -137,7 +139,8 @@ def entry_job(entry: dict, path: Path) -> EditJob:
                                     f"{source.stem}.txt; add prompt: \"what the photo shows\"")
     options = entry_options(entry)
     if "blend_threshold" in entry and options.blend_words is None:
-        raise OptionError("blend_threshold", "a LocalBlend threshold needs blend: [source word, target word]; add it, or leave blend_threshold out")
+        raise OptionError("blend_threshold", "a LocalBlend threshold needs blend: [source word, target word]; "
+                                             "add it, or leave blend_threshold out")
     mask = entry_mask(entry, path)
     return EditJob(source, entry["target"], options, prompt, entry.get("name", ""), mask and mask.path, mask)
 

@@ -121,8 +121,9 @@ def write_batch(inverted: list[tuple[Claimed, Inversion]], output: Path, locks: 
             try:
                 write_artifact(inversion, folder)
             except OSError as error:
-                written.failed.append((claimed.photo, f"{folder}: cannot write the artifact ({error.strerror or error}); "
-                                                      f"make room or fix the folder's permissions, and run again"))
+                problem = (f"{folder}: cannot write the artifact ({error.strerror or error}); "
+                           f"make room or fix the folder's permissions, and run again")
+                written.failed.append((claimed.photo, problem))
             else:
                 written.done.append((claimed.photo, inversion))
     return written
@@ -161,5 +162,6 @@ def write_artifact(inversion: Inversion, folder: Path) -> None:
     }
     save_png(to_pil(inversion.image), folder / "source.png", {**settings, "source": inversion.source_path,
                                                               "source_sha256": inversion.source_sha256})
-    save_png(to_pil(inversion.reconstruction), folder / "reconstruction.png", {**settings, **inversion.options, "metrics": inversion.metrics})
+    save_png(to_pil(inversion.reconstruction), folder / "reconstruction.png",
+             {**settings, **inversion.options, "metrics": inversion.metrics})
     save_inversion(inversion, folder)

@@ -107,7 +107,8 @@ def sample_chunk(model: Model, inversion: Inversion, target: str, base: EditOpti
 
 def setting_row(setting: Setting) -> dict:
     return {"cross_replace_steps": setting.cross_replace_steps, "self_replace_steps": setting.self_replace_steps,
-            "blend_threshold": setting.blend_threshold, "in_grid": setting.in_grid, "image": f"edits/{setting.file_name}"}
+            "blend_threshold": setting.blend_threshold, "in_grid": setting.in_grid,
+            "image": f"edits/{setting.file_name}"}
 
 
 def best_job(swept: EditJob, result: Sweep) -> EditJob | None:
@@ -134,8 +135,10 @@ def write_sweep(output: Path, model: Model, inversion: Inversion, swept: EditJob
             settings = edit_record(swept.target, setting.options(swept.options), inversion, model, content)
             save_png(to_pil(picture), output / row["image"], json_safe({**settings, "scores": scores_of(row)}))
     record = json_safe(sweep_record(model, inversion, swept, result, scoring, content, best_yaml))
-    picture_settings = {key: record[key] for key in ("prompt", "source_prompt", "model", "steps", "artifact", "grid", "chosen")}
-    save_png(grid_picture(result.settings, result.edited, result.rows, result.chosen), output / "grid.png", picture_settings)
+    picture_settings = {key: record[key]
+                        for key in ("prompt", "source_prompt", "model", "steps", "artifact", "grid", "chosen")}
+    save_png(grid_picture(result.settings, result.edited, result.rows, result.chosen), output / "grid.png",
+             picture_settings)
     title = f"{inversion.prompt!r} -> {swept.target!r}"
     save_png(scatter_plot(result.settings, result.rows, result.chosen, title, scoring.axis[0]), output / "plot.png",
              picture_settings)
@@ -166,8 +169,9 @@ def sweep_record(model: Model, inversion: Inversion, swept: EditJob, result: Swe
         "grid": {"cross_replace_steps": crosses, "self_replace_steps": selves, "blend_thresholds": thresholds},
         "fidelity": f"psnr_bg: PSNR (dB) of the edit against the photo, {region}; lpips_bg and ssim_bg likewise",
         "edit_score": f"edit_score = {scoring.axis[1]}",
-        "rule": (f"of the settings whose edit score is within {tolerance:g} of the grid's range of edit scores below the "
-                 "best, the one with the highest psnr_bg (ties: higher edit score); always on the Pareto front"),
+        "rule": (f"of the settings whose edit score is within {tolerance:g} of the grid's range of edit scores "
+                 "below the best, the one with the highest psnr_bg (ties: higher edit score); "
+                 "always on the Pareto front"),
         "edit_tolerance": tolerance, "mask_fraction": result.mask_fraction, "passes": result.passes,
         "seconds": round(result.seconds, 2),
         "chosen": None if result.chosen is None else result.rows[result.chosen], "pie_bench": pie_bench,
@@ -200,5 +204,6 @@ def describe(result: Sweep, best_yaml: str | None, output: Path, model_name: str
 
     return [f"chosen: {result.settings[result.chosen].label} ({scores(result.chosen)}); "
             f"PIE-Bench's {result.settings[pie_bench].label}: {scores(pie_bench)}",
-            f"as an edits file entry (run it: p2p-real edit {output / 'best.yaml'} --model {model_name} --output EDITS):",
+            f"as an edits file entry (run it: p2p-real edit {output / 'best.yaml'} --model {model_name} "
+            f"--output EDITS):",
             *best_yaml.rstrip().splitlines()]
