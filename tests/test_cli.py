@@ -33,7 +33,8 @@ def test_invert_a_folder_end_to_end_then_resume(tmp_path, capsys):
     assert main(["invert", str(DATA), "--output", str(tmp_path), *FAST]) == 0
     assert "inverted 0 photo(s) in" in (again := capsys.readouterr().out) and "4 already done" in again
     assert (tmp_path / "chelsea" / "inversion.json").stat().st_mtime_ns == before
-    assert main(["invert", str(DATA / "chelsea.jpg"), "--prompt", "a cat", "--output", str(tmp_path), "--force", *FAST]) == 0
+    assert main(["invert", str(DATA / "chelsea.jpg"), "--prompt", "a cat", "--output", str(tmp_path), "--force",
+                 *FAST]) == 0
     assert load_inversion(tmp_path / "chelsea").prompt == "a cat"
 
 
@@ -62,11 +63,15 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
         ["invert", str(fake), "--prompt", "x", "--output", str(tmp_path / "o"), "--model", "tiny-random"],
         ["invert", str(uncaptioned), "--output", str(tmp_path / "o"), "--model", "tiny-random"],
         ["invert", str(tmp_path / "missing.jpg"), "--prompt", "x", "--output", str(tmp_path / "o")],
-        ["invert", str(DATA / "chelsea.jpg"), "--prompt", "x", "--output", str(tmp_path / "o"), "--model", "./no/such/model"],
-        ["invert", str(DATA / "chelsea.jpg"), "--prompt", "word " * 100, "--output", str(tmp_path / "o"), "--model", "tiny-random", "--quiet"],
-        ["invert", str(DATA / "chelsea.jpg"), "--prompt", "x", "--output", str(tmp_path / "o"), "--model", "tiny-random", "--device", "cpu", "--compile"],
+        ["invert", str(DATA / "chelsea.jpg"), "--prompt", "x", "--output", str(tmp_path / "o"),
+         "--model", "./no/such/model"],
+        ["invert", str(DATA / "chelsea.jpg"), "--prompt", "word " * 100, "--output", str(tmp_path / "o"),
+         "--model", "tiny-random", "--quiet"],
+        ["invert", str(DATA / "chelsea.jpg"), "--prompt", "x", "--output", str(tmp_path / "o"),
+         "--model", "tiny-random", "--device", "cpu", "--compile"],
     ]
-    expected = ["not_a_photo.jpg", "no caption", "missing.jpg", "no/such/model", "tokens long", "--compile: compiling the UNet needs a CUDA device"]
+    expected = ["not_a_photo.jpg", "no caption", "missing.jpg", "no/such/model", "tokens long",
+                "--compile: compiling the UNet needs a CUDA device"]
     for argv, needle in zip(cases, expected):
         assert main(argv) == 2, argv
         error = capsys.readouterr().err
@@ -80,7 +85,8 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
     argv = ["invert", str(fake), "--prompt", "x", "--output", str(tmp_path / "o"), "--model", "tiny-random"]
     result = subprocess.run([sys.executable, "-m", "p2p_real.cli", *argv], capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"p2p-real: error: {fake}: not a readable image (expected JPEG, PNG, WebP, BMP or TIFF)"
+    assert result.stderr.strip() == (f"p2p-real: error: {fake}: not a readable image "
+                                     f"(expected JPEG, PNG, WebP, BMP or TIFF)")
 
 
 def test_edit_an_artifact_and_a_photo_end_to_end(tmp_path, capsys):
@@ -99,7 +105,8 @@ def test_edit_an_artifact_and_a_photo_end_to_end(tmp_path, capsys):
     assert settings["resolved_kind"] == "replace" and settings["blend_words"] == ["coffee", "tea"]
     # A photo with --prompt is inverted first, and its artifact is kept beside the edit.
     argv = ["edit", str(DATA / "rocket.jpg"), "--prompt", "a rocket on a launch pad", "--target",
-            "a fluffy rocket on a launch pad", "--steps", "3", "--output", str(tmp_path / "e2"), "--model", "tiny-random", "--quiet"]
+            "a fluffy rocket on a launch pad", "--steps", "3", "--output", str(tmp_path / "e2"),
+            "--model", "tiny-random", "--quiet"]
     assert main(argv) == 0
     assert load_inversion(tmp_path / "e2" / "rocket").prompt == "a rocket on a launch pad"
     [record] = (tmp_path / "e2" / "rocket").glob("a-fluffy-rocket-on-a-launch-pad*/edited.json")

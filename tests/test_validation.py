@@ -95,11 +95,13 @@ def test_a_null_caption_is_no_caption_and_the_other_photos_run(tmp_path, capsys)
     folder.mkdir()
     for name in ("ok.jpg", "fine.jpg", "numbered.jpg"):
         shutil.copy(DATA / "coffee.jpg", folder / name)
-    (folder / "captions.json").write_text(json.dumps({"ok.jpg": None, "fine.jpg": "a cup of coffee", "numbered.jpg": 5}))
+    captions = {"ok.jpg": None, "fine.jpg": "a cup of coffee", "numbered.jpg": 5}
+    (folder / "captions.json").write_text(json.dumps(captions))
     assert main(["invert", str(folder), "--output", str(tmp_path / "out"), "--method", "ddim", *FAST]) == 1
     captured = capsys.readouterr()
     assert "ok.jpg: no caption" in captured.err and "numbered.jpg: no caption" in captured.err
-    assert "inverted 1 photo(s)" in captured.out and load_inversion(tmp_path / "out" / "fine").prompt == "a cup of coffee"
+    assert "inverted 1 photo(s)" in captured.out
+    assert load_inversion(tmp_path / "out" / "fine").prompt == "a cup of coffee"
     (folder / "captions.json").write_text(json.dumps(["not", "an", "object"]))
     assert main(["invert", str(folder), "--output", str(tmp_path / "out"), *FAST]) == 2
     one_error_line(capsys, "captions.json: expected an object")
@@ -108,7 +110,8 @@ def test_a_null_caption_is_no_caption_and_the_other_photos_run(tmp_path, capsys)
 def test_editing_an_artifact_uses_the_model_it_records(tmp_path, capsys):
     assert main([*INVERT, "--output", str(tmp_path), "--method", "ddim", *FAST]) == 0
     # No --model: the artifact's own (tiny-random), not the hub's SD v1.4, which is not here offline.
-    assert main(["edit", str(tmp_path / "chelsea"), "--target", "a tabby dog", "--output", str(tmp_path), "--quiet"]) == 0
+    assert main(["edit", str(tmp_path / "chelsea"), "--target", "a tabby dog", "--output", str(tmp_path),
+                 "--quiet"]) == 0
     [record] = (tmp_path / "chelsea").glob("*/edited.json")
     assert json.loads(record.read_text())["model"] == "tiny-random"
 
@@ -118,7 +121,8 @@ def test_editing_an_artifact_uses_the_model_it_records(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def inversion(tiny_model):
-    [inverted] = invert(tiny_model, [load_image(DATA / "chelsea.jpg", tiny_model.resolution)], ["a tabby cat"], "ddim", 2)
+    photo = load_image(DATA / "chelsea.jpg", tiny_model.resolution)
+    [inverted] = invert(tiny_model, [photo], ["a tabby cat"], "ddim", 2)
     return inverted
 
 
@@ -147,7 +151,9 @@ def test_invert_refuses_bad_arguments_in_the_apis_terms(tiny_model):
 def test_edit_refuses_bad_targets_and_options(tiny_model, inversion):
     refused(lambda: edit(tiny_model, inversion, ""), "targets", "non-empty")
     refused(lambda: edit(tiny_model, inversion, ["a tabby dog", None]), "targets", "non-empty")
-    refused(lambda: edit(tiny_model, inversion, "a tabby dog", [EditOptions()] * 2), "options", "give one for all or one each")
-    refused(lambda: edit(tiny_model, inversion, "a tabby dog", {"kind": "replace"}), "options", "expected an EditOptions")
+    refused(lambda: edit(tiny_model, inversion, "a tabby dog", [EditOptions()] * 2), "options",
+            "give one for all or one each")
+    refused(lambda: edit(tiny_model, inversion, "a tabby dog", {"kind": "replace"}), "options",
+            "expected an EditOptions")
     refused(lambda: EditOptions(blend_words="cat"), "blend_words", "got 'cat'")
     refused(lambda: EditOptions(reweights={"tabby": math.nan}), "reweights", "finite")

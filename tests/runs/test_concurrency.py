@@ -78,7 +78,8 @@ def test_a_photo_another_run_holds_is_left_to_it(tiny_model, tmp_path):
 def test_a_stale_lock_of_a_dead_run_is_taken_over(tiny_model, tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     lock = locks.lock_path(tmp_path / "chelsea")
-    lock.write_text(json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename, "started": "2020-01-01T00:00:00"}))
+    owner = {"pid": int(dead.stdout), "host": os.uname().nodename, "started": "2020-01-01T00:00:00"}
+    lock.write_text(json.dumps(owner))
     report = invert_photos(tiny_model, photos()[:1], tmp_path, InversionSettings("ddim", 2), progress=False)
     assert len(report.done) == 1 and not report.busy and not lock.exists()
 

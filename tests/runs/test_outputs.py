@@ -95,8 +95,8 @@ def test_names_that_are_paths_never_leave_the_output(artifact, tmp_path, capsys)
 
 
 def test_an_artifact_made_otherwise_is_refused_then_replaced_with_force(tmp_path, capsys):
-    argv = ["invert", str(DATA / "coffee.jpg"), "--prompt", "a cup of coffee", "--method", "ddim", "--output", str(tmp_path),
-            "--model", "tiny-random", "--quiet"]
+    argv = ["invert", str(DATA / "coffee.jpg"), "--prompt", "a cup of coffee", "--method", "ddim",
+            "--output", str(tmp_path), "--model", "tiny-random", "--quiet"]
     assert main([*argv, "--steps", "2"]) == 0
     before = (tmp_path / "coffee" / METADATA_FILE).read_text()
     assert main([*argv, "--steps", "3"]) == 2
