@@ -30,9 +30,12 @@ def test_an_edits_file_runs_many_edits_resumably(tmp_path, capsys):
         shutil.copy(DATA / name, folder)
     (folder / "edits.yaml").write_text(
         "edits:\n"
-        "  - {photo: chelsea.jpg, prompt: a tabby cat on a floor, target: a tabby dog on a floor, blend: [cat, dog]}\n"
-        "  - {photo: chelsea.jpg, prompt: a tabby cat on a floor, target: a fluffy tabby cat on a floor, name: fluffy}\n"
-        "  - {photo: coffee.jpg, prompt: a cup of coffee, target: a cup of tea, cross_replace_steps: {default_: 0.4, tea: [0, 0.8]}}\n"
+        "  - {photo: chelsea.jpg, prompt: a tabby cat on a floor, target: a tabby dog on a floor,"
+        " blend: [cat, dog]}\n"
+        "  - {photo: chelsea.jpg, prompt: a tabby cat on a floor, target: a fluffy tabby cat on a floor,"
+        " name: fluffy}\n"
+        "  - {photo: coffee.jpg, prompt: a cup of coffee, target: a cup of tea,"
+        " cross_replace_steps: {default_: 0.4, tea: [0, 0.8]}}\n"
         "  - {photo: coffee.jpg, prompt: a cup of coffee, target: a cup of tea, blend: [coffee, horse], name: broken}\n"
     )
     argv = ["edit", str(folder), "--output", str(tmp_path / "out"), "--steps", "3", "--model", "tiny-random", "--quiet"]
@@ -47,14 +50,20 @@ def test_an_edits_file_runs_many_edits_resumably(tmp_path, capsys):
     assert main(argv) == 1
     assert "0 edit(s)" in capsys.readouterr().out  # done edits are skipped; the broken one fails again
     assert (tmp_path / "out" / "chelsea" / "fluffy" / "edited.png").stat().st_mtime_ns == stamp
-    (folder / "edits.yaml").write_text("edits:\n  - {photo: chelsea.jpg, prompt: a tabby cat on a floor, target: a fluffy tabby cat on a floor, name: fluffy, self_replace_steps: 0.2}\n")
+    (folder / "edits.yaml").write_text(
+        "edits:\n"
+        "  - {photo: chelsea.jpg, prompt: a tabby cat on a floor, target: a fluffy tabby cat on a floor, name: fluffy,"
+        " self_replace_steps: 0.2}\n"
+    )
     assert main(argv) == 1  # other settings into a folder the user named: refused, never replaced unasked
     captured = capsys.readouterr()
-    assert "0 edit(s)" in captured.out and "fluffy holds an edit made with self_replace_steps 0.6, not 0.2; pass --force" in captured.err
+    assert "0 edit(s)" in captured.out
+    assert "fluffy holds an edit made with self_replace_steps 0.6, not 0.2; pass --force" in captured.err
     assert (tmp_path / "out" / "chelsea" / "fluffy" / "edited.png").stat().st_mtime_ns == stamp
     assert main([*argv, "--force"]) == 0
     assert "1 edit(s)" in capsys.readouterr().out
-    assert json.loads((tmp_path / "out" / "chelsea" / "fluffy" / "edited.json").read_text())["self_replace_steps"] == 0.2
+    record = json.loads((tmp_path / "out" / "chelsea" / "fluffy" / "edited.json").read_text())
+    assert record["self_replace_steps"] == 0.2
     (folder / "edits.yaml").write_text("edits:\n  - {photo: chelsea.jpg, target: x, colour: red}\n")
     assert main(argv) == 2
     assert "edit 1: unknown field(s) colour" in capsys.readouterr().err
@@ -63,7 +72,8 @@ def test_an_edits_file_runs_many_edits_resumably(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def artifact(tiny_model, tmp_path_factory):
     output = tmp_path_factory.mktemp("artifacts")
-    report = invert_photos(tiny_model, [Photo(DATA / "chelsea.jpg", SOURCE, "chelsea")], output, InversionSettings("ddim", 3), progress=False)
+    report = invert_photos(tiny_model, [Photo(DATA / "chelsea.jpg", SOURCE, "chelsea")], output,
+                           InversionSettings("ddim", 3), progress=False)
     assert not report.failed
     return output / "chelsea"
 
@@ -95,9 +105,11 @@ def test_the_edits_of_one_photo_share_one_sampling_pass(tiny_model, artifact, tm
     assert passes == [3] and again.skipped == jobs and not again.done
 
 
-def test_passes_hold_at_most_max_targets_and_a_bad_edit_fails_alone(tiny_model, artifact, tmp_path, passes, monkeypatch):
+def test_passes_hold_at_most_max_targets_and_a_bad_edit_fails_alone(tiny_model, artifact, tmp_path, passes,
+                                                                     monkeypatch):
     monkeypatch.setattr(edits_module, "MAX_TARGETS_PER_PASS", 2)
-    broken = EditJob(artifact, "a close-up photo of a tabby horse", EditOptions(blend_words=("cat", "unicorn")), name="broken")
+    broken = EditJob(artifact, "a close-up photo of a tabby horse", EditOptions(blend_words=("cat", "unicorn")),
+                     name="broken")
     jobs = [EditJob(artifact, target, options) for target, options in zip(TARGETS, OPTIONS)] + [broken]
     report = run_edits(tiny_model, jobs, tmp_path, progress=False)
     # Passes of two: the first two edits together, then the broken one's pass fails and each is tried alone.

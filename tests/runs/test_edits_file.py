@@ -35,17 +35,23 @@ def folder(tmp_path):
     ("{photo: 7, target: a dog}", "photo", "a path relative to the edits file"),
     ("{photo: uncaptioned.jpg, target: a dog}", "prompt", "no caption for uncaptioned.jpg"),
     ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, kind: swap}", "kind", "expected one of auto, replace"),
-    ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, cross_replace_steps: '0.4'}", "cross_replace_steps", "got '0.4'"),
+    ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, cross_replace_steps: '0.4'}",
+     "cross_replace_steps", "got '0.4'"),
     ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, cross_replace_steps: {dog: [0.8, 0.2]}}",
      "cross_replace_steps (dog)", "the window starts after it ends"),
-    ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, self_replace_steps: [0, 2]}", "self_replace_steps", "got (0, 2)"),
+    ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, self_replace_steps: [0, 2]}",
+     "self_replace_steps", "got (0, 2)"),
     ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, reweight: tabby}", "reweight", "expected a mapping"),
-    ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, reweight: {tabby: '2'}}", "reweight (tabby)", "expected a finite number, got '2'"),
-    ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, reweight: {tabby: .nan}}", "reweight (tabby)", "got nan"),
+    ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, reweight: {tabby: '2'}}",
+     "reweight (tabby)", "expected a finite number, got '2'"),
+    ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, reweight: {tabby: .nan}}",
+     "reweight (tabby)", "got nan"),
     ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, blend: cat}", "blend", "expected two words"),
     ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, blend: [cat, 5]}", "blend", "expected two words"),
-    ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, blend: [cat, dog], blend_threshold: 2}", "blend_threshold", "must be in [0, 1]"),
-    ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, blend_threshold: 0.5}", "blend_threshold", "needs blend"),
+    ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, blend: [cat, dog], blend_threshold: 2}",
+     "blend_threshold", "must be in [0, 1]"),
+    ("{photo: chelsea.jpg, prompt: a tabby cat, target: a dog, blend_threshold: 0.5}",
+     "blend_threshold", "needs blend"),
 ])
 def test_a_bad_entry_is_named_and_left_out(folder, entry, field, needle):
     (folder / "edits.yaml").write_text(f"edits:\n  - {GOOD}\n  - {entry}\n")
@@ -77,7 +83,8 @@ def test_good_entries_run_and_bad_ones_are_reported(folder, tmp_path, capsys):
 
 
 def test_a_file_with_no_good_entry_is_bad_input(folder, tmp_path, capsys):
-    (folder / "edits.yaml").write_text("edits:\n  - {photo: chelsea.jpg, target: }\n  - {photo: missing.jpg, target: x}\n")
+    (folder / "edits.yaml").write_text("edits:\n  - {photo: chelsea.jpg, target: }\n"
+                                       "  - {photo: missing.jpg, target: x}\n")
     assert main(["edit", str(folder), "--output", str(tmp_path / "out"), "--model", "tiny-random"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith("p2p-real: error: ") for line in lines)
@@ -95,7 +102,8 @@ def test_bench_reads_the_bad_entries_of_an_edits_file_too(folder):
 
 @pytest.mark.parametrize("options", [
     EditOptions(),
-    EditOptions(kind="replace", cross_replace_steps=(0.1, 0.7), self_replace_steps=0.2, blend_words=("cat", "dog"), blend_threshold=0.45),
+    EditOptions(kind="replace", cross_replace_steps=(0.1, 0.7), self_replace_steps=0.2, blend_words=("cat", "dog"),
+                blend_threshold=0.45),
     EditOptions(cross_replace_steps={"default_": 0.4, "dog": (0.0, 0.8)}, reweights={"tabby": -1.5}),
 ])
 def test_an_entry_written_for_a_job_reads_back_as_that_job(folder, options):
@@ -105,5 +113,6 @@ def test_an_entry_written_for_a_job_reads_back_as_that_job(folder, options):
                 EditJob(folder / "chelsea.jpg", "a tabby dog", options, prompt="a tabby cat")):
         (folder / "edits.yaml").write_text(yaml.safe_dump({"edits": [entry_for(job)]}))
         ([read], problems) = read_edits_file(folder / "edits.yaml")
-        assert not problems and read.options == job.options and (read.target, read.name, read.prompt) == (job.target, job.name, job.prompt)
+        assert not problems and read.options == job.options
+        assert (read.target, read.name, read.prompt) == (job.target, job.name, job.prompt)
         assert read.source.resolve() == job.source.resolve()

@@ -34,13 +34,16 @@ def artifact(tmp_path_factory):
 
 def test_a_2x2_sweep_writes_its_pictures_table_and_an_entry_that_edit_runs(artifact, tmp_path, capsys):
     output = tmp_path / "sweep"
-    argv = ["sweep", str(artifact), "--target", TARGET, "--cross", "0.8,0.2", "--self", "0.2,0.8", "--blend", "coffee", "tea",
-            "--settings-per-pass", "2", "--metric-weights", "random", "--output", str(output), "--quiet"]
+    argv = ["sweep", str(artifact), "--target", TARGET, "--cross", "0.8,0.2", "--self", "0.2,0.8",
+            "--blend", "coffee", "tea", "--settings-per-pass", "2", "--metric-weights", "random",
+            "--output", str(output), "--quiet"]
     assert main(argv) == 0
     printed = capsys.readouterr().out.strip().splitlines()
-    assert printed[-1].startswith(f"swept 5 setting(s) of {artifact}") and "(3 sampling pass(es)), 0 failed" in printed[-1]
+    assert printed[-1].startswith(f"swept 5 setting(s) of {artifact}")
+    assert "(3 sampling pass(es)), 0 failed" in printed[-1]
     record = json.loads((output / "sweep.json").read_text())
-    assert record["grid"] == {"cross_replace_steps": [0.2, 0.8], "self_replace_steps": [0.2, 0.8], "blend_thresholds": [0.3]}
+    assert record["grid"] == {"cross_replace_steps": [0.2, 0.8], "self_replace_steps": [0.2, 0.8],
+                              "blend_thresholds": [0.3]}
     rows = record["rows"]
     # the 2x2 grid, then PIE-Bench's 0.4 / 0.6, which the grid lacks
     assert [(row["cross_replace_steps"], row["self_replace_steps"], row["in_grid"]) for row in rows] == [
@@ -49,8 +52,10 @@ def test_a_2x2_sweep_writes_its_pictures_table_and_an_entry_that_edit_runs(artif
     for row in rows:
         assert all(isinstance(row[key], float) for key in ("psnr_bg", "lpips_bg", "clip", "edit_score")), row
         picture = Image.open(output / row["image"])
-        assert picture.text["parameters"].startswith(TARGET) and f"Cross replace steps: {row['cross_replace_steps']}" in picture.text["parameters"]
-        assert json.loads((output / row["image"]).with_suffix(".json").read_text())["scores"]["edit_score"] == row["edit_score"]
+        assert picture.text["parameters"].startswith(TARGET)
+        assert f"Cross replace steps: {row['cross_replace_steps']}" in picture.text["parameters"]
+        scores = json.loads((output / row["image"]).with_suffix(".json").read_text())["scores"]
+        assert scores["edit_score"] == row["edit_score"]
     assert Image.open(output / "grid.png").size[0] >= 2 * 128 and Image.open(output / "plot.png").size[0] > 300
     for name in ("grid", "plot"):
         assert Image.open(output / f"{name}.png").text["parameters"].startswith(TARGET)
@@ -59,11 +64,14 @@ def test_a_2x2_sweep_writes_its_pictures_table_and_an_entry_that_edit_runs(artif
     assert yaml.safe_load(record["edits_entry"]) == best and "\n".join(printed).count("cross_replace_steps:") == 1
     [entry] = best["edits"]
     chosen = record["chosen"]
-    assert entry == {"artifact": str(artifact.resolve()), "target": TARGET, "cross_replace_steps": chosen["cross_replace_steps"],
-                     "self_replace_steps": chosen["self_replace_steps"], "blend": ["coffee", "tea"], "blend_threshold": 0.3}
+    assert entry == {"artifact": str(artifact.resolve()), "target": TARGET,
+                     "cross_replace_steps": chosen["cross_replace_steps"],
+                     "self_replace_steps": chosen["self_replace_steps"], "blend": ["coffee", "tea"],
+                     "blend_threshold": 0.3}
     # The entry is what `p2p-real edit` takes, and it makes the chosen setting's edit.
     assert f"p2p-real edit {output / 'best.yaml'} --model tiny-random --output EDITS" in "\n".join(printed)
-    assert main(["edit", str(output / "best.yaml"), "--model", "tiny-random", "--output", str(tmp_path / "edits"), "--quiet"]) == 0
+    assert main(["edit", str(output / "best.yaml"), "--model", "tiny-random", "--output", str(tmp_path / "edits"),
+                 "--quiet"]) == 0
     [made] = (tmp_path / "edits" / "coffee").glob("*/edited.json")
     settings = json.loads(made.read_text())
     assert (settings["cross_replace_steps"], settings["self_replace_steps"], settings["blend_threshold"]) == (
@@ -95,7 +103,8 @@ def test_the_batched_sweep_equals_each_setting_edited_alone(tiny_model):
     (["--self", "-0.1"], "--self: -0.1 is not a fraction of the steps in [0, 1]"),
     (["--self", "0.2,,0.4"], "--self '0.2,,0.4': expected fractions in [0, 1] separated by commas"),
     (["--blend", "coffee", "tea", "--thresholds", "0.3,nan"], "--thresholds: nan is not a fraction"),
-    (["--edit-tolerance", "2"], "--edit-tolerance: expected a fraction of the grid's range of edit scores in [0, 1], got 2.0"),
+    (["--edit-tolerance", "2"],
+     "--edit-tolerance: expected a fraction of the grid's range of edit scores in [0, 1], got 2.0"),
     (["--settings-per-pass", "0"], "--settings-per-pass: must be at least 1"),
     (["--gpus", "2"], "--gpus: a sweep runs on one GPU"),
 ])
@@ -114,7 +123,8 @@ def test_a_bad_grid_is_one_line_and_exit_2_before_anything_loads(flags, needle, 
     ("artifact", ["--target", TARGET, "--metrics", "lpips"], "--metrics: the edit score is the target's CLIP score"),
     ("artifact", ["--target", "a red circle", "--model", "shapes"], "one-object captions"),
 ])
-def test_a_missing_artifact_or_unscorable_sweep_is_one_line_and_exit_2(source, flags, needle, artifact, tmp_path, capsys):
+def test_a_missing_artifact_or_unscorable_sweep_is_one_line_and_exit_2(source, flags, needle, artifact, tmp_path,
+                                                                       capsys):
     (tmp_path / "empty").mkdir()
     path = artifact if source == "artifact" else tmp_path / source
     assert main(["sweep", str(path), *flags, "--output", str(tmp_path / "out"), "--quiet"]) == 2
