@@ -53,6 +53,7 @@ def build_request(namespace: Namespace):
     request = namespace.build(flags)
     if flags.unread():
         raise AssertionError(f"flags no request reads: {', '.join(sorted(flags.unread()))}")
+    check_output(Path(request.output))  # last: the one check that touches the disk
     return request
 
 
@@ -72,24 +73,20 @@ def verb_edit_options(flags: Flags, verb: str):
 
 def invert_request(flags: Flags) -> InvertRequest:
     check_flags(flags)
-    request = InvertRequest(
+    return InvertRequest(
         inputs=tuple(flags.inputs), output=flags.output, model=model_choice(flags), prompt=flags.prompt,
         method=flags.method, steps=steps(flags), guidance=flags.guidance,
         null_text=null_text_options(flags.inner_steps, flags.learning_rate, flags.early_stop),
         batch_size=batch_size_option(flags.batch_size), force=flags.force, progress=flags.progress, gpus=flags.gpus)
-    check_output(Path(request.output))
-    return request
 
 
 def edit_request(flags: Flags) -> EditRequest:
     check_flags(flags)
-    request = EditRequest(
+    return EditRequest(
         source=flags.source, output=flags.output, model=model_choice(flags), target=flags.target, name=flags.name,
         prompt=flags.prompt, options=verb_edit_options(flags, "edit"), mask=flags.mask, steps=steps(flags),
         batch_size=batch_size_option(flags.batch_size), maps=flags.maps, force=flags.force, progress=flags.progress,
         gpus=flags.gpus)
-    check_output(Path(request.output))
-    return request
 
 
 def sweep_request(flags: Flags) -> SweepRequest:
@@ -99,40 +96,32 @@ def sweep_request(flags: Flags) -> SweepRequest:
                        f"got {flags.settings_per_pass}")
     grid = check_sweep(flags.gpus, flags.cross_grid, flags.self_grid, flags.thresholds, flags.blend,
                        flags.edit_tolerance)
-    request = SweepRequest(
+    return SweepRequest(
         source=flags.source, output=flags.output, grid=grid, model=model_choice(flags), target=flags.target,
         prompt=flags.prompt, base=verb_edit_options(flags, "sweep"), settings_per_pass=flags.settings_per_pass,
         steps=steps(flags), metrics=None if flags.metrics is None else frozenset(metric_names(flags.metrics)),
         metric_weights=flags.metric_weights, clip_model=flags.clip_model, edit_tolerance=flags.edit_tolerance,
         force=flags.force, progress=flags.progress, gpus=flags.gpus)
-    check_output(Path(request.output))
-    return request
 
 
 def bench_reconstruct_request(flags: Flags) -> BenchReconstructRequest:
     check_flags(flags)
-    request = BenchReconstructRequest(
+    return BenchReconstructRequest(
         source=flags.source, output=flags.output, model=model_choice(flags), methods=tuple(method_names(flags.methods)),
         steps=steps(flags), metrics=frozenset(metric_names(flags.metrics)), metric_weights=flags.metric_weights,
         clip_model=flags.clip_model, structure_model=flags.structure_model, progress=flags.progress, gpus=flags.gpus)
-    check_output(Path(request.output))
-    return request
 
 
 def bench_edit_request(flags: Flags) -> BenchEditRequest:
     check_flags(flags)
-    request = BenchEditRequest(
+    return BenchEditRequest(
         source=flags.source, output=flags.output, model=model_choice(flags), method=flags.method, steps=steps(flags),
         metrics=frozenset(metric_names(flags.metrics)), metric_weights=flags.metric_weights,
         clip_model=flags.clip_model, structure_model=flags.structure_model, structure_pixels=flags.structure_pixels,
         progress=flags.progress, gpus=flags.gpus)
-    check_output(Path(request.output))
-    return request
 
 
 def ui_request(flags: Flags) -> UiRequest:
     check_flags(flags, needs_gradio=True)
-    request = UiRequest(inputs=tuple(flags.inputs), output=flags.output, model=model_choice(flags), method=flags.method,
-                        steps=steps(flags), host=flags.host, port=flags.port, share=flags.share)
-    check_output(Path(request.output))
-    return request
+    return UiRequest(inputs=tuple(flags.inputs), output=flags.output, model=model_choice(flags), method=flags.method,
+                     steps=steps(flags), host=flags.host, port=flags.port, share=flags.share)
