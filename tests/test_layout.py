@@ -273,3 +273,4 @@ def test_one_function_catches_out_of_memory():
     """Running out of memory is handled in one place (backing off the batch size), not guessed at in many."""
     handlers = sorted(handler for path, tree in package_trees() for handler in out_of_memory_handlers(path, tree))
     assert len(handlers) == 1, f"except ...OutOfMemoryError in {handlers or 'no function'}"
+    assert handlers[0].startswith("runs/memory.py:"), f"the back-off lives in runs/memory.py, not {handlers[0]}"
