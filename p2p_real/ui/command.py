@@ -33,9 +33,8 @@ def run_ui(request: UiRequest) -> Outcome:
 
 
 def check_port(host: str, port: int) -> None:
-    """That the page can listen on host:port, before the model loads; a P2PError naming the port."""
-    if not 1 <= port <= 65535:
-        raise P2PError(f"--port {port}: not a port; give one from 1 to 65535 (default 7860)")
+    """That the page can listen on host:port (a port number checks.check_flags took), before the model
+    loads; a P2PError naming the port."""
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: a closing port is free
