@@ -58,6 +58,8 @@ def add_common_options(parser: argparse.ArgumentParser, batch_verb: bool = True)
     group.add_argument("--model", metavar="NAME_OR_PATH", help=f"hub id or local diffusers folder, SD 1.x, 2.x or "
                        f"SDXL (default: {DEFAULT_MODEL}; editing an artifact folder: the model it was made with); "
                        f"built-in: {', '.join(BUILTIN_MODELS)}")
+    group.add_argument("--lora", action="append", metavar="FILE[:SCALE]", help="a LoRA .safetensors file fused into "
+                       "the model's weights at SCALE (default: 1); repeatable, applied in order")
     group.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda if available)")
     group.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES, help="weights' precision (default: auto, "
                        "float16 on a GPU and float32 on the CPU; on a GPU float16 is about 5x faster than float32 at "

@@ -81,6 +81,27 @@ def check_flags(flags, needs_gradio: bool = False) -> None:
                        f"(default {DEFAULT_GUIDANCE:g}; SD's useful scales are 1 to 20), got {flags.guidance}")
 
 
+def lora_options(values: list[str] | None) -> tuple[tuple[str, float], ...]:
+    """`--lora FILE[:SCALE]`, repeatable, as (file, scale) pairs: each file there, each scale a finite
+    number (default 1). A path that is itself a file is taken whole, colons and all."""
+    loras = []
+    for value in values or []:
+        path, scale = value, "1"
+        if not Path(value).is_file() and ":" in value:
+            path, scale = value.rsplit(":", 1)
+        try:
+            number = float(scale)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise P2PError(f"--lora {value}: the scale {scale!r} is not a finite number; give FILE or FILE:SCALE, "
+                           f"e.g. style.safetensors:0.8")
+        if not Path(path).is_file():
+            raise P2PError(f"--lora {path}: no such file; give a LoRA's .safetensors file")
+        loras.append((path, number))
+    return tuple(loras)
+
+
 def check_ui_installed() -> None:
     """gradio, which only the ui verb needs, is an optional extra: found without importing it."""
     if find_spec("gradio") is None:
