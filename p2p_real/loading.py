@@ -17,6 +17,7 @@ from .hub import load_local_first
 from .loras import fuse_loras
 from .models import Model
 from .random_models import BUILDERS
+from .single_file import check_prediction_type, is_checkpoint_file, load_checkpoint
 from .text_encoders import load_text
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
@@ -28,11 +29,15 @@ SMALL_GPU_GIB = 24  # below this, the text encoders wait in CPU memory between p
 
 def load_model(name_or_path: str | DiffusionPipeline = DEFAULT_MODEL, device: str | None = None,
                dtype: str | torch.dtype = "auto", cuda_graphs: bool = True, compile: bool = False,
-               offload_text_encoders: bool | None = None, loras=()) -> Model:
+               offload_text_encoders: bool | None = None, loras=(), prediction_type: str | None = None,
+               model_config: str | None = None) -> Model:
     """A model by hub id (e.g. CompVis/stable-diffusion-v1-4, stabilityai/stable-diffusion-xl-base-1.0),
-    local diffusers folder, built-in name, or a diffusers StableDiffusionPipeline /
-    StableDiffusionXLPipeline you already hold (`Model.from_pipeline`: its modules as they are, LoRA
-    adapters included; `device` and `dtype` default to the pipeline's own).
+    local diffusers folder, single-file checkpoint (`.safetensors`, SD 1.x / 2.x / SDXL, loaded
+    offline: single_file.py; `model_config`: a diffusers folder of configs for a file of another
+    architecture), built-in name, or a diffusers StableDiffusionPipeline / StableDiffusionXLPipeline
+    you already hold (`Model.from_pipeline`: its modules as they are, LoRA adapters included;
+    `device` and `dtype` default to the pipeline's own). `prediction_type` ("epsilon" or
+    "v_prediction") overrides the scheduler config's, which a single file cannot tell.
 
     Built-ins: `shapes` (a small model of SD v1's family trained on generated shape scenes, shipped
     with the package: offline demos that show real edits), `tiny-random` and `tiny-sdxl-random`
@@ -57,7 +62,10 @@ def load_model(name_or_path: str | DiffusionPipeline = DEFAULT_MODEL, device: st
     if dtype == "auto":
         dtype = name_or_path.unet.dtype if held else "float16" if torch.device(device).type == "cuda" else "float32"
     torch_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
-    model = source_model(name_or_path, device)
+    check_prediction_type(prediction_type)
+    model = source_model(name_or_path, device, model_config)
+    if prediction_type is not None:
+        model.scheduler_config["prediction_type"] = prediction_type
     if loras:  # fused in the more precise of the loaded and the asked precision: float32 for a half-precision run
         model.to(dtype=torch.promote_types(model.dtype, torch_dtype))
         fuse_loras(model, loras)
@@ -74,10 +82,15 @@ def load_model(name_or_path: str | DiffusionPipeline = DEFAULT_MODEL, device: st
     return model
 
 
-def source_model(name_or_path, device: torch.device) -> Model:
+def source_model(name_or_path, device: torch.device, model_config: str | None = None) -> Model:
     """The model as its source holds it: a pipeline's modules, a built-in, or weights from disk or the hub."""
     if isinstance(name_or_path, DiffusionPipeline):
         return Model.from_pipeline(name_or_path)
+    if is_checkpoint_file(name_or_path):
+        return load_checkpoint(name_or_path, model_config)
+    if model_config is not None:
+        raise OptionError("model_config", f"configs for a single-file checkpoint, and {name_or_path!r} is none; "
+                                          f"leave it out")
     if name_or_path == "shapes":
         return load_pretrained(str(SHAPES_FOLDER), name="shapes")
     if name_or_path in BUILDERS:

@@ -86,6 +86,17 @@ class ClipText:
     def save(self, folder: Path) -> None:
         self.encoder.save_pretrained(folder / "text_encoder")
         self.tokenizer.save_pretrained(folder / "tokenizer")
+        # so that diffusers' StableDiffusionPipeline (and its single-file loading, as configs) opens the folder too
+        (folder / "model_index.json").write_text(json.dumps(self.pipeline_index(), indent=2) + "\n")
+
+    def pipeline_index(self) -> dict:
+        return {
+            "_class_name": "StableDiffusionPipeline", "_diffusers_version": diffusers.__version__,
+            "requires_safety_checker": False, "safety_checker": [None, None], "feature_extractor": [None, None],
+            "image_encoder": [None, None], "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"], "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDIMScheduler"],
+        }
 
     def pipeline(self, unet, vae, scheduler) -> StableDiffusionPipeline:
         """diffusers' pipeline around these parts (no copies): its LoRA loading works on it (loras.py)."""

@@ -57,6 +57,9 @@ def check_flags(flags, needs_gradio: bool = False) -> None:
     if flags.has("mask") and flags.mask is not None and not Path(flags.mask).is_file():
         raise P2PError(f"--mask {flags.mask}: no such file; give a PNG or JPEG, white where the edit may change "
                        f"the photo")
+    if flags.model_config is not None and not (Path(flags.model_config) / "model_index.json").is_file():
+        raise P2PError(f"--model-config {flags.model_config}: no model_index.json there; give a diffusers folder of "
+                       f"configs, or leave it out for SD 1.5's, SD 2.1's or SDXL base's")
     if flags.has("port") and not 1 <= flags.port <= 65535:
         raise P2PError(f"--port: expected a port number from 1 to 65535, got {flags.port}")
     for flag in ("steps", "gpus"):

@@ -67,7 +67,8 @@ def build_request(namespace: Namespace):
 
 def model_choice(flags: Flags) -> ModelChoice:
     return ModelChoice(name_or_path=flags.model, device=flags.device, dtype=flags.dtype, cuda_graphs=flags.cuda_graphs,
-                       compile=flags.compile, loras=lora_options(flags.lora))
+                       compile=flags.compile, loras=lora_options(flags.lora), prediction_type=flags.prediction_type,
+                       model_config=flags.model_config)
 
 
 def steps(flags: Flags) -> int:
