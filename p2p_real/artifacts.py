@@ -168,6 +168,10 @@ def model_difference(inversion: Inversion, model) -> str:
     """What differs between the model an inversion was made with and `model`, and what to do: the
     first LoRA one has and the other lacks (by content and scale), else the base model."""
     made = [(lora["sha256"], lora["scale"]) for lora in inversion.model_loras]
+    prediction = inversion.scheduler_config.get("prediction_type", "epsilon")
+    if prediction != model.scheduler_config.get("prediction_type", "epsilon"):
+        return (f"this inversion was made with prediction type {prediction}, which this model's config does not "
+                f"say; pass --prediction-type {prediction} (or invert the photo again)")
     for lora in inversion.model_loras:
         if (lora["sha256"], lora["scale"]) not in [(given.sha256, given.scale) for given in model.loras]:
             return (f"this inversion was made with LoRA {lora['file']} at scale {lora['scale']:g}, which this model "

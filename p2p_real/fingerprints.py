@@ -48,3 +48,9 @@ def with_loras(base: str, loras) -> str:
     for lora in loras:
         digest.update(f"{lora.sha256}:{lora.scale!r}".encode())
     return digest.hexdigest()[:16]
+
+
+def with_prediction_type(base: str, prediction_type: str) -> str:
+    """The fingerprint of weights `base` read with another prediction type than their config's (a
+    single file's --prediction-type): another model, since editing samples with the model's schedule."""
+    return hashlib.sha256(f"{base}:{prediction_type}".encode()).hexdigest()[:16]

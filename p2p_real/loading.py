@@ -13,6 +13,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, UNet2DCon
 
 from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_NAMES
 from .errors import ModelLoadError, OptionError
+from .fingerprints import with_prediction_type
 from .hub import load_local_first
 from .loras import fuse_loras
 from .models import Model
@@ -64,8 +65,9 @@ def load_model(name_or_path: str | DiffusionPipeline = DEFAULT_MODEL, device: st
     torch_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
     check_prediction_type(prediction_type)
     model = source_model(name_or_path, device, model_config)
-    if prediction_type is not None:
+    if prediction_type not in (None, model.scheduler_config.get("prediction_type", "epsilon")):
         model.scheduler_config["prediction_type"] = prediction_type
+        model.fingerprint = with_prediction_type(model.fingerprint, prediction_type)
     if loras:  # fused in the more precise of the loaded and the asked precision: float32 for a half-precision run
         model.to(dtype=torch.promote_types(model.dtype, torch_dtype))
         fuse_loras(model, loras)

@@ -112,6 +112,15 @@ def test_no_network_is_touched_for_a_single_file(checkpoints, tmp_path, monkeypa
     record = json.loads((tmp_path / "chelsea" / "inversion.json").read_text())
     assert record["model_name"] == str(checkpoints / "sd-v2-v.safetensors")
     assert record["scheduler_config"]["prediction_type"] == "v_prediction"
+    # the weights cannot tell the prediction type: one forced by the flag is part of the model
+    other = tmp_path / "epsilon"
+    assert main(["invert", str(PHOTO), "--prompt", "a cat", "--output", str(other), "--steps", "2", "--method", "ddim",
+                 "--prediction-type", "epsilon", *model]) == 0
+    capsys.readouterr()
+    assert main(["edit", str(other / "chelsea"), "--target", "a dog", "--output", str(other), *model]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after the libraries' loading bars
+    assert error.startswith("p2p-real: error: ") and "made with prediction type epsilon" in error
+    assert "--prediction-type epsilon" in error
 
 
 def test_a_ckpt_loads_only_without_unpickling_code(checkpoints, tmp_path):
