@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 from p2p_real.cli import main
 from p2p_real.errors import ModelLoadError, OptionError
 from p2p_real.loading import load_model
-from p2p_real.random_models import tiny_random
+from p2p_real.random_models import tiny_random, tiny_sdxl_random
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,15 @@ def test_a_lora_gives_the_weights_merged_by_hand(lora_file, scale):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
         assert (got - before).abs().max() > 1e-3 * before.abs().max()  # the LoRA does change the model
     assert fused.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn1.to_q.__class__ is torch.nn.Linear
+
+
+def test_an_sdxl_lora_gives_the_weights_merged_by_hand(tmp_path):
+    lora = write_tiny_lora(tmp_path / "sdxl-style.safetensors", build=tiny_sdxl_random)
+    fused = load_model("tiny-sdxl-random", device="cpu", dtype=torch.float64, loras=[(str(lora), 0.9)])
+    by_hand = tiny_sdxl_random(seed=0).to(dtype=torch.float64)
+    merge_by_hand(by_hand, lora, 0.9)
+    for got, want in zip(*(outputs(model, torch.Generator().manual_seed(7)) for model in (fused, by_hand))):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
 
 
 def test_scale_zero_is_no_lora_and_the_fingerprint_covers_content_and_scale(lora_file, tmp_path, generator):
