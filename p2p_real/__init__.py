@@ -18,6 +18,7 @@ _PUBLIC = {
     "invert_photos": "runs.invert",
     "NullTextOptions": "inversion.options",
     "load_model": "loading",
+    "Model": "models",
     "find_photos": "runs.photos",
     "edit": "editing.edit",
     "EditOptions": "editing.options",

@@ -50,6 +50,7 @@ class Inversion:
     # Per sampling step, what the method reports of itself; null-text: final_loss, early_stop_threshold,
     # reached_threshold and inner_steps, since non-convergence is what users of the reference meet.
     diagnostics: dict = field(default_factory=dict)
+    model_loras: list = field(default_factory=list)  # LoRAs fused into the model: file, path, sha256, scale
 
     def metadata(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # not asdict: it would deep-copy the tensors
@@ -153,11 +154,7 @@ def check_tensors(inversion: Inversion, tensors_path: Path) -> None:
 
 def check_model(inversion: Inversion, model, folder) -> None:
     if inversion.model_fingerprint != model.fingerprint:
-        raise ArtifactError(
-            f"{folder}: this inversion was made with model {inversion.model_name!r} (fingerprint "
-            f"{inversion.model_fingerprint}), not with {model.name!r} ({model.fingerprint}); "
-            f"pass --model {inversion.model_name} or invert the photo again with this model"
-        )
+        raise ArtifactError(f"{folder}: {model_difference(inversion, model)}")
     latent_side = model.unet.config.sample_size
     latents = (model.unet.config.in_channels, latent_side, latent_side)
     if tuple(inversion.noise_latents.shape) != latents or tuple(inversion.image.shape[:2]) != (model.resolution,) * 2:
@@ -165,6 +162,27 @@ def check_model(inversion: Inversion, model, folder) -> None:
                             f"{inversion.image.shape[1]}x{inversion.image.shape[0]} picture do not fit {model.name!r}, "
                             f"which takes latents of shape {latents} and {model.resolution}x{model.resolution} "
                             f"pictures; re-run `p2p-real invert --force`")
+
+
+def model_difference(inversion: Inversion, model) -> str:
+    """What differs between the model an inversion was made with and `model`, and what to do: the
+    first LoRA one has and the other lacks (by content and scale), else the base model."""
+    made = [(lora["sha256"], lora["scale"]) for lora in inversion.model_loras]
+    prediction = inversion.scheduler_config.get("prediction_type", "epsilon")
+    if prediction != model.scheduler_config.get("prediction_type", "epsilon"):
+        return (f"this inversion was made with prediction type {prediction}, which this model's config does not "
+                f"say; pass --prediction-type {prediction} (or invert the photo again)")
+    for lora in inversion.model_loras:
+        if (lora["sha256"], lora["scale"]) not in [(given.sha256, given.scale) for given in model.loras]:
+            return (f"this inversion was made with LoRA {lora['file']} at scale {lora['scale']:g}, which this model "
+                    f"lacks; pass --lora {lora['path']}:{lora['scale']:g} (or invert the photo again)")
+    for given in model.loras:
+        if (given.sha256, given.scale) not in made:
+            return (f"this inversion was made without LoRA {given.file} at scale {given.scale:g}; leave "
+                    f"--lora {given.file} out (or invert the photo again with it)")
+    return (f"this inversion was made with model {inversion.model_name!r} (fingerprint {inversion.model_fingerprint}), "
+            f"not with {model.name!r} ({model.fingerprint}); pass --model {inversion.model_name} or invert the photo "
+            f"again with this model")
 
 
 def sha256(path: Path) -> str:

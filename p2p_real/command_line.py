@@ -6,16 +6,14 @@ import argparse
 import textwrap
 
 from .defaults import (
-    BUILTIN_MODELS,
     DEFAULT_GUIDANCE,
     DEFAULT_METHOD,
-    DEFAULT_MODEL,
-    DTYPE_CHOICES,
     INVERSION_METHODS,
     NETWORK_METRICS,
 )
 from .eval.pareto import DEFAULT_TOLERANCE
 from .inversion.options import NullTextOptions
+from .model_flags import add_model_options
 from .runs.edit_flags import add_edit_flags
 from .runs.flags import (
     bench_edit_request,
@@ -32,6 +30,7 @@ EXAMPLES = """examples:
   p2p-real invert data/photos --output out/            # captions from data/photos/captions.json
   p2p-real invert data/photos --output out/ --model tiny-random   # offline smoke run, seconds
   p2p-real invert data/shapes --output out/ --model shapes        # offline, a trained 64x64 model
+  p2p-real invert data/photos --output out/ --model my-model.safetensors --lora my-style.safetensors:0.8
   p2p-real edit data/shapes --output out/ --model shapes          # the edits in data/shapes/edits.yaml
   p2p-real sweep out/circle --target "a large red circle on a plain white background" --output sweep/ --metrics none
   p2p-real ui --output out/ --model shapes                        # a web page: invert, then edit as often as you like
@@ -55,19 +54,7 @@ def add_common_options(parser: argparse.ArgumentParser, batch_verb: bool = True)
     run a batch of work on the terminal (not the ui's page)."""
     parser.add_argument("--output", "-o", required=True, metavar="DIR", help="folder for the results")
     group = parser.add_argument_group("model")
-    group.add_argument("--model", metavar="NAME_OR_PATH", help=f"hub id or local diffusers folder, SD 1.x, 2.x or "
-                       f"SDXL (default: {DEFAULT_MODEL}; editing an artifact folder: the model it was made with); "
-                       f"built-in: {', '.join(BUILTIN_MODELS)}")
-    group.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda if available)")
-    group.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES, help="weights' precision (default: auto, "
-                       "float16 on a GPU and float32 on the CPU; on a GPU float16 is about 5x faster than float32 at "
-                       "the same reconstruction error, bfloat16 as fast but less accurate)")
-    group.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
-                       help="on a GPU, run the UNet eagerly instead of replaying CUDA graphs (slower, same results)")
-    group.add_argument("--compile", action=argparse.BooleanOptionalAction, help="on a GPU, run null-text's backward "
-                       "passes through torch.compile: about 1.3x faster after minutes of compiling once per machine "
-                       "(kept in ~/.cache/p2p-real/torch-compile) (default: on for a folder once that cache holds the "
-                       "model's kernels)")
+    add_model_options(group)
     if batch_verb:
         group.add_argument("--gpus", type=int, default=1, metavar="N", help="N processes, one GPU each, sharing the "
                            "work (as `torchrun --nproc-per-node N -m p2p_real ...`; for many machines use torchrun "

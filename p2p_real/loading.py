@@ -1,4 +1,5 @@
-"""`load_model`: a model by hub id, local diffusers folder or built-in name, on a checked device.
+"""`load_model`: a model by hub id, local diffusers folder, built-in name or a diffusers pipeline
+already loaded, with LoRA files fused in (loras.py), on a checked device.
 
 The family (SD 1.x/2.x or SDXL) is read from the UNet's config: SDXL's UNet takes the pooled text
 and size conditioning (`addition_embed_type: text_time`), whatever the folder is called.
@@ -12,9 +13,12 @@ from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, UNet2DCon
 
 from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_NAMES
 from .errors import ModelLoadError, OptionError
+from .fingerprints import with_prediction_type
 from .hub import load_local_first
+from .loras import fuse_loras
 from .models import Model
 from .random_models import BUILDERS
+from .single_file import check_prediction_type, is_checkpoint_file, load_checkpoint
 from .text_encoders import load_text
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
@@ -24,15 +28,23 @@ SHAPES_FOLDER = Path(__file__).parent / "assets" / "shapes"  # trained by p2p_re
 SMALL_GPU_GIB = 24  # below this, the text encoders wait in CPU memory between prompts (SDXL fits in 16 GB)
 
 
-def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dtype: str | torch.dtype = "auto",
-               cuda_graphs: bool = True, compile: bool = False, offload_text_encoders: bool | None = None) -> Model:
+def load_model(name_or_path: str | DiffusionPipeline = DEFAULT_MODEL, device: str | None = None,
+               dtype: str | torch.dtype = "auto", cuda_graphs: bool = True, compile: bool = False,
+               offload_text_encoders: bool | None = None, loras=(), prediction_type: str | None = None,
+               model_config: str | None = None) -> Model:
     """A model by hub id (e.g. CompVis/stable-diffusion-v1-4, stabilityai/stable-diffusion-xl-base-1.0),
-    local diffusers folder, or built-in name.
+    local diffusers folder, single-file checkpoint (`.safetensors`, SD 1.x / 2.x / SDXL, loaded
+    offline: single_file.py; `model_config`: a diffusers folder of configs for a file of another
+    architecture), built-in name, or a diffusers StableDiffusionPipeline / StableDiffusionXLPipeline
+    you already hold (`Model.from_pipeline`: its modules as they are, LoRA adapters included;
+    `device` and `dtype` default to the pipeline's own). `prediction_type` ("epsilon" or
+    "v_prediction") overrides the scheduler config's, which a single file cannot tell.
 
     Built-ins: `shapes` (a small model of SD v1's family trained on generated shape scenes, shipped
     with the package: offline demos that show real edits), `tiny-random` and `tiny-sdxl-random`
     (seconds-fast random-weight models of the SD v1 and SDXL families, for tests and smoke runs),
     `sd-v1-random` and `sdxl-random` (the full architectures with random weights, for speed and memory).
+    `loras`: (path to a LoRA .safetensors file, scale) pairs, fused into the weights in order (loras.py).
     `dtype="auto"` is float16 on a CUDA device and float32 elsewhere; an SDXL VAE whose config says
     `force_upcast` stays float32. On a CUDA device the UNet runs channels-last and, unless
     `cuda_graphs=False`, replayed from CUDA graphs (`compile`: compiled first, see
@@ -40,19 +52,25 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dty
     `offload_text_encoders` (None: on a GPU of less than 24 GiB) keeps the text encoders in CPU
     memory except while they encode prompts (`Model.offload_text`).
     """
-    device = usable_device(device)
+    held = isinstance(name_or_path, DiffusionPipeline)
+    device = usable_device(name_or_path.unet.device if held and device is None else device)
     if compile and not (torch.device(device).type == "cuda" and cuda_graphs):
         raise OptionError("compile", f"compiling the UNet needs a CUDA device with CUDA graphs on, not {device}; "
                                      f"leave it off")
+    if held and loras:
+        raise OptionError("loras", "a pipeline you hold keeps its own LoRA: load it into the pipeline "
+                                   "(pipe.load_lora_weights(FILE)) and pass the pipeline alone")
     if dtype == "auto":
-        dtype = "float16" if torch.device(device).type == "cuda" else "float32"
+        dtype = name_or_path.unet.dtype if held else "float16" if torch.device(device).type == "cuda" else "float32"
     torch_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
-    if name_or_path == "shapes":
-        model = load_pretrained(str(SHAPES_FOLDER), name="shapes")
-    elif name_or_path in BUILDERS:
-        model = BUILDERS[name_or_path](device=device)
-    else:
-        model = load_pretrained(name_or_path)
+    check_prediction_type(prediction_type)
+    model = source_model(name_or_path, device, model_config)
+    if prediction_type not in (None, model.scheduler_config.get("prediction_type", "epsilon")):
+        model.scheduler_config["prediction_type"] = prediction_type
+        model.fingerprint = with_prediction_type(model.fingerprint, prediction_type)
+    if loras:  # fused in the more precise of the loaded and the asked precision: float32 for a half-precision run
+        model.to(dtype=torch.promote_types(model.dtype, torch_dtype))
+        fuse_loras(model, loras)
     if offload_text_encoders is None:
         offload_text_encoders = (device.type == "cuda"
                                  and torch.cuda.get_device_properties(device).total_memory < SMALL_GPU_GIB * 2**30)
@@ -64,6 +82,22 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dty
         if cuda_graphs:
             model.use_cuda_graphs(compile)
     return model
+
+
+def source_model(name_or_path, device: torch.device, model_config: str | None = None) -> Model:
+    """The model as its source holds it: a pipeline's modules, a built-in, or weights from disk or the hub."""
+    if isinstance(name_or_path, DiffusionPipeline):
+        return Model.from_pipeline(name_or_path)
+    if is_checkpoint_file(name_or_path):
+        return load_checkpoint(name_or_path, model_config)
+    if model_config is not None:
+        raise OptionError("model_config", f"configs for a single-file checkpoint, and {name_or_path!r} is none; "
+                                          f"leave it out")
+    if name_or_path == "shapes":
+        return load_pretrained(str(SHAPES_FOLDER), name="shapes")
+    if name_or_path in BUILDERS:
+        return BUILDERS[name_or_path](device=device)
+    return load_pretrained(name_or_path)
 
 
 def usable_device(device: str | torch.device | None) -> torch.device:

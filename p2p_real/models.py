@@ -5,7 +5,6 @@ p2p_real/text_encoders.py. Loading: p2p_real/loading.py; random-weight builds: r
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,9 +15,10 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
 from .attention import FusedAttention, keep_text_projections_in_fp32
 from .errors import NumericalError
+from .fingerprints import weights_fingerprint
 from .graphs import UNetRunner
 from .schedule import Schedule
-from .text_encoders import ClipText, SdxlText, full_precision, token_ids
+from .text_encoders import ClipText, SdxlText, full_precision, text_of_pipeline, token_ids
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Model:
     fingerprint: str = field(default="")
     upcast_vae: bool = False
     offload_text: bool = False
+    loras: tuple = ()  # the LoraRecords fused into the weights, in order (loras.py); the fingerprint covers them
     runner: UNetRunner = field(init=False, repr=False)  # how the UNet runs: eagerly, graphed, compiled
 
     def __post_init__(self):
@@ -46,7 +47,17 @@ class Model:
         self.unet.set_attn_processor(FusedAttention())  # SDPA that takes the embedding in any precision
         self.runner = UNetRunner(self.unet, self.text.unet_inputs, self.vae_scale)
         if not self.fingerprint:
-            self.fingerprint = fingerprint(self)
+            self.fingerprint = weights_fingerprint(self.parts)
+
+    @classmethod
+    def from_pipeline(cls, pipeline, name: str | None = None) -> "Model":
+        """A loaded diffusers SD / SDXL pipeline's modules as they are, not copied: its dtype, device and
+        LoRA adapters stay; its scheduler's config gives the DDIM schedule. Its UNet gets p2p-real's
+        attention processor (`pipeline.unet.set_default_attn_processor()` restores diffusers' own)."""
+        text = text_of_pipeline(pipeline)
+        return cls(pipeline.unet, pipeline.vae, text, dict(pipeline.scheduler.config),
+                   name=name or pipeline.config.get("_name_or_path") or type(pipeline).__name__,
+                   upcast_vae=text.upcasts_vae and bool(pipeline.vae.config.force_upcast))
 
     @property
     def parts(self) -> tuple[torch.nn.Module, ...]:
@@ -201,16 +212,3 @@ def check_finite(values: torch.Tensor, doing: str, dtype: torch.dtype) -> torch.
         raise NumericalError(f"the VAE overflowed in {str(dtype).replace('torch.', '')} while {doing} (NaN or inf); "
                              f"keep it in float32 (a VAE config with force_upcast, or --dtype float32)")
     return values
-
-
-def fingerprint(model: Model) -> str:
-    """A short hash of the weights' shapes and a sample of their values, to tie artifacts to a model."""
-    digest = hashlib.sha256()
-    for part in model.parts:
-        parameters = list(part.parameters())
-        digest.update(str([tuple(p.shape) for p in parameters]).encode())
-        for weight in (parameters[0], parameters[-1]):
-            digest.update(weight.detach().flatten()[:4096].float().cpu().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-

@@ -64,6 +64,7 @@ def invert(
             guidance_scale=guidance_scale,
             model_name=model.name,
             model_fingerprint=model.fingerprint,
+            model_loras=[lora.as_dict() for lora in model.loras],
             scheduler_config=dict(model.scheduler_config),
             options=METHODS[method].record(options, model.text.null_text_record),
             metrics={**metrics[index], "latent_mse": latent_errors[index]},

@@ -19,6 +19,7 @@ from typing import ClassVar
 import diffusers
 import torch
 import torch.nn.functional as F
+from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from .errors import PromptError
@@ -62,6 +63,7 @@ class ClipText:
     encoder: CLIPTextModel
     tokenizer: CLIPTokenizer
     family: ClassVar[str] = "sd"
+    upcasts_vae: ClassVar[bool] = False  # diffusers' SD pipeline runs the VAE in the UNet's dtype
     # SD v1 (2.05 GiB of weights): 4.62 / 10.47 / 16.68 / 30.68 GiB at batch 1 / 4 / 8 / 16.
     photo_memory: ClassVar[PhotoMemory] = PhotoMemory(512, 0.9, 1.8)
     null_text_record: ClassVar[dict] = {}  # what null-text's record adds for this family: nothing
@@ -84,6 +86,22 @@ class ClipText:
     def save(self, folder: Path) -> None:
         self.encoder.save_pretrained(folder / "text_encoder")
         self.tokenizer.save_pretrained(folder / "tokenizer")
+        # so that diffusers' StableDiffusionPipeline (and its single-file loading, as configs) opens the folder too
+        (folder / "model_index.json").write_text(json.dumps(self.pipeline_index(), indent=2) + "\n")
+
+    def pipeline_index(self) -> dict:
+        return {
+            "_class_name": "StableDiffusionPipeline", "_diffusers_version": diffusers.__version__,
+            "requires_safety_checker": False, "safety_checker": [None, None], "feature_extractor": [None, None],
+            "image_encoder": [None, None], "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"], "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDIMScheduler"],
+        }
+
+    def pipeline(self, unet, vae, scheduler) -> StableDiffusionPipeline:
+        """diffusers' pipeline around these parts (no copies): its LoRA loading works on it (loras.py)."""
+        return StableDiffusionPipeline(vae, self.encoder, self.tokenizer, unet, scheduler, safety_checker=None,
+                                       feature_extractor=None, requires_safety_checker=False)
 
 
 @dataclass
@@ -100,6 +118,7 @@ class SdxlText:
     tokenizer_2: CLIPTokenizer
     zeros_for_empty_prompt: bool = True
     family: ClassVar[str] = "sdxl"
+    upcasts_vae: ClassVar[bool] = True  # diffusers' SDXL pipeline: float32 for a VAE whose config says force_upcast
     # SDXL (7.37 GiB of weights): 22.43 / 30.19 / 52.24 GiB at batch 1 / 2 / 4; the commands'
     # expandable_segments allocator needs less (its allocated peak grows 5.1 GiB a photo).
     photo_memory: ClassVar[PhotoMemory] = PhotoMemory(1024, 4.0, 11.0)
@@ -151,6 +170,10 @@ class SdxlText:
         # so that diffusers' StableDiffusionXLPipeline opens the folder too
         (folder / "model_index.json").write_text(json.dumps(self.pipeline_index(), indent=2) + "\n")
 
+    def pipeline(self, unet, vae, scheduler) -> StableDiffusionXLPipeline:
+        return StableDiffusionXLPipeline(vae, self.encoder, self.encoder_2, self.tokenizer, self.tokenizer_2, unet,
+                                         scheduler, force_zeros_for_empty_prompt=self.zeros_for_empty_prompt)
+
     def pipeline_index(self) -> dict:
         return {
             "_class_name": "StableDiffusionXLPipeline", "_diffusers_version": diffusers.__version__,
@@ -173,3 +196,11 @@ def load_text(source: str | os.PathLike, sdxl: bool, zeros_for_empty_prompt: boo
     return SdxlText(encoder, CLIPTextModelWithProjection.from_pretrained(source, subfolder="text_encoder_2", **options),
                     tokenizer, CLIPTokenizer.from_pretrained(source, subfolder="tokenizer_2", **options),
                     zeros_for_empty_prompt)
+
+
+def text_of_pipeline(pipeline) -> ClipText | SdxlText:
+    """The text side of a diffusers SD or SDXL pipeline, its encoders and tokenizers as they are."""
+    if pipeline.unet.config.addition_embed_type != "text_time":
+        return ClipText(pipeline.text_encoder, pipeline.tokenizer)
+    zeros = bool(getattr(pipeline.config, "force_zeros_for_empty_prompt", True))
+    return SdxlText(pipeline.text_encoder, pipeline.text_encoder_2, pipeline.tokenizer, pipeline.tokenizer_2, zeros)

@@ -57,6 +57,9 @@ def check_flags(flags, needs_gradio: bool = False) -> None:
     if flags.has("mask") and flags.mask is not None and not Path(flags.mask).is_file():
         raise P2PError(f"--mask {flags.mask}: no such file; give a PNG or JPEG, white where the edit may change "
                        f"the photo")
+    if flags.model_config is not None and not (Path(flags.model_config) / "model_index.json").is_file():
+        raise P2PError(f"--model-config {flags.model_config}: no model_index.json there; give a diffusers folder of "
+                       f"configs, or leave it out for SD 1.5's, SD 2.1's or SDXL base's")
     if flags.has("port") and not 1 <= flags.port <= 65535:
         raise P2PError(f"--port: expected a port number from 1 to 65535, got {flags.port}")
     for flag in ("steps", "gpus"):
@@ -79,6 +82,27 @@ def check_flags(flags, needs_gradio: bool = False) -> None:
     if flags.has("guidance") and not 0 < flags.guidance <= MAX_GUIDANCE:
         raise P2PError(f"--guidance: expected a scale above 0 and at most {MAX_GUIDANCE:g} "
                        f"(default {DEFAULT_GUIDANCE:g}; SD's useful scales are 1 to 20), got {flags.guidance}")
+
+
+def lora_options(values: list[str] | None) -> tuple[tuple[str, float], ...]:
+    """`--lora FILE[:SCALE]`, repeatable, as (file, scale) pairs: each file there, each scale a finite
+    number (default 1). A path that is itself a file is taken whole, colons and all."""
+    loras = []
+    for value in values or []:
+        path, scale = value, "1"
+        if not Path(value).is_file() and ":" in value:
+            path, scale = value.rsplit(":", 1)
+        try:
+            number = float(scale)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise P2PError(f"--lora {value}: the scale {scale!r} is not a finite number; give FILE or FILE:SCALE, "
+                           f"e.g. style.safetensors:0.8")
+        if not Path(path).is_file():
+            raise P2PError(f"--lora {path}: no such file; give a LoRA's .safetensors file")
+        loras.append((path, number))
+    return tuple(loras)
 
 
 def check_ui_installed() -> None:

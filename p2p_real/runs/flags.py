@@ -10,7 +10,15 @@ from pathlib import Path
 from ..defaults import DEFAULT_STEPS, SMALL_MODEL_STEPS
 from ..errors import P2PError
 from .batch_size import batch_size_option
-from .checks import check_flags, check_output, check_sweep, method_names, metric_names, null_text_options
+from .checks import (
+    check_flags,
+    check_output,
+    check_sweep,
+    lora_options,
+    method_names,
+    metric_names,
+    null_text_options,
+)
 from .edit_flags import edit_options, verb_flags
 from .requests import (
     BenchEditRequest,
@@ -59,7 +67,8 @@ def build_request(namespace: Namespace):
 
 def model_choice(flags: Flags) -> ModelChoice:
     return ModelChoice(name_or_path=flags.model, device=flags.device, dtype=flags.dtype, cuda_graphs=flags.cuda_graphs,
-                       compile=flags.compile)
+                       compile=flags.compile, loras=lora_options(flags.lora), prediction_type=flags.prediction_type,
+                       model_config=flags.model_config)
 
 
 def steps(flags: Flags) -> int:

@@ -28,6 +28,9 @@ class ModelChoice:
     dtype: str = "auto"
     cuda_graphs: bool = True
     compile: bool | None = None  # None: compile for a folder on a GPU once the compile cache holds this model's kernels
+    loras: tuple[tuple[str, float], ...] = ()  # (LoRA file, scale), fused in order
+    prediction_type: str | None = None  # None: the model's scheduler config
+    model_config: str | None = None  # a single file's configs, when not its family's shipped ones
 
     def load(self, ranks: Ranks = Ranks(), photos: int = 1) -> Model:
         """The model, on this rank's device; `photos`: how many this process will invert."""
@@ -39,7 +42,8 @@ class ModelChoice:
         # the first CUDA allocation, so it is set before the model loads; a user's own setting wins.
         os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
         name = self.name_or_path or DEFAULT_MODEL
-        model = load_model(name, ranks.device(self.device), self.dtype, self.cuda_graphs, bool(self.compile))
+        model = load_model(name, ranks.device(self.device), self.dtype, self.cuda_graphs, bool(self.compile),
+                           loras=self.loras, prediction_type=self.prediction_type, model_config=self.model_config)
         if self.compile is None and model.runner.graphed and photos > 1 and is_warm(model):
             model.use_cuda_graphs(compile=True)
         return model
