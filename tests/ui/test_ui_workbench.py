@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from picture_helpers import assert_caption_whole
 from PIL import Image
 
 from p2p_real.cli import main
@@ -70,6 +71,10 @@ def test_an_edit_is_written_as_the_cli_writes_it_and_is_reused_by_page_and_cli(i
     assert (settings["prompt"], settings["source_prompt"], settings["blend_words"]) == (RED, CAPTION,
                                                                                         ["circle", "circle"])
     assert Image.open(view.edited).text["parameters"].startswith(RED)
+    picture = Image.open(folder / "grid.png").convert("RGB")  # the shapes model's 64-pixel pictures, enlarged
+    assert picture.width >= 512 and picture.width % (3 * 64) == 0
+    assert_caption_whole(picture, 3, 2, RED)
+    assert Image.open(folder / "maps.png").width >= 512
     red, green, blue = Image.open(view.edited).convert("RGB").getpixel((32, 32))
     assert red > 150 and blue < 100  # a colour swap, as docs/SHAPES.md shows
     written = (folder / "edited.json").stat().st_mtime_ns
