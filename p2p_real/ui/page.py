@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ..editing.options import EDIT_KINDS, EditOptions
+from .brush import EDIT_HERE, REGIONS
 from .edit_form import EditForm
 from .workbench import EditView, InversionView, Workbench
 
@@ -21,6 +22,7 @@ INTRO = ("**1.** Upload a photo or pick one, type its caption and **invert** it 
          "as often as you like.")
 # Results as large as their boxes; a small model's (64x64 for shapes) stay sharp rather than blur.
 CSS = ".pixelated img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }"
+BRUSH_COLOUR = "#ff2d78"  # a pink seen over photos and the shapes model's scenes alike
 MODEL_QUEUE = "model"  # inversions and edits share one queue: one job at a time on the model
 
 
@@ -45,6 +47,8 @@ class Page:
     self_replace_steps: gr.Slider
     word_steps: gr.Textbox
     mask: gr.Image
+    painter: gr.ImageEditor
+    painted_region: gr.Radio
     redo: gr.Checkbox
     edit_button: gr.Button
     status: gr.Markdown
@@ -56,7 +60,8 @@ class Page:
     def edit_inputs(self) -> list:
         """The edit form's components, in EditForm's order, after the artifact."""
         return [self.artifact, self.target, self.kind, self.blend_source_word, self.blend_target_word, self.reweights,
-                self.cross_replace_steps, self.self_replace_steps, self.word_steps, self.mask, self.redo]
+                self.cross_replace_steps, self.self_replace_steps, self.word_steps, self.mask, self.painter,
+                self.painted_region, self.redo]
 
 
 def serve(workbench: Workbench, host: str, port: int, share: bool) -> None:
@@ -122,8 +127,7 @@ def edit_controls() -> dict:
                                         elem_id="cross-replace-steps")
         self_replace_steps = gr.Slider(0, 1, value=EditOptions.self_replace_steps, step=0.05,
                                        label="Self-replace steps (--self-replace-steps)", elem_id="self-replace-steps")
-    mask = gr.Image(label="Mask (--mask): white where the edit may change the photo, black keeps it", type="filepath",
-                    image_mode=None, sources=["upload"], height=120, elem_id="mask")
+    painter, painted_region, mask = mask_controls()
     with gr.Row(equal_height=True):
         word_steps = gr.Textbox(label="A word's own window (--word-steps)", placeholder="red=0,0.8", scale=2,
                                 elem_id="word-steps")
@@ -131,7 +135,23 @@ def edit_controls() -> dict:
         edit_button = gr.Button("Edit", variant="primary", scale=1, elem_id="edit-button")
     return dict(target=target, kind=kind, blend_source_word=blend_source_word, blend_target_word=blend_target_word,
                 reweights=reweights, cross_replace_steps=cross_replace_steps, self_replace_steps=self_replace_steps,
-                word_steps=word_steps, mask=mask, redo=redo, edit_button=edit_button)
+                word_steps=word_steps, mask=mask, painter=painter, painted_region=painted_region, redo=redo,
+                edit_button=edit_button)
+
+
+def mask_controls() -> tuple[gr.ImageEditor, gr.Radio, gr.Image]:
+    """The mask (--mask): painted with a brush over the photo (the eraser takes strokes back), or a file uploaded."""
+    painter = gr.ImageEditor(label="Mask (--mask): paint over the photo with the brush; the eraser takes it back",
+                             type="pil", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
+                             brush=gr.Brush(colors=[(BRUSH_COLOUR, 0.6)], default_color=(BRUSH_COLOUR, 0.6),
+                                            color_mode="fixed"),
+                             eraser=gr.Eraser(), height=300, elem_id="painter", elem_classes="pixelated")
+    with gr.Row(equal_height=True):
+        painted_region = gr.Radio(list(REGIONS), value=EDIT_HERE, label="The painted region is what to…",
+                                  elem_id="painted-region", scale=2)
+        mask = gr.Image(label="…or upload a mask: white edits, black keeps", type="filepath", image_mode=None,
+                        sources=["upload"], height=110, elem_id="mask", scale=1)
+    return painter, painted_region, mask
 
 
 def result_views() -> dict:
@@ -157,10 +177,11 @@ def wire_inversion(page: Page, workbench: Workbench) -> None:
 
     def on_upload():  # a new photo: the session's inversion was of another one
         return {page.artifact: None, page.picked_photo: None, page.source: None, page.reconstruction: None,
-                page.edited: None, page.maps: None, page.status: "Type the photo's caption and invert it."}
+                page.edited: None, page.maps: None, page.painter: None,
+                page.status: "Type the photo's caption and invert it."}
 
     everything = [page.artifact, page.picked_photo, page.photo, page.caption, page.target, page.source,
-                  page.reconstruction, page.edited, page.maps, page.status, page.picker]
+                  page.reconstruction, page.edited, page.maps, page.painter, page.status, page.picker]
     page.picker.input(on_pick, inputs=page.picker, outputs=everything)
     page.refresh.click(lambda picked: picker_update(workbench, picked), inputs=page.picker, outputs=page.picker)
     gr.on([page.photo.upload, page.photo.clear], on_upload, outputs=everything)
@@ -171,9 +192,11 @@ def wire_inversion(page: Page, workbench: Workbench) -> None:
 
 def wire_edit(page: Page, workbench: Workbench) -> None:
     def on_edit(artifact, target, kind, blend_source_word, blend_target_word, reweights, cross_replace_steps,
-                self_replace_steps, word_steps, mask, redo, progress=gr.Progress(track_tqdm=True)):
+                self_replace_steps, word_steps, mask, painting, painted_region, redo,
+                progress=gr.Progress(track_tqdm=True)):
         form = EditForm(target or "", kind, blend_source_word or "", blend_target_word or "", reweights or "",
-                        cross_replace_steps, self_replace_steps, word_steps or "", mask or "")
+                        cross_replace_steps, self_replace_steps, word_steps or "", mask or "", painting,
+                        painted_region or EDIT_HERE)
         view = workbench.edit(artifact, form, redo)
         return edit_shown(page, view)
 
@@ -188,7 +211,12 @@ def shown(page: Page, view: InversionView, also: dict) -> dict:
         return failed(page, view.message)
     return {page.artifact: view.artifact, page.caption: view.caption, page.target: view.caption,
             page.source: view.source, page.reconstruction: view.reconstruction, page.edited: None, page.maps: None,
-            page.status: as_markdown(view.message), **also}
+            page.painter: canvas(view.painting_photo or view.photo), page.status: as_markdown(view.message), **also}
+
+
+def canvas(photo: str | None) -> dict | None:
+    """The brush's canvas: the photo, nothing painted yet."""
+    return {"background": photo, "layers": [], "composite": None} if photo else None
 
 
 def edit_shown(page: Page, view: EditView) -> dict:

@@ -23,6 +23,7 @@ from ..runs.edits_file import EditJob
 from ..runs.invert import InversionSettings, file_sha256, invert_photos
 from ..runs.naming import inside
 from ..runs.photos import Photo, photo_names
+from .brush import painted_region, save_painted_mask
 from .edit_form import EditForm
 from .picker import Choice, find_choices
 
@@ -39,6 +40,7 @@ class InversionView:
     caption: str | None = None
     source: str | None = None  # source.png: the photo as the model sees it
     reconstruction: str | None = None  # reconstruction.png
+    painting_photo: str | None = None  # the photo the mask brush paints over: the one inverted, as the CLI's --mask
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,8 @@ class Workbench:
                 raise P2PError("no inversion to edit: invert a photo, or pick a kept inversion")
             if not form.target.strip():
                 raise P2PError("no target: type the edited caption")
-            job = EditJob(Path(artifact), form.target.strip(), form.options(),
-                          mask=Path(form.mask) if form.mask else None)
+            options, mask = form.options(), self.mask_file(Path(artifact), form)
+            job = EditJob(Path(artifact), form.target.strip(), options, mask=mask)
             with self.model_lock:
                 report = run_edits(self.model, [job], self.output, self.num_steps, force=redo, maps=True, progress=True)
             if report.failed:
@@ -132,15 +134,28 @@ class Workbench:
         except Exception as error:
             return EditView(failure_message(error), failed=True)
 
+    def mask_file(self, artifact: Path, form: EditForm) -> Path | None:
+        """The form's mask: the uploaded file, or the painting saved as one beside the photo's edits."""
+        painted = painted_region(form.painting) is not None
+        if form.mask and painted:
+            raise P2PError("a mask is both painted and uploaded: clear the painting or the uploaded file")
+        if form.mask:
+            return Path(form.mask)
+        record = read_record(artifact) or {}
+        return save_painted_mask(artifact, Path(record.get("source_path") or artifact / "source.png"), form.painting,
+                                 form.painted_region) if painted else None
+
     def shown(self, folder: Path, done: str) -> InversionView:
         record = read_record(folder)
         if record is None:
             raise ArtifactError(f"{folder}: not an inversion artifact (no inversion.json); invert the photo again")
         psnr = record.get("metrics", {}).get("psnr")
         quality = f", reconstruction PSNR {psnr:.1f} dB" if psnr is not None else ""
+        photo = record.get("source_path") or ""
         return InversionView(f"{done}: {folder}{quality}. Now type a target caption and edit.", artifact=str(folder),
                              caption=record["prompt"], source=str(folder / "source.png"),
-                             reconstruction=str(folder / "reconstruction.png"))
+                             reconstruction=str(folder / "reconstruction.png"),
+                             painting_photo=photo if Path(photo).is_file() else str(folder / "source.png"))
 
 
 def failure_message(error: Exception) -> str:

@@ -12,7 +12,8 @@ from p2p_real.ui.page import as_markdown, build_page  # noqa: E402
 from p2p_real.ui.workbench import EditView, InversionView, Workbench  # noqa: E402
 
 CONTROLS = {"picker", "refresh", "photo", "caption", "replace", "invert-button", "target", "kind", "blend-source",
-            "blend-target", "reweights", "cross-replace-steps", "self-replace-steps", "word-steps", "mask", "redo",
+            "blend-target", "reweights", "cross-replace-steps", "self-replace-steps", "word-steps", "mask", "painter",
+            "painted-region", "redo",
             "edit-button", "status", "source-image", "reconstruction-image", "edited-image", "maps-image"}
 
 
@@ -54,9 +55,9 @@ def test_an_edit_reads_the_form_and_shows_the_saved_files(tmp_path):
                                                      maps="out/circle/red/maps.png"))
     on_edit = handler(build_page(workbench), "on_edit").fn
     updates = updates_by_id(on_edit("out/circle", "a red circle", "replace", "circle", "circle", "red=2", 0.3, 0.5,
-                                    None, "left.png", True))
+                                    None, "left.png", None, "keep this", True))
     assert workbench.asked == [("out/circle", EditForm("a red circle", "replace", "circle", "circle", "red=2", 0.3, 0.5,
-                                                       "", "left.png"), True)]
+                                                       "", "left.png", None, "keep this"), True)]
     assert updates == {"edited-image": "out/circle/red/edited.png", "maps-image": "out/circle/red/maps.png",
                        "status": r"edited in 1.0 s \(replace\): out/circle/red/edited.png"}
 
@@ -75,6 +76,7 @@ def test_a_failure_changes_only_the_status_line(tmp_path):
 def test_a_picked_photo_is_inverted_where_it_lies(tmp_path):
     workbench = ScriptedWorkbench(tmp_path, InversionView("inverted", artifact="out/circle", caption="a circle",
                                                           source="out/circle/source.png",
+                                                          painting_photo="data/shapes/circle.png",
                                                           reconstruction="out/circle/reconstruction.png"))
     on_invert = handler(build_page(workbench), "on_invert").fn
     with warnings.catch_warnings():
@@ -82,6 +84,7 @@ def test_a_picked_photo_is_inverted_where_it_lies(tmp_path):
         updates = updates_by_id(on_invert("/tmp/gradio/abc/circle.png", "data/shapes/circle.png", "a circle", True))
     assert workbench.asked == [("data/shapes/circle.png", "a circle", True)]
     assert updates["target"] == "a circle" and updates["edited-image"] is None and updates["picker"] is not None
+    assert updates["painter"] == {"background": "data/shapes/circle.png", "layers": [], "composite": None}
 
 
 def test_messages_show_as_typed():

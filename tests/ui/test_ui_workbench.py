@@ -186,3 +186,30 @@ def test_a_painted_mask_confines_the_edit_and_a_dark_one_is_one_line(inverted, t
     Image.fromarray(np.zeros((64, 64), dtype=np.uint8)).save(tmp_path / "dark.png")
     dark = workbench.edit(inversion.artifact, EditForm(RED, mask=str(tmp_path / "dark.png")))
     assert dark.failed and "dark.png" in dark.message and "\n" not in dark.message
+
+
+def test_a_brush_painting_is_saved_beside_the_edits_and_confines_the_edit(inverted, tmp_path):
+    # the page's brush: strokes over the photo, "keep this" on the circle's right half
+    import hashlib
+
+    import numpy as np
+
+    workbench, inversion = inverted
+    layer = np.zeros((64, 64, 4), dtype=np.uint8)
+    layer[:, 32:] = (255, 45, 120, 153)  # the brush's pink at 60% opacity
+    painting = {"background": Image.open(SHAPES / "circle.png"), "layers": [Image.fromarray(layer, mode="RGBA")],
+                "composite": None}
+    view = workbench.edit(inversion.artifact, EditForm(RED, painting=painting, painted_region="keep this"))
+    assert not view.failed, view.message
+    [mask] = (Path(inversion.artifact) / "painted-masks").glob("mask-*.png")
+    settings = json.loads((Path(view.edited).parent / "edited.json").read_text())
+    assert settings["mask"] == str(mask) and settings["mask_sha256"] == hashlib.sha256(mask.read_bytes()).hexdigest()
+    assert np.asarray(Image.open(mask))[:, :32].min() == 255 and np.asarray(Image.open(mask))[:, 32:].max() == 0
+    edited = Image.open(view.edited).convert("RGB")
+    red, _, blue = edited.getpixel((25, 32))  # left of the circle, not kept: red now
+    assert red > 150 and blue < 100, (red, blue)
+    red, _, blue = edited.getpixel((39, 32))  # right of it, kept: the photo's blue
+    assert blue > 150 and red < 100, (red, blue)
+    (tmp_path / "up.png").write_bytes(mask.read_bytes())
+    both = workbench.edit(inversion.artifact, EditForm(RED, mask=str(tmp_path / "up.png"), painting=painting))
+    assert both.failed and "both painted and uploaded" in both.message
