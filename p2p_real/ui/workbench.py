@@ -64,7 +64,7 @@ class Workbench:
     model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def choices(self) -> list[Choice]:
-        return find_choices(self.inputs, self.output)
+        return find_choices(self.inputs, self.output, getattr(self.model, "fingerprint", None))
 
     def pick(self, choice: str | None) -> InversionView:
         """A kept inversion, ready to edit; or a photo with its caption, ready to invert."""
@@ -74,6 +74,7 @@ class Workbench:
             path = Path(choice)
             if path.is_dir():
                 # another model's or a damaged artifact is said now, not at the first edit
+                self.check_model(path)
                 load_inversion(path, self.model)
                 return self.shown(path, "picked")
             caption = caption_for(path) or ""
@@ -81,6 +82,17 @@ class Workbench:
             return InversionView(f"picked {path}: {next_step}", photo=str(path), caption=caption)
         except Exception as error:  # the page says it in one line, whatever it was
             return InversionView(failure_message(error), failed=True)
+
+    def check_model(self, artifact: Path) -> None:
+        """A P2PError in the page's words for an inversion of another model: the page never loads
+        another (a name on the hub would be a download), the user starts it with that one."""
+        record = read_record(artifact) or {}
+        made_with = record.get("model_fingerprint")
+        if made_with and made_with != self.model.fingerprint:
+            name = record.get("model_name") or made_with
+            raise P2PError(f"{artifact}: this inversion was made with model {name!r}, not this page's "
+                           f"{self.model.name!r}; start `p2p-real ui --model {name}` to edit it, or invert its photo "
+                           f"again here")
 
     def invert(self, photo: str | None, caption: str | None, replace: bool = False,
                uploaded: bool = False) -> InversionView:

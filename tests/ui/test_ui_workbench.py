@@ -11,6 +11,7 @@ from PIL import Image
 from p2p_real.cli import main
 from p2p_real.loading import load_model
 from p2p_real.ui.edit_form import EditForm
+from p2p_real.ui.picker import find_choices
 from p2p_real.ui.workbench import Workbench
 
 SHAPES = Path(__file__).resolve().parents[2] / "data" / "shapes"
@@ -127,7 +128,7 @@ def test_inversions_the_cli_kept_appear_in_the_picker_and_open_for_editing(inver
     shutil.copytree(kept / "star", workbench.output / "star")
     choices = {str(choice.path): choice.label for choice in workbench.choices()}
     star = str(workbench.output / "star")
-    assert choices[star] == f"inversion {star} · a large yellow star on a gradient red background"
+    assert choices[star] == f"inversion {star} · shapes · a large yellow star on a gradient red background"
     assert str(SHAPES / "triangle.png") in choices
     view = workbench.pick(star)
     assert not view.failed and view.message.startswith(f"picked: {star}")
@@ -144,8 +145,12 @@ def test_an_inversion_of_another_model_is_said_when_picked(inverted, tmp_path):
     assert main(["invert", str(SHAPES / "circle.png"), "--prompt", CAPTION, "--output", str(tmp_path),
                  "--model", "tiny-random", "--steps", "2", "--method", "ddim", "--quiet"]) == 0
     view = workbench.pick(str(tmp_path / "circle"))
-    assert view.failed and "this inversion was made with model 'tiny-random'" in view.message \
-        and "\n" not in view.message
+    assert view.failed and "this inversion was made with model 'tiny-random', not this page's 'shapes'" \
+        in view.message and "p2p-real ui --model tiny-random" in view.message and "\n" not in view.message
+    labels = {choice.path: choice.label for choice in find_choices([tmp_path], workbench.output,
+                                                                   workbench.model.fingerprint)}
+    assert labels[tmp_path / "circle"] == (f"inversion {tmp_path / 'circle'} · tiny-random (another model: not "
+                                           f"editable on this page) · {CAPTION}")
 
 
 def test_uploads_with_one_file_name_get_folders_of_their_own(inverted, tmp_path):
