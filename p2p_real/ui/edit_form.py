@@ -24,6 +24,7 @@ class EditForm:
     mask: str = ""  # an uploaded mask's file, as --mask; empty: none
     painting: dict | None = None  # the brush's strokes over the photo (ui/brush.py), made into a --mask file
     painted_region: str = EDIT_HERE  # what the strokes mark: the region to edit, or the one to keep
+    blend_threshold: float = EditOptions.blend_threshold  # LocalBlend's cut (an edits file's blend_threshold)
 
     def options(self) -> EditOptions:
         """A P2PError (an OptionError for a bad value) of one line when the form cannot be used."""
@@ -34,7 +35,8 @@ class EditForm:
         return edit_options({"kind": self.kind, "cross_replace_steps": float(self.cross_replace_steps),
                              "self_replace_steps": float(self.self_replace_steps),
                              "blend": blend if all(blend) else None,
-                             "reweight": flag_values(self.reweights), "word_steps": flag_values(self.word_steps)})
+                             "reweight": flag_values(self.reweights), "word_steps": flag_values(self.word_steps)},
+                            fixed={"blend_threshold": float(self.blend_threshold)})
 
 
 def flag_values(text: str) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..artifacts import load_inversion, read_record
 from ..defaults import DEFAULT_METHOD, DEFAULT_STEPS
 from ..errors import ArtifactError, P2PError
+from ..eval.scores import MetricModels
 from ..models import Model
 from ..runs.captions import caption_for
 from ..runs.checks import in_flag_terms
@@ -26,6 +27,7 @@ from ..runs.photos import Photo, photo_names
 from .brush import painted_region, save_painted_mask
 from .edit_form import EditForm
 from .picker import Choice, find_choices
+from .sweeper import SweepForm, SweepView, run_page_sweep
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,9 @@ class Workbench:
     inputs: list[Path] = field(default_factory=list)
     num_steps: int = DEFAULT_STEPS
     method: str = DEFAULT_METHOD
+    metric_weights: str = "pretrained"  # the sweep's LPIPS and CLIP: "random" for offline smoke runs only
     model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    loaded_metrics: dict = field(default_factory=dict, repr=False)  # the sweep's metric networks, loaded once
 
     def choices(self) -> list[Choice]:
         return find_choices(self.inputs, self.output, getattr(self.model, "fingerprint", None))
@@ -82,6 +86,20 @@ class Workbench:
             return InversionView(f"picked {path}: {next_step}", photo=str(path), caption=caption)
         except Exception as error:  # the page says it in one line, whatever it was
             return InversionView(failure_message(error), failed=True)
+
+    def sweep(self, artifact: str | None, form: EditForm, grid: SweepForm) -> SweepView:
+        """`p2p-real sweep` of the inversion to the form's target, its files as the command writes them."""
+        try:
+            return run_page_sweep(self, artifact, form, grid)
+        except Exception as error:
+            return SweepView(failure_message(error), failed=True)
+
+    def metric_models(self, names: set[str]) -> MetricModels:
+        """The sweep's metric networks (PIE-Bench's LPIPS on SqueezeNet), loaded at the first sweep."""
+        key = frozenset(names)
+        if key not in self.loaded_metrics:
+            self.loaded_metrics[key] = MetricModels.load(set(names), self.metric_weights, self.model.device, "squeeze")
+        return self.loaded_metrics[key]
 
     def check_model(self, artifact: Path) -> None:
         """A P2PError in the page's words for an inversion of another model: the page never loads

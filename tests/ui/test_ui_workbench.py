@@ -218,3 +218,39 @@ def test_a_brush_painting_is_saved_beside_the_edits_and_confines_the_edit(invert
     (tmp_path / "up.png").write_bytes(mask.read_bytes())
     both = workbench.edit(inversion.artifact, EditForm(RED, mask=str(tmp_path / "up.png"), painting=painting))
     assert both.failed and "both painted and uploaded" in both.message
+
+
+def test_a_sweep_from_the_page_writes_the_commands_files_and_offers_its_settings(inverted, tmp_path, capsys):
+    from p2p_real.ui.sweeper import SweepForm, form_values
+
+    workbench, inversion = inverted
+    workbench.metric_weights = "random"  # LPIPS offline; the shapes model's edit score needs no network
+    form = EditForm(RED, blend_source_word="circle", blend_target_word="circle")
+    view = workbench.sweep(inversion.artifact, form, SweepForm("0.2,0.8", "0.2,0.8", "0.3,0.6"))
+    assert not view.failed, view.message
+    folder = Path(view.folder)
+    assert folder.parent == Path(inversion.artifact) / "sweeps" and view.message.startswith("swept 9 setting(s) in ")
+    assert {path.name for path in folder.iterdir()} == {"grid.png", "grid.json", "plot.png", "plot.json",
+                                                        "sweep.json", "best.yaml", "edits"}
+    record = json.loads((folder / "sweep.json").read_text())
+    assert record["grid"] == {"cross_replace_steps": [0.2, 0.8], "self_replace_steps": [0.2, 0.8],
+                              "blend_thresholds": [0.3, 0.6]}
+    assert [(c.cross_replace_steps, c.self_replace_steps, c.blend_threshold) for c in view.settings] == [
+        (row["cross_replace_steps"], row["self_replace_steps"], row["blend_threshold"]) for row in record["rows"]]
+    chosen = view.settings[view.chosen]
+    assert "(chosen" in chosen.label and record["chosen"]["cross_replace_steps"] == chosen.cross_replace_steps
+    # the command line, given the same sweep, finds the page's and redoes it in place (same files)
+    assert main(["sweep", inversion.artifact, "--target", RED, "--blend", "circle", "circle", "--cross", "0.2,0.8",
+                 "--self", "0.2,0.8", "--thresholds", "0.3,0.6", "--metric-weights", "random",
+                 "--output", str(folder), *QUICK]) == 0
+    again = json.loads((folder / "sweep.json").read_text())
+    assert [row["image"] for row in again["rows"]] == [row["image"] for row in record["rows"]]
+    cross, self_replace, threshold = form_values(chosen, 0.3)
+    used = workbench.edit(inversion.artifact, EditForm(RED, cross_replace_steps=cross, self_replace_steps=self_replace,
+                                                       blend_source_word="circle", blend_target_word="circle",
+                                                       blend_threshold=threshold))
+    settings = json.loads((Path(used.edited).parent / "edited.json").read_text())
+    assert (settings["cross_replace_steps"], settings["self_replace_steps"], settings["blend_threshold"]) == (
+        chosen.cross_replace_steps, chosen.self_replace_steps, chosen.blend_threshold)
+    bad = workbench.sweep(inversion.artifact, form, SweepForm("0.2,2", "0.5"))
+    assert bad.failed and bad.message.startswith("--cross: 2 is not a fraction")
