@@ -293,4 +293,7 @@ def add_ui(verbs) -> None:
     group.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
     group.add_argument("--share", action="store_true", help="also serve through a temporary public gradio.live link "
                        "(needs internet; off by default)")
+    group = parser.add_argument_group("the page's sweep (as p2p-real sweep)")
+    group.add_argument("--metric-weights", default="pretrained", choices=("pretrained", "random"),
+                       help="random: small random metric networks, for offline smoke runs only")
     parser.set_defaults(build=ui_request)

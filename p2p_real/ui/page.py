@@ -1,19 +1,21 @@
-"""The page of `p2p-real ui`, laid out with Gradio (the only module that imports it): pick or upload
-a photo, type its caption, invert; then edit as often as wanted. Each button calls the app's
+"""The page of `p2p-real ui`, laid out with Gradio (as are its parts, ui/edit_controls.py and
+ui/sweep_panel.py; nothing else imports it): pick or upload a photo, type its caption, invert; then
+edit as often as wanted, painting the mask if wanted, or sweep the edit's strength. Each button calls the app's
 `Workbench`; what a browser session works on (its current inversion) lives in that session's
 gr.State, never in this module. Inversions and edits run in Gradio's queue, one at a time on the
 model, with their progress bars (tqdm's, followed by gr.Progress) in the page.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import gradio as gr
 
-from ..editing.options import EDIT_KINDS, EditOptions
-from .brush import EDIT_HERE, REGIONS
+from .brush import EDIT_HERE
+from .edit_controls import edit_controls
 from .edit_form import EditForm
+from .markdown import as_markdown
+from .sweep_panel import sweep_panel, wire_sweep
 from .workbench import EditView, InversionView, Workbench
 
 TITLE = "p2p-real: edit a photo by editing its caption"
@@ -22,7 +24,6 @@ INTRO = ("**1.** Upload a photo or pick one, type its caption and **invert** it 
          "as often as you like.")
 # Results as large as their boxes; a small model's (64x64 for shapes) stay sharp rather than blur.
 CSS = ".pixelated img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }"
-BRUSH_COLOUR = "#ff2d78"  # a pink seen over photos and the shapes model's scenes alike
 MODEL_QUEUE = "model"  # inversions and edits share one queue: one job at a time on the model
 
 
@@ -45,6 +46,7 @@ class Page:
     reweights: gr.Textbox
     cross_replace_steps: gr.Slider
     self_replace_steps: gr.Slider
+    blend_threshold: gr.Slider
     word_steps: gr.Textbox
     mask: gr.Image
     painter: gr.ImageEditor
@@ -61,7 +63,7 @@ class Page:
         """The edit form's components, in EditForm's order, after the artifact."""
         return [self.artifact, self.target, self.kind, self.blend_source_word, self.blend_target_word, self.reweights,
                 self.cross_replace_steps, self.self_replace_steps, self.word_steps, self.mask, self.painter,
-                self.painted_region, self.redo]
+                self.painted_region, self.blend_threshold, self.redo]
 
 
 def serve(workbench: Workbench, host: str, port: int, share: bool) -> None:
@@ -87,9 +89,11 @@ def build_page(workbench: Workbench) -> gr.Blocks:
             with gr.Column():
                 edit = edit_controls()
         results = result_views()
+        panel = sweep_panel()
         page = Page(artifact=gr.State(None), picked_photo=gr.State(None), **inversion, **edit, **results)
         wire_inversion(page, workbench)
         wire_edit(page, workbench)
+        wire_sweep(page, panel, workbench, MODEL_QUEUE)
         blocks.load(lambda: picker_update(workbench), outputs=page.picker)
     return blocks
 
@@ -108,50 +112,6 @@ def inversion_controls() -> dict:
         invert_button = gr.Button("Invert", variant="primary", scale=1, elem_id="invert-button")
     return dict(picker=picker, refresh=refresh, photo=photo, caption=caption, replace=replace,
                 invert_button=invert_button)
-
-
-def edit_controls() -> dict:
-    target = gr.Textbox(label="Target caption: the caption, edited",
-                        placeholder="a large red circle on a plain white background", elem_id="target")
-    kind = gr.Radio(list(EDIT_KINDS), value="auto",
-                    label="Kind (--kind): auto replaces when the word counts match, else refines", elem_id="kind")
-    with gr.Row():
-        blend_source_word = gr.Textbox(label="LocalBlend (--blend): caption word", placeholder="circle",
-                                       elem_id="blend-source")
-        blend_target_word = gr.Textbox(label="…and target word", placeholder="circle", elem_id="blend-target")
-        reweights = gr.Textbox(label="Re-weights (--reweight)", placeholder="red=2 (factors in [-2, 2])",
-                               elem_id="reweights")
-    with gr.Row():
-        cross_replace_steps = gr.Slider(0, 1, value=EditOptions.cross_replace_steps, step=0.05,
-                                        label="Cross-replace steps (--cross-replace-steps)",
-                                        elem_id="cross-replace-steps")
-        self_replace_steps = gr.Slider(0, 1, value=EditOptions.self_replace_steps, step=0.05,
-                                       label="Self-replace steps (--self-replace-steps)", elem_id="self-replace-steps")
-    painter, painted_region, mask = mask_controls()
-    with gr.Row(equal_height=True):
-        word_steps = gr.Textbox(label="A word's own window (--word-steps)", placeholder="red=0,0.8", scale=2,
-                                elem_id="word-steps")
-        redo = gr.Checkbox(label="redo it if already made (--force)", scale=2, elem_id="redo")
-        edit_button = gr.Button("Edit", variant="primary", scale=1, elem_id="edit-button")
-    return dict(target=target, kind=kind, blend_source_word=blend_source_word, blend_target_word=blend_target_word,
-                reweights=reweights, cross_replace_steps=cross_replace_steps, self_replace_steps=self_replace_steps,
-                word_steps=word_steps, mask=mask, painter=painter, painted_region=painted_region, redo=redo,
-                edit_button=edit_button)
-
-
-def mask_controls() -> tuple[gr.ImageEditor, gr.Radio, gr.Image]:
-    """The mask (--mask): painted with a brush over the photo (the eraser takes strokes back), or a file uploaded."""
-    painter = gr.ImageEditor(label="Mask (--mask): paint over the photo with the brush; the eraser takes it back",
-                             type="pil", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
-                             brush=gr.Brush(colors=[(BRUSH_COLOUR, 0.6)], default_color=(BRUSH_COLOUR, 0.6),
-                                            color_mode="fixed"),
-                             eraser=gr.Eraser(), height=300, elem_id="painter", elem_classes="pixelated")
-    with gr.Row(equal_height=True):
-        painted_region = gr.Radio(list(REGIONS), value=EDIT_HERE, label="The painted region is what to…",
-                                  elem_id="painted-region", scale=2)
-        mask = gr.Image(label="…or upload a mask: white edits, black keeps", type="filepath", image_mode=None,
-                        sources=["upload"], height=110, elem_id="mask", scale=1)
-    return painter, painted_region, mask
 
 
 def result_views() -> dict:
@@ -192,11 +152,11 @@ def wire_inversion(page: Page, workbench: Workbench) -> None:
 
 def wire_edit(page: Page, workbench: Workbench) -> None:
     def on_edit(artifact, target, kind, blend_source_word, blend_target_word, reweights, cross_replace_steps,
-                self_replace_steps, word_steps, mask, painting, painted_region, redo,
+                self_replace_steps, word_steps, mask, painting, painted_region, blend_threshold, redo,
                 progress=gr.Progress(track_tqdm=True)):
         form = EditForm(target or "", kind, blend_source_word or "", blend_target_word or "", reweights or "",
                         cross_replace_steps, self_replace_steps, word_steps or "", mask or "", painting,
-                        painted_region or EDIT_HERE)
+                        painted_region or EDIT_HERE, blend_threshold)
         view = workbench.edit(artifact, form, redo)
         return edit_shown(page, view)
 
@@ -233,8 +193,3 @@ def failed(page: Page, message: str) -> dict:
 def picker_update(workbench: Workbench, value: str | None = None) -> gr.Dropdown:
     """The picker's entries read afresh (with what the command line made since); `value`: the one to show as picked."""
     return gr.Dropdown(choices=[(choice.label, str(choice.path)) for choice in workbench.choices()], value=value)
-
-
-def as_markdown(text: str) -> str:
-    """Text shown as typed: file names and fields (self_replace_steps, *.png) are not Markdown."""
-    return re.sub(r"([\\`*_{}\[\]<>()#+!|~-])", r"\\\1", text)
