@@ -23,6 +23,17 @@ KEEP_THIS = "keep this"  # the painted region is kept; the edit may change the r
 REGIONS = (EDIT_HERE, KEEP_THIS)
 MASKS_FOLDER = "painted-masks"  # in OUTPUT/<photo>/, beside the photo's edits
 WHITE, BLACK = 255, 0
+BRUSH_FRACTION = 10  # the brush's width, as a fraction of the photo's shorter side: a part of a scene at a stroke
+
+
+def brush_size(photo: str | Path) -> int:
+    """The brush's width in the photo's pixels: Gradio's "auto" width is some 40 pixels, most of a
+    64-pixel scene of the shapes model, too thick to paint part of it."""
+    try:
+        width, height = open_image(Path(photo)).size
+    except ImageError:
+        return 20
+    return max(1, round(min(width, height) / BRUSH_FRACTION))
 
 
 def painted_region(value: dict | None) -> np.ndarray | None:

@@ -49,8 +49,7 @@ def mask_controls() -> tuple[gr.ImageEditor, gr.Radio, gr.Image]:
     """The mask (--mask): painted with a brush over the photo (the eraser takes strokes back), or a file uploaded."""
     painter = gr.ImageEditor(label="Mask (--mask): paint over the photo with the brush; the eraser takes it back",
                              type="pil", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
-                             brush=gr.Brush(colors=[(BRUSH_COLOUR, BRUSH_OPACITY)],
-                                            default_color=(BRUSH_COLOUR, BRUSH_OPACITY), color_mode="fixed"),
+                             brush=brush(),
                              eraser=gr.Eraser(), height=300, elem_id="painter", elem_classes="pixelated")
     with gr.Row(equal_height=True):
         painted_region = gr.Radio(list(REGIONS), value=EDIT_HERE, label="The painted region is what to…",
@@ -58,3 +57,9 @@ def mask_controls() -> tuple[gr.ImageEditor, gr.Radio, gr.Image]:
         mask = gr.Image(label="…or upload a mask: white edits, black keeps", type="filepath", image_mode=None,
                         sources=["upload"], height=110, elem_id="mask", scale=1)
     return painter, painted_region, mask
+
+
+def brush(size: int | str = "auto") -> gr.Brush:
+    """One colour, half see-through, so that the painted region shows over the photo."""
+    return gr.Brush(colors=[(BRUSH_COLOUR, BRUSH_OPACITY)], default_color=(BRUSH_COLOUR, BRUSH_OPACITY),
+                    color_mode="fixed", default_size=size)

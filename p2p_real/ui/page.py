@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from .brush import EDIT_HERE
-from .edit_controls import edit_controls
+from .brush import EDIT_HERE, brush_size
+from .edit_controls import brush, edit_controls
 from .edit_form import EditForm
 from .markdown import as_markdown
 from .sweep_panel import sweep_panel, wire_sweep
@@ -174,9 +174,12 @@ def shown(page: Page, view: InversionView, also: dict) -> dict:
             page.painter: canvas(view.painting_photo or view.photo), page.status: as_markdown(view.message), **also}
 
 
-def canvas(photo: str | None) -> dict | None:
-    """The brush's canvas: the photo, nothing painted yet."""
-    return {"background": photo, "layers": [], "composite": None} if photo else None
+def canvas(photo: str | None) -> gr.ImageEditor:
+    """The brush's canvas: the photo, nothing painted yet, and a brush of a width to paint it with."""
+    if not photo:
+        return gr.ImageEditor(value=None)
+    return gr.ImageEditor(value={"background": photo, "layers": [], "composite": None},
+                          brush=brush(brush_size(photo)))
 
 
 def edit_shown(page: Page, view: EditView) -> dict:

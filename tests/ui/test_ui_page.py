@@ -89,7 +89,9 @@ def test_a_picked_photo_is_inverted_where_it_lies(tmp_path):
         updates = updates_by_id(on_invert("/tmp/gradio/abc/circle.png", "data/shapes/circle.png", "a circle", True))
     assert workbench.asked == [("data/shapes/circle.png", "a circle", True)]
     assert updates["target"] == "a circle" and updates["edited-image"] is None and updates["picker"] is not None
-    assert updates["painter"] == {"background": "data/shapes/circle.png", "layers": [], "composite": None}
+    painter = updates["painter"].constructor_args  # the brush's canvas: the photo, unpainted, a brush to fit it
+    assert painter["value"] == {"background": "data/shapes/circle.png", "layers": [], "composite": None}
+    assert painter["brush"].default_size == 6  # a tenth of the 64-pixel scene
 
 
 def test_messages_show_as_typed():
