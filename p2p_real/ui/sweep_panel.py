@@ -13,12 +13,13 @@ import gradio as gr
 from ..runs.sweep_grid import DEFAULT_CROSS, DEFAULT_SELF
 from .edit_form import EditForm
 from .markdown import as_markdown
-from .sweeper import SettingChoice, SweepForm, form_values
+from .sweeper import SettingChoice, SweepForm, clicked_setting, form_values
 from .workbench import Workbench
 
 INTRO = ("**Sweep** (`p2p-real sweep`): edit with every setting of the grid below, score each for fidelity "
          "(background PSNR) and for the edit, and choose one on the Pareto front. It uses the edit form's target, "
-         "kind, LocalBlend words and re-weights (not the mask). Click a setting, then **use this setting**.")
+         "kind, LocalBlend words and re-weights (not the mask). Click a setting (in the list or in the grid), then "
+         "**use this setting**.")
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,16 @@ def wire_sweep(page, panel: SweepPanel, workbench: Workbench, queue: str) -> Non
                 page.blend_threshold: threshold,
                 panel.status: as_markdown(f"the edit form now has {choice.label.split(':')[0]}; press Edit")}
 
+    def on_grid_click(settings: list[SettingChoice], event: gr.SelectData):
+        choice = clicked_setting(settings, *event.index)
+        return gr.Radio() if choice is None else gr.Radio(value=choice.label)
+
     inputs = [page.artifact, page.target, page.kind, page.blend_source_word, page.blend_target_word, page.reweights,
               page.word_steps, panel.cross, panel.self_replace, panel.thresholds]
     panel.sweep_button.click(on_sweep, inputs=inputs,
                              outputs=[panel.grid, panel.plot, panel.settings, panel.setting, panel.status],
                              show_progress_on=panel.grid, concurrency_id=queue, concurrency_limit=1)
+    panel.grid.select(on_grid_click, inputs=panel.settings, outputs=panel.setting)
     panel.use_button.click(on_use, inputs=[panel.setting, panel.settings, page.blend_threshold],
                            outputs=[page.cross_replace_steps, page.self_replace_steps, page.blend_threshold,
                                     panel.status])

@@ -18,7 +18,8 @@ from ..runs.edits_file import EditJob
 from ..runs.naming import edit_folder_name, inside
 from ..runs.sweep import SweepScoring, describe, sweep, write_sweep
 from ..runs.sweep_command import check_sweep_output, sweep_metric_names
-from ..runs.sweep_grid import DEFAULT_CROSS, DEFAULT_SELF, sweep_grid
+from ..runs.sweep_figures import GridLayout
+from ..runs.sweep_grid import DEFAULT_CROSS, DEFAULT_SELF, Setting, sweep_grid
 from ..runs.sweep_reading import edit_reader
 from .edit_form import EditForm
 
@@ -40,6 +41,7 @@ class SettingChoice:
     cross_replace_steps: float
     self_replace_steps: float
     blend_threshold: float | None  # None: the sweep had no LocalBlend
+    in_grid: bool = True  # False: PIE-Bench's setting, run beside a grid that lacks it (not in grid.png)
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,16 @@ def setting_choices(record: dict) -> list[SettingChoice]:
                                           ("Pareto front", row.get("pareto"))) if is_it]
         noted = f" ({', '.join(notes)})" if notes else ""
         choices.append(SettingChoice(f"{name}: {scores}{noted}", row["cross_replace_steps"], row["self_replace_steps"],
-                                     threshold))
+                                     threshold, row.get("in_grid", True)))
     return choices
+
+
+def clicked_setting(choices: list[SettingChoice], x: int, y: int) -> SettingChoice | None:
+    """The setting whose cell of grid.png holds pixel (x, y); None off the cells."""
+    settings = [Setting(c.cross_replace_steps, c.self_replace_steps, c.blend_threshold, c.in_grid) for c in choices]
+    cell = GridLayout.of(settings).setting_at(x, y)
+    return next((choice for choice, setting in zip(choices, settings) if setting.in_grid
+                 and (setting.cross_replace_steps, setting.self_replace_steps, setting.blend_threshold) == cell), None)
 
 
 def form_values(choice: SettingChoice, threshold_now: float) -> tuple[float, float, float]:

@@ -115,3 +115,20 @@ def test_a_sweep_shows_its_pictures_and_use_this_setting_fills_the_edit_form(tmp
     used = updates_by_id(on_use(settings[1].label, list(settings), 0.45))
     assert (used["cross-replace-steps"], used["self-replace-steps"], used["blend-threshold"]) == (0.4, 0.6, 0.3)
     assert "sweep first" in updates_by_id(on_use(None, [], 0.3))["sweep-status"]
+
+
+def test_a_click_on_the_sweeps_grid_picks_that_setting(tmp_path):
+    import gradio as gr
+
+    from p2p_real.runs.sweep_figures import LABEL_WIDTH, GridLayout
+    from p2p_real.runs.sweep_grid import SweepGrid
+
+    settings = SweepGrid((0.2, 0.8), (0.2, 0.8)).settings()
+    choices = [SettingChoice(setting.label, setting.cross_replace_steps, setting.self_replace_steps,
+                             setting.blend_threshold, setting.in_grid) for setting in settings]
+    on_grid_click = handler(build_page(ScriptedWorkbench(tmp_path, None)), "on_grid_click").fn
+    left, top = GridLayout.of(settings).corner(settings[2])  # cross 0.8, self 0.2
+    clicked = on_grid_click(choices, gr.SelectData(None, {"index": [left + 50, top + 50], "value": None}))
+    assert clicked.constructor_args == {"value": "cross 0.8, self 0.2"}
+    missed = on_grid_click(choices, gr.SelectData(None, {"index": [LABEL_WIDTH - 5, top + 50], "value": None}))
+    assert missed.constructor_args == {}
