@@ -12,6 +12,7 @@ from p2p_real.ui.page import as_markdown, build_page  # noqa: E402
 from p2p_real.ui.sweeper import SettingChoice, SweepForm, SweepView  # noqa: E402
 from p2p_real.ui.workbench import EditView, InversionView, Workbench  # noqa: E402
 
+CIRCLE = Path(__file__).resolve().parents[2] / "data" / "shapes" / "circle.png"  # a 64-pixel scene
 CONTROLS = {"picker", "refresh", "photo", "caption", "replace", "invert-button", "target", "kind", "blend-source",
             "blend-target", "reweights", "cross-replace-steps", "self-replace-steps", "word-steps", "mask", "painter",
             "painted-region", "blend-threshold", "redo",
@@ -81,7 +82,7 @@ def test_a_failure_changes_only_the_status_line(tmp_path):
 def test_a_picked_photo_is_inverted_where_it_lies(tmp_path):
     workbench = ScriptedWorkbench(tmp_path, InversionView("inverted", artifact="out/circle", caption="a circle",
                                                           source="out/circle/source.png",
-                                                          painting_photo="data/shapes/circle.png",
+                                                          painting_photo=str(CIRCLE),
                                                           reconstruction="out/circle/reconstruction.png"))
     on_invert = handler(build_page(workbench), "on_invert").fn
     with warnings.catch_warnings():
@@ -90,7 +91,7 @@ def test_a_picked_photo_is_inverted_where_it_lies(tmp_path):
     assert workbench.asked == [("data/shapes/circle.png", "a circle", True)]
     assert updates["target"] == "a circle" and updates["edited-image"] is None and updates["picker"] is not None
     painter = updates["painter"].constructor_args  # the brush's canvas: the photo, unpainted, a brush to fit it
-    assert painter["value"] == {"background": "data/shapes/circle.png", "layers": [], "composite": None}
+    assert painter["value"] == {"background": str(CIRCLE), "layers": [], "composite": None}
     assert painter["brush"].default_size == 6  # a tenth of the 64-pixel scene
 
 
