@@ -133,7 +133,10 @@ def wire_inversion(page: Page, workbench: Workbench) -> None:
 
     def on_invert(photo, picked_photo, caption, replace, progress=gr.Progress(track_tqdm=True)):
         view = workbench.invert(picked_photo or photo, caption, replace, uploaded=not picked_photo)
-        return shown(page, view, {page.picker: picker_update(workbench, view.artifact)})
+        updates = shown(page, view, {page.picker: picker_update(workbench, view.artifact)})
+        if picked_photo and view.painting_photo == picked_photo:
+            updates.pop(page.painter, None)  # the brush's canvas has this photo already: keep what was painted
+        return updates
 
     def on_upload():  # a new photo: the session's inversion was of another one
         return {page.artifact: None, page.picked_photo: None, page.source: None, page.reconstruction: None,

@@ -87,9 +87,11 @@ def test_a_picked_photo_is_inverted_where_it_lies(tmp_path):
     on_invert = handler(build_page(workbench), "on_invert").fn
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Gradio's: the scripted out/circle is not among the picker's entries
-        updates = updates_by_id(on_invert("/tmp/gradio/abc/circle.png", "data/shapes/circle.png", "a circle", True))
-    assert workbench.asked == [("data/shapes/circle.png", "a circle", True)]
+        updates = updates_by_id(on_invert("/tmp/gradio/abc/circle.png", str(CIRCLE), "a circle", True))
+    assert workbench.asked == [(str(CIRCLE), "a circle", True)]
     assert updates["target"] == "a circle" and updates["edited-image"] is None and updates["picker"] is not None
+    assert "painter" not in updates  # the picked photo was on the brush's canvas already: what was painted stays
+    updates = updates_by_id(handler(build_page(workbench), "on_pick").fn(str(CIRCLE)))
     painter = updates["painter"].constructor_args  # the brush's canvas: the photo, unpainted, a brush to fit it
     assert painter["value"] == {"background": str(CIRCLE), "layers": [], "composite": None}
     assert painter["brush"].default_size == 6  # a tenth of the 64-pixel scene
