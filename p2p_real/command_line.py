@@ -268,8 +268,9 @@ def add_ui(verbs) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter, description=textwrap.fill(
             "Serve a web page (Gradio) on this machine: upload a photo or pick one, type its caption, invert "
             "it, then edit it as often as you like (target caption, kind, LocalBlend words, re-weights, "
-            "replacement windows) and see source | reconstruction | edit and the edit's attention per word. "
-            "Everything is written to OUTPUT exactly as `p2p-real invert` and `p2p-real edit` write it, so "
+            "replacement windows, a mask painted over the photo) and see source | reconstruction | edit and the "
+            "edit's attention per word; sweep the edit's strength (as p2p-real sweep) and use a setting it found. "
+            "Everything is written to OUTPUT exactly as `p2p-real invert`, `edit` and `sweep` write it, so "
             'the page and the command line share their work. Needs the ui extra: pip install "p2p-real[ui]".', 100),
         epilog=(
             "examples:\n"
