@@ -255,8 +255,9 @@ def add_ui(verbs) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter, description=textwrap.fill(
             "Serve a web page (Gradio) on this machine: upload a photo or pick one, type its caption, invert "
             "it, then edit it as often as you like (target caption, kind, LocalBlend words, re-weights, "
-            "replacement windows) and see source | reconstruction | edit and the edit's attention per word. "
-            "Everything is written to OUTPUT exactly as `p2p-real invert` and `p2p-real edit` write it, so "
+            "replacement windows, a mask painted over the photo) and see source | reconstruction | edit and the "
+            "edit's attention per word; sweep the edit's strength (as p2p-real sweep) and use a setting it found. "
+            "Everything is written to OUTPUT exactly as `p2p-real invert`, `edit` and `sweep` write it, so "
             'the page and the command line share their work. Needs the ui extra: pip install "p2p-real[ui]".', 100),
         epilog=(
             "examples:\n"
@@ -280,4 +281,7 @@ def add_ui(verbs) -> None:
     group.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
     group.add_argument("--share", action="store_true", help="also serve through a temporary public gradio.live link "
                        "(needs internet; off by default)")
+    group = parser.add_argument_group("the page's sweep (as p2p-real sweep)")
+    group.add_argument("--metric-weights", default="pretrained", choices=("pretrained", "random"),
+                       help="random: small random metric networks, for offline smoke runs only")
     parser.set_defaults(build=ui_request)

@@ -15,6 +15,9 @@ from .errors import ImageError
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 MIN_SIDE = 8  # below this a photo carries no usable content at any model resolution
+MIN_GRID_WIDTH = 512  # pixels: a row of small models' 64-pixel pictures is enlarged to be seen, not squinted at
+CAPTION_FONT_SIZE = 14
+CAPTION_MARGIN = 4
 
 
 def load_image(path: str | os.PathLike, size: int) -> Image.Image:
@@ -127,16 +130,55 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def grid(images: list[Image.Image], labels: list[str] | None = None) -> Image.Image:
-    """Images side by side in one row, each optionally captioned underneath."""
+def grid(images: list[Image.Image], labels: list[str] | None = None,
+         min_width: int = MIN_GRID_WIDTH) -> Image.Image:
+    """Images side by side in one row, each optionally captioned underneath with its whole text wrapped
+    to the picture's width. Small pictures are enlarged by a whole factor without smoothing (nearest
+    neighbour, so pixels stay sharp squares) until the row is at least `min_width` pixels wide."""
     from PIL import ImageDraw
 
     width, height = images[0].size
-    label_height = 14 if labels else 0
-    canvas = Image.new("RGB", (width * len(images), height + label_height), "white")
+    scale = max(1, -(-min_width // (width * len(images))))  # ceiling division
+    cell_width, cell_height = width * scale, height * scale
+    font = caption_font()
+    lines = [wrap_caption(label, font, cell_width - 2 * CAPTION_MARGIN) for label in labels] if labels else []
+    line_height = caption_line_height(font)
+    caption_height = max(len(label_lines) for label_lines in lines) * line_height + 2 * CAPTION_MARGIN if lines else 0
+    canvas = Image.new("RGB", (cell_width * len(images), cell_height + caption_height), "white")
     draw = ImageDraw.Draw(canvas)
     for index, image in enumerate(images):
-        canvas.paste(image.resize((width, height)), (index * width, 0))
-        if labels:
-            draw.text((index * width + 3, height + 1), labels[index], fill="black")
+        canvas.paste(image.resize((width, height)).resize((cell_width, cell_height), Image.Resampling.NEAREST),
+                     (index * cell_width, 0))
+        for number, line in enumerate(lines[index] if lines else []):
+            draw.text((index * cell_width + CAPTION_MARGIN, cell_height + CAPTION_MARGIN + number * line_height),
+                      line, fill="black", font=font)
     return canvas
+
+
+def caption_font():
+    """PIL's own font (no font file to ship or find), at a size read on any screen."""
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=CAPTION_FONT_SIZE)
+
+
+def caption_line_height(font) -> int:
+    top, bottom = font.getbbox("Agjy|")[1::2]
+    return bottom - min(top, 0) + 3
+
+
+def wrap_caption(text: str, font, width: int) -> list[str]:
+    """`text` in lines no wider than `width` pixels in `font`: broken between words, and inside a word
+    only where the word alone is wider than a line. Every character is kept."""
+    lines: list[str] = []
+    for word in text.split():
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and font.getlength(candidate) <= width:
+            lines[-1] = candidate
+            continue
+        while font.getlength(word) > width and len(word) > 1:
+            cut = max((end for end in range(1, len(word)) if font.getlength(word[:end]) <= width), default=1)
+            lines.append(word[:cut])
+            word = word[cut:]
+        lines.append(word)
+    return lines

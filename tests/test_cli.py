@@ -100,7 +100,7 @@ def test_edit_an_artifact_and_a_photo_end_to_end(tmp_path, capsys):
     assert Image.open(folder / "maps.png").size[0] == 8 * 64  # a picture per token of the 8 one-token words
     edited = Image.open(folder / "edited.png")
     assert edited.size == (128, 128) and edited.text["parameters"].startswith(target)
-    assert Image.open(folder / "grid.png").size[0] == 3 * 128
+    assert Image.open(folder / "grid.png").size[0] == 2 * 3 * 128  # enlarged twice, to be seen (at least 512)
     settings = json.loads((folder / "edited.json").read_text())
     assert settings["resolved_kind"] == "replace" and settings["blend_words"] == ["coffee", "tea"]
     # A photo with --prompt is inverted first, and its artifact is kept beside the edit.

@@ -302,3 +302,33 @@ def test_save_png_writes_parameters_and_sidecar(tmp_path):
     assert "Seed: 1234" in text
     assert json.loads(path.with_suffix(".json").read_text()) == settings
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edit.json", "edit.png"]  # no .partial left
+
+
+@pytest.mark.parametrize("side", [32, 64, 128, 512])
+def test_grid_enlarges_small_pictures_sharply_and_captions_them_whole(side):
+    from picture_helpers import assert_caption_whole
+
+    from p2p_real.images import grid
+
+    rng = np.random.default_rng(side)
+    pictures = [Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)) for _ in range(3)]
+    captions = ["source", "reconstruction", "a large red circle on a plain white background, seen from above"]
+    picture = grid(pictures, captions)
+    scale = picture.width // (3 * side)
+    assert picture.width >= 512 and picture.width == 3 * side * scale and (side < 512 or scale == 1)
+    assert picture.width < 512 + 3 * side  # the smallest whole factor, not more
+    for index, caption in enumerate(captions):
+        assert_caption_whole(picture, 3, index, caption)
+    # nearest neighbour: each source pixel is a sharp scale x scale square of its own colour
+    cell = np.asarray(picture.crop((2 * side * scale, 0, 3 * side * scale, side * scale)))
+    assert np.array_equal(cell, np.repeat(np.repeat(np.asarray(pictures[2]), scale, 0), scale, 1))
+
+
+def test_a_word_wider_than_a_line_is_broken_and_kept_whole():
+    from p2p_real.images import caption_font, wrap_caption
+
+    font = caption_font()
+    word = "pneumonoultramicroscopicsilicovolcanoconiosis"
+    lines = wrap_caption(f"a {word} here", font, 60)
+    assert "".join(lines).replace(" ", "") == f"a{word}here" and len(lines) > 3
+    assert all(font.getlength(line) <= 60 for line in lines)

@@ -19,5 +19,5 @@ def token_maps(cross_maps: torch.Tensor, row: int, tokenizer, prompt: str, size:
         heat = (heat / heat.max().clamp_min(1e-12) * 255).round().to(torch.uint8).cpu().numpy()
         pictures.append(Image.fromarray(np.repeat(heat[:, :, None], 3, axis=2)).resize((size, size),
                                                                                        Image.Resampling.NEAREST))
-        labels.append(tokenizer.decode([token]).strip()[:12])
+        labels.append(tokenizer.decode([token]).strip())
     return grid(pictures, labels)

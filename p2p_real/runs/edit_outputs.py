@@ -28,7 +28,7 @@ def write_edit(result: EditResult, pending, tokenizer=None) -> None:
         (folder / name).unlink(missing_ok=True)
     settings = {**pending.settings, "resolved_kind": result.kind}  # what `auto` chose
     pictures = [to_pil(result.source), to_pil(result.reconstruction), to_pil(result.edited)]
-    save_png(grid(pictures, ["source", "reconstruction", job.target[:40]]), folder / "grid.png", settings)
+    save_png(grid(pictures, ["source", "reconstruction", job.target]), folder / "grid.png", settings)
     if tokenizer is not None:
         maps = token_maps(result.cross_maps, 1, tokenizer, job.target, MAP_PICTURE_SIZE)
         save_png(maps, folder / "maps.png", settings)

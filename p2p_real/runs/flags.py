@@ -133,4 +133,5 @@ def bench_edit_request(flags: Flags) -> BenchEditRequest:
 def ui_request(flags: Flags) -> UiRequest:
     check_flags(flags, needs_gradio=True)
     return UiRequest(inputs=tuple(flags.inputs), output=flags.output, model=model_choice(flags), method=flags.method,
-                     steps=steps(flags), host=flags.host, port=flags.port, share=flags.share)
+                     steps=steps(flags), host=flags.host, port=flags.port, share=flags.share,
+                     metric_weights=flags.metric_weights)

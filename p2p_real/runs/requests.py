@@ -144,4 +144,5 @@ class UiRequest:
     host: str = "127.0.0.1"
     port: int = 7860
     share: bool = False
+    metric_weights: str = "pretrained"  # the page's sweep's LPIPS and CLIP
     gpus: int = 1  # the page runs in one process

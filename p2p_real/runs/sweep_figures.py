@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+from dataclasses import dataclass
 
 import torch
 from PIL import Image, ImageDraw
@@ -15,6 +16,8 @@ from .sweep_grid import Setting
 
 CELL_SIDE = 192  # pixels of an edit in the grid: small models' pictures enlarged, SD's reduced
 HEADER = 16  # pixels of a line of text
+LABEL_WIDTH = 72  # pixels of the column of row labels
+CELL_HEIGHT = CELL_SIDE + 2 * HEADER  # a picture and its two lines of scores
 CHOSEN_COLOUR, PIE_BENCH_COLOUR, FRONT_COLOUR = (0, 160, 60), (30, 90, 220), (230, 120, 0)
 
 
@@ -25,31 +28,64 @@ def cell_label(row: dict) -> tuple[str, str]:
     return f"PSNR {row['psnr_bg']:.1f}{lpips}", f"edit {row['edit_score']:.2f}{read}{' *' if row['pareto'] else ''}"
 
 
+@dataclass(frozen=True)
+class GridLayout:
+    """Where grid.png draws each setting: a block per LocalBlend threshold, in it a row per
+    cross-replace value and a column per self-replace value, after a column of row labels."""
+
+    crosses: list[float]
+    selves: list[float]
+    thresholds: list[float | None]
+
+    @classmethod
+    def of(cls, settings: list[Setting]) -> "GridLayout":
+        return cls(sorted({s.cross_replace_steps for s in settings if s.in_grid}),
+                   sorted({s.self_replace_steps for s in settings if s.in_grid}),
+                   list(dict.fromkeys(s.blend_threshold for s in settings if s.in_grid)))
+
+    @property
+    def block_height(self) -> int:
+        return HEADER * 2 + len(self.crosses) * CELL_HEIGHT
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return LABEL_WIDTH + len(self.selves) * CELL_SIDE, self.block_height * len(self.thresholds)
+
+    def corner(self, setting: Setting) -> tuple[int, int]:
+        """The (left, top) pixel of a grid setting's picture."""
+        return (LABEL_WIDTH + self.selves.index(setting.self_replace_steps) * CELL_SIDE,
+                self.thresholds.index(setting.blend_threshold) * self.block_height + 2 * HEADER
+                + self.crosses.index(setting.cross_replace_steps) * CELL_HEIGHT)
+
+    def setting_at(self, x: int, y: int) -> tuple[float, float, float | None] | None:
+        """(cross, self, threshold) of the cell (picture or its labels) at pixel (x, y); None off the cells."""
+        block, inside = divmod(y - 2 * HEADER, self.block_height) if y >= 0 else (-1, 0)
+        row, column = inside // CELL_HEIGHT, (x - LABEL_WIDTH) // CELL_SIDE
+        if not (0 <= block < len(self.thresholds) and 0 <= row < len(self.crosses) and x >= LABEL_WIDTH
+                and column < len(self.selves)):
+            return None
+        return self.crosses[row], self.selves[column], self.thresholds[block]
+
+
 def grid_picture(settings: list[Setting], edited: list[torch.Tensor | None], rows: list[dict],
                  chosen: int | None) -> Image.Image:
     """Every grid setting's edit, labelled; the chosen cell framed green, PIE-Bench's blue."""
-    crosses = sorted({s.cross_replace_steps for s in settings if s.in_grid})
-    selves = sorted({s.self_replace_steps for s in settings if s.in_grid})
-    thresholds = list(dict.fromkeys(s.blend_threshold for s in settings if s.in_grid))
-    label_width, cell_height = 72, CELL_SIDE + 2 * HEADER
-    block_height = HEADER * 2 + len(crosses) * cell_height
-    canvas = Image.new("RGB", (label_width + len(selves) * CELL_SIDE, block_height * len(thresholds)), "white")
+    layout = GridLayout.of(settings)
+    canvas = Image.new("RGB", layout.size, "white")
     draw = ImageDraw.Draw(canvas)
-    for block, threshold in enumerate(thresholds):
-        top = block * block_height
+    for block, threshold in enumerate(layout.thresholds):
+        top = block * layout.block_height
         title = "rows: cross-replace steps, columns: self-replace steps" + (
             "" if threshold is None else f"; LocalBlend threshold {threshold:g}")
         draw.text((4, top + 2), title, fill="black")
-        for column, self_replace in enumerate(selves):
-            draw.text((label_width + column * CELL_SIDE + 4, top + HEADER + 2), f"self {self_replace:g}", fill="black")
-        for line, cross in enumerate(crosses):
-            draw.text((4, top + 2 * HEADER + line * cell_height + CELL_SIDE // 2), f"cross {cross:g}", fill="black")
+        for column, self_replace in enumerate(layout.selves):
+            draw.text((LABEL_WIDTH + column * CELL_SIDE + 4, top + HEADER + 2), f"self {self_replace:g}", fill="black")
+        for line, cross in enumerate(layout.crosses):
+            draw.text((4, top + 2 * HEADER + line * CELL_HEIGHT + CELL_SIDE // 2), f"cross {cross:g}", fill="black")
     for index, (setting, picture, row) in enumerate(zip(settings, edited, rows)):
         if not setting.in_grid or picture is None:
             continue
-        left = label_width + selves.index(setting.self_replace_steps) * CELL_SIDE
-        top = (thresholds.index(setting.blend_threshold) * block_height + 2 * HEADER
-               + crosses.index(setting.cross_replace_steps) * cell_height)
+        left, top = layout.corner(setting)
         canvas.paste(to_pil(picture).resize((CELL_SIDE, CELL_SIDE), Image.Resampling.NEAREST
                                             if picture.shape[0] < CELL_SIDE else Image.Resampling.LANCZOS), (left, top))
         for number, text in enumerate(cell_label(row)):

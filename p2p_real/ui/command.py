@@ -23,7 +23,8 @@ def run_ui(request: UiRequest) -> Outcome:
         if error.name != "gradio":
             raise
         raise P2PError(UI_NEEDS_GRADIO) from None
-    workbench = Workbench(request.model.load(), Path(request.output), paths, request.steps, request.method)
+    workbench = Workbench(request.model.load(), Path(request.output), paths, request.steps, request.method,
+                          request.metric_weights)
     try:
         serve(workbench, request.host, request.port, request.share)
     except OSError as error:  # the port taken while the model loaded, or an address not of this machine

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..editing.options import EditOptions
 from ..errors import P2PError
 from ..runs.edit_flags import edit_options
+from .brush import EDIT_HERE
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,10 @@ class EditForm:
     cross_replace_steps: float = EditOptions.cross_replace_steps
     self_replace_steps: float = EditOptions.self_replace_steps
     word_steps: str = ""  # "red=0,0.8", as repeated --word-steps flags
-    mask: str = ""  # a painted mask's file, as --mask; empty: none
+    mask: str = ""  # an uploaded mask's file, as --mask; empty: none
+    painting: dict | None = None  # the brush's strokes over the photo (ui/brush.py), made into a --mask file
+    painted_region: str = EDIT_HERE  # what the strokes mark: the region to edit, or the one to keep
+    blend_threshold: float = EditOptions.blend_threshold  # LocalBlend's cut (an edits file's blend_threshold)
 
     def options(self) -> EditOptions:
         """A P2PError (an OptionError for a bad value) of one line when the form cannot be used."""
@@ -31,7 +35,8 @@ class EditForm:
         return edit_options({"kind": self.kind, "cross_replace_steps": float(self.cross_replace_steps),
                              "self_replace_steps": float(self.self_replace_steps),
                              "blend": blend if all(blend) else None,
-                             "reweight": flag_values(self.reweights), "word_steps": flag_values(self.word_steps)})
+                             "reweight": flag_values(self.reweights), "word_steps": flag_values(self.word_steps)},
+                            fixed={"blend_threshold": float(self.blend_threshold)})
 
 
 def flag_values(text: str) -> list[str]:

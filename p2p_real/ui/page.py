@@ -1,18 +1,21 @@
-"""The page of `p2p-real ui`, laid out with Gradio (the only module that imports it): pick or upload
-a photo, type its caption, invert; then edit as often as wanted. Each button calls the app's
+"""The page of `p2p-real ui`, laid out with Gradio (as are its parts, ui/edit_controls.py and
+ui/sweep_panel.py; nothing else imports it): pick or upload a photo, type its caption, invert; then
+edit as often as wanted, painting the mask if wanted, or sweep the edit's strength. Each button calls the app's
 `Workbench`; what a browser session works on (its current inversion) lives in that session's
 gr.State, never in this module. Inversions and edits run in Gradio's queue, one at a time on the
 model, with their progress bars (tqdm's, followed by gr.Progress) in the page.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import gradio as gr
 
-from ..editing.options import EDIT_KINDS, EditOptions
+from .brush import EDIT_HERE, brush_size
+from .edit_controls import brush, edit_controls
 from .edit_form import EditForm
+from .markdown import as_markdown
+from .sweep_panel import sweep_panel, wire_sweep
 from .workbench import EditView, InversionView, Workbench
 
 TITLE = "p2p-real: edit a photo by editing its caption"
@@ -43,8 +46,11 @@ class Page:
     reweights: gr.Textbox
     cross_replace_steps: gr.Slider
     self_replace_steps: gr.Slider
+    blend_threshold: gr.Slider
     word_steps: gr.Textbox
     mask: gr.Image
+    painter: gr.ImageEditor
+    painted_region: gr.Radio
     redo: gr.Checkbox
     edit_button: gr.Button
     status: gr.Markdown
@@ -56,7 +62,8 @@ class Page:
     def edit_inputs(self) -> list:
         """The edit form's components, in EditForm's order, after the artifact."""
         return [self.artifact, self.target, self.kind, self.blend_source_word, self.blend_target_word, self.reweights,
-                self.cross_replace_steps, self.self_replace_steps, self.word_steps, self.mask, self.redo]
+                self.cross_replace_steps, self.self_replace_steps, self.word_steps, self.mask, self.painter,
+                self.painted_region, self.blend_threshold, self.redo]
 
 
 def serve(workbench: Workbench, host: str, port: int, share: bool) -> None:
@@ -82,9 +89,11 @@ def build_page(workbench: Workbench) -> gr.Blocks:
             with gr.Column():
                 edit = edit_controls()
         results = result_views()
+        panel = sweep_panel()
         page = Page(artifact=gr.State(None), picked_photo=gr.State(None), **inversion, **edit, **results)
         wire_inversion(page, workbench)
         wire_edit(page, workbench)
+        wire_sweep(page, panel, workbench, MODEL_QUEUE)
         blocks.load(lambda: picker_update(workbench), outputs=page.picker)
     return blocks
 
@@ -103,35 +112,6 @@ def inversion_controls() -> dict:
         invert_button = gr.Button("Invert", variant="primary", scale=1, elem_id="invert-button")
     return dict(picker=picker, refresh=refresh, photo=photo, caption=caption, replace=replace,
                 invert_button=invert_button)
-
-
-def edit_controls() -> dict:
-    target = gr.Textbox(label="Target caption: the caption, edited",
-                        placeholder="a large red circle on a plain white background", elem_id="target")
-    kind = gr.Radio(list(EDIT_KINDS), value="auto",
-                    label="Kind (--kind): auto replaces when the word counts match, else refines", elem_id="kind")
-    with gr.Row():
-        blend_source_word = gr.Textbox(label="LocalBlend (--blend): caption word", placeholder="circle",
-                                       elem_id="blend-source")
-        blend_target_word = gr.Textbox(label="…and target word", placeholder="circle", elem_id="blend-target")
-        reweights = gr.Textbox(label="Re-weights (--reweight)", placeholder="red=2 (factors in [-2, 2])",
-                               elem_id="reweights")
-    with gr.Row():
-        cross_replace_steps = gr.Slider(0, 1, value=EditOptions.cross_replace_steps, step=0.05,
-                                        label="Cross-replace steps (--cross-replace-steps)",
-                                        elem_id="cross-replace-steps")
-        self_replace_steps = gr.Slider(0, 1, value=EditOptions.self_replace_steps, step=0.05,
-                                       label="Self-replace steps (--self-replace-steps)", elem_id="self-replace-steps")
-    mask = gr.Image(label="Mask (--mask): white where the edit may change the photo, black keeps it", type="filepath",
-                    image_mode=None, sources=["upload"], height=120, elem_id="mask")
-    with gr.Row(equal_height=True):
-        word_steps = gr.Textbox(label="A word's own window (--word-steps)", placeholder="red=0,0.8", scale=2,
-                                elem_id="word-steps")
-        redo = gr.Checkbox(label="redo it if already made (--force)", scale=2, elem_id="redo")
-        edit_button = gr.Button("Edit", variant="primary", scale=1, elem_id="edit-button")
-    return dict(target=target, kind=kind, blend_source_word=blend_source_word, blend_target_word=blend_target_word,
-                reweights=reweights, cross_replace_steps=cross_replace_steps, self_replace_steps=self_replace_steps,
-                word_steps=word_steps, mask=mask, redo=redo, edit_button=edit_button)
 
 
 def result_views() -> dict:
@@ -153,14 +133,18 @@ def wire_inversion(page: Page, workbench: Workbench) -> None:
 
     def on_invert(photo, picked_photo, caption, replace, progress=gr.Progress(track_tqdm=True)):
         view = workbench.invert(picked_photo or photo, caption, replace, uploaded=not picked_photo)
-        return shown(page, view, {page.picker: picker_update(workbench, view.artifact)})
+        updates = shown(page, view, {page.picker: picker_update(workbench, view.artifact)})
+        if picked_photo and view.painting_photo == picked_photo:
+            updates.pop(page.painter, None)  # the brush's canvas has this photo already: keep what was painted
+        return updates
 
     def on_upload():  # a new photo: the session's inversion was of another one
         return {page.artifact: None, page.picked_photo: None, page.source: None, page.reconstruction: None,
-                page.edited: None, page.maps: None, page.status: "Type the photo's caption and invert it."}
+                page.edited: None, page.maps: None, page.painter: None,
+                page.status: "Type the photo's caption and invert it."}
 
     everything = [page.artifact, page.picked_photo, page.photo, page.caption, page.target, page.source,
-                  page.reconstruction, page.edited, page.maps, page.status, page.picker]
+                  page.reconstruction, page.edited, page.maps, page.painter, page.status, page.picker]
     page.picker.input(on_pick, inputs=page.picker, outputs=everything)
     page.refresh.click(lambda picked: picker_update(workbench, picked), inputs=page.picker, outputs=page.picker)
     gr.on([page.photo.upload, page.photo.clear], on_upload, outputs=everything)
@@ -171,9 +155,11 @@ def wire_inversion(page: Page, workbench: Workbench) -> None:
 
 def wire_edit(page: Page, workbench: Workbench) -> None:
     def on_edit(artifact, target, kind, blend_source_word, blend_target_word, reweights, cross_replace_steps,
-                self_replace_steps, word_steps, mask, redo, progress=gr.Progress(track_tqdm=True)):
+                self_replace_steps, word_steps, mask, painting, painted_region, blend_threshold, redo,
+                progress=gr.Progress(track_tqdm=True)):
         form = EditForm(target or "", kind, blend_source_word or "", blend_target_word or "", reweights or "",
-                        cross_replace_steps, self_replace_steps, word_steps or "", mask or "")
+                        cross_replace_steps, self_replace_steps, word_steps or "", mask or "", painting,
+                        painted_region or EDIT_HERE, blend_threshold)
         view = workbench.edit(artifact, form, redo)
         return edit_shown(page, view)
 
@@ -188,7 +174,15 @@ def shown(page: Page, view: InversionView, also: dict) -> dict:
         return failed(page, view.message)
     return {page.artifact: view.artifact, page.caption: view.caption, page.target: view.caption,
             page.source: view.source, page.reconstruction: view.reconstruction, page.edited: None, page.maps: None,
-            page.status: as_markdown(view.message), **also}
+            page.painter: canvas(view.painting_photo or view.photo), page.status: as_markdown(view.message), **also}
+
+
+def canvas(photo: str | None) -> gr.ImageEditor:
+    """The brush's canvas: the photo, nothing painted yet, and a brush of a width to paint it with."""
+    if not photo:
+        return gr.ImageEditor(value=None)
+    return gr.ImageEditor(value={"background": photo, "layers": [], "composite": None},
+                          brush=brush(brush_size(photo)))
 
 
 def edit_shown(page: Page, view: EditView) -> dict:
@@ -205,8 +199,3 @@ def failed(page: Page, message: str) -> dict:
 def picker_update(workbench: Workbench, value: str | None = None) -> gr.Dropdown:
     """The picker's entries read afresh (with what the command line made since); `value`: the one to show as picked."""
     return gr.Dropdown(choices=[(choice.label, str(choice.path)) for choice in workbench.choices()], value=value)
-
-
-def as_markdown(text: str) -> str:
-    """Text shown as typed: file names and fields (self_replace_steps, *.png) are not Markdown."""
-    return re.sub(r"([\\`*_{}\[\]<>()#+!|~-])", r"\\\1", text)

@@ -3,7 +3,7 @@ line named (photos, folders of photos, artifact folders and folders of them). Re
 refresh, so that an inversion `p2p-real invert` made a minute ago is there."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..artifacts import METADATA_FILE, read_record
@@ -11,6 +11,7 @@ from ..errors import P2PError
 from ..images import PHOTO_SUFFIXES
 from ..runs.photos import find_photos
 
+ANOTHER_MODEL = "(another model: not editable on this page)"
 MAX_CAPTION_SHOWN = 60  # characters of a caption in a picker entry, so that entries stay on one line
 
 
@@ -18,10 +19,21 @@ MAX_CAPTION_SHOWN = 60  # characters of a caption in a picker entry, so that ent
 class Choice:
     label: str
     path: Path  # a photo, or an artifact folder (one holding inversion.json)
+    model_name: str = ""  # an inversion's model, as its record names it
+    model_fingerprint: str = ""  # ...and as it is: the only model that can edit the inversion
 
 
-def find_choices(inputs: list[Path], output: Path) -> list[Choice]:
-    """The output folder's kept inversions, then each input's photos and inversions, each once. An
+def editable_by(choice: Choice, model_fingerprint: str | None) -> Choice:
+    """`choice`, its label saying so when it is an inversion the page's model cannot edit."""
+    if not model_fingerprint or not choice.model_fingerprint or choice.model_fingerprint == model_fingerprint:
+        return choice
+    model = f" · {choice.model_name} · "
+    return replace(choice, label=choice.label.replace(model, f" · {choice.model_name} {ANOTHER_MODEL} · ", 1))
+
+
+def find_choices(inputs: list[Path], output: Path, model_fingerprint: str | None = None) -> list[Choice]:
+    """The output folder's kept inversions, then each input's photos and inversions, each once, an
+    inversion of a model other than `model_fingerprint`'s marked as one this page cannot edit. An
     input that cannot be read now (moved, or a damaged captions.json) offers nothing."""
     choices = folder_inversions(output)
     for path in inputs:
@@ -32,7 +44,7 @@ def find_choices(inputs: list[Path], output: Path) -> list[Choice]:
     unique: dict[Path, Choice] = {}  # an input inside OUTPUT is offered once
     for choice in choices:
         unique.setdefault(choice.path.resolve(), choice)
-    return list(unique.values())
+    return [editable_by(choice, model_fingerprint) for choice in unique.values()]
 
 
 def check_inputs(inputs: list[Path]) -> None:
@@ -69,7 +81,9 @@ def inversion_choices(folders: list[Path]) -> list[Choice]:
         except P2PError:
             continue
         if record is not None:
-            choices.append(Choice(f"inversion {folder} · {shortened(record.get('prompt', ''))}", folder))
+            model = record.get("model_name") or "an unnamed model"
+            choices.append(Choice(f"inversion {folder} · {model} · {shortened(record.get('prompt', ''))}", folder,
+                                  model, record.get("model_fingerprint") or ""))
     return choices
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..artifacts import load_inversion, read_record
 from ..defaults import DEFAULT_METHOD, DEFAULT_STEPS
 from ..errors import ArtifactError, P2PError
+from ..eval.scores import MetricModels
 from ..models import Model
 from ..runs.captions import caption_for
 from ..runs.checks import in_flag_terms
@@ -23,8 +24,10 @@ from ..runs.edits_file import EditJob
 from ..runs.invert import InversionSettings, file_sha256, invert_photos
 from ..runs.naming import inside
 from ..runs.photos import Photo, photo_names
+from .brush import painted_region, save_painted_mask
 from .edit_form import EditForm
 from .picker import Choice, find_choices
+from .sweeper import SweepForm, SweepView, run_page_sweep
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class InversionView:
     caption: str | None = None
     source: str | None = None  # source.png: the photo as the model sees it
     reconstruction: str | None = None  # reconstruction.png
+    painting_photo: str | None = None  # the photo the mask brush paints over: the one inverted, as the CLI's --mask
 
 
 @dataclass(frozen=True)
@@ -59,10 +63,12 @@ class Workbench:
     inputs: list[Path] = field(default_factory=list)
     num_steps: int = DEFAULT_STEPS
     method: str = DEFAULT_METHOD
+    metric_weights: str = "pretrained"  # the sweep's LPIPS and CLIP: "random" for offline smoke runs only
     model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    loaded_metrics: dict = field(default_factory=dict, repr=False)  # the sweep's metric networks, loaded once
 
     def choices(self) -> list[Choice]:
-        return find_choices(self.inputs, self.output)
+        return find_choices(self.inputs, self.output, getattr(self.model, "fingerprint", None))
 
     def pick(self, choice: str | None) -> InversionView:
         """A kept inversion, ready to edit; or a photo with its caption, ready to invert."""
@@ -72,6 +78,7 @@ class Workbench:
             path = Path(choice)
             if path.is_dir():
                 # another model's or a damaged artifact is said now, not at the first edit
+                self.check_model(path)
                 load_inversion(path, self.model)
                 return self.shown(path, "picked")
             caption = caption_for(path) or ""
@@ -79,6 +86,31 @@ class Workbench:
             return InversionView(f"picked {path}: {next_step}", photo=str(path), caption=caption)
         except Exception as error:  # the page says it in one line, whatever it was
             return InversionView(failure_message(error), failed=True)
+
+    def sweep(self, artifact: str | None, form: EditForm, grid: SweepForm) -> SweepView:
+        """`p2p-real sweep` of the inversion to the form's target, its files as the command writes them."""
+        try:
+            return run_page_sweep(self, artifact, form, grid)
+        except Exception as error:
+            return SweepView(failure_message(error), failed=True)
+
+    def metric_models(self, names: set[str]) -> MetricModels:
+        """The sweep's metric networks (PIE-Bench's LPIPS on SqueezeNet), loaded at the first sweep."""
+        key = frozenset(names)
+        if key not in self.loaded_metrics:
+            self.loaded_metrics[key] = MetricModels.load(set(names), self.metric_weights, self.model.device, "squeeze")
+        return self.loaded_metrics[key]
+
+    def check_model(self, artifact: Path) -> None:
+        """A P2PError in the page's words for an inversion of another model: the page never loads
+        another (a name on the hub would be a download), the user starts it with that one."""
+        record = read_record(artifact) or {}
+        made_with = record.get("model_fingerprint")
+        if made_with and made_with != self.model.fingerprint:
+            name = record.get("model_name") or made_with
+            raise P2PError(f"{artifact}: this inversion was made with model {name!r}, not this page's "
+                           f"{self.model.name!r}; start `p2p-real ui --model {name}` to edit it, or invert its photo "
+                           f"again here")
 
     def invert(self, photo: str | None, caption: str | None, replace: bool = False,
                uploaded: bool = False) -> InversionView:
@@ -116,8 +148,8 @@ class Workbench:
                 raise P2PError("no inversion to edit: invert a photo, or pick a kept inversion")
             if not form.target.strip():
                 raise P2PError("no target: type the edited caption")
-            job = EditJob(Path(artifact), form.target.strip(), form.options(),
-                          mask=Path(form.mask) if form.mask else None)
+            options, mask = form.options(), self.mask_file(Path(artifact), form)
+            job = EditJob(Path(artifact), form.target.strip(), options, mask=mask)
             with self.model_lock:
                 report = run_edits(self.model, [job], self.output, self.num_steps, force=redo, maps=True, progress=True)
             if report.failed:
@@ -132,15 +164,28 @@ class Workbench:
         except Exception as error:
             return EditView(failure_message(error), failed=True)
 
+    def mask_file(self, artifact: Path, form: EditForm) -> Path | None:
+        """The form's mask: the uploaded file, or the painting saved as one beside the photo's edits."""
+        painted = painted_region(form.painting) is not None
+        if form.mask and painted:
+            raise P2PError("a mask is both painted and uploaded: clear the painting or the uploaded file")
+        if form.mask:
+            return Path(form.mask)
+        record = read_record(artifact) or {}
+        return save_painted_mask(artifact, Path(record.get("source_path") or artifact / "source.png"), form.painting,
+                                 form.painted_region) if painted else None
+
     def shown(self, folder: Path, done: str) -> InversionView:
         record = read_record(folder)
         if record is None:
             raise ArtifactError(f"{folder}: not an inversion artifact (no inversion.json); invert the photo again")
         psnr = record.get("metrics", {}).get("psnr")
         quality = f", reconstruction PSNR {psnr:.1f} dB" if psnr is not None else ""
+        photo = record.get("source_path") or ""
         return InversionView(f"{done}: {folder}{quality}. Now type a target caption and edit.", artifact=str(folder),
                              caption=record["prompt"], source=str(folder / "source.png"),
-                             reconstruction=str(folder / "reconstruction.png"))
+                             reconstruction=str(folder / "reconstruction.png"),
+                             painting_photo=photo if Path(photo).is_file() else str(folder / "source.png"))
 
 
 def failure_message(error: Exception) -> str:

@@ -12,11 +12,12 @@ from p2p_real.ui.picker import check_inputs, find_choices
 SHAPES = Path(__file__).resolve().parents[2] / "data" / "shapes"
 
 
-def kept_inversion(folder: Path, prompt: str) -> Path:
+def kept_inversion(folder: Path, prompt: str, model: str = "shapes", fingerprint: str = "f00d") -> Path:
     """An artifact's record: all that the picker reads."""
     folder.mkdir(parents=True)
     (folder / "inversion.json").write_text(json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION,
-                                                       "prompt": prompt}))
+                                                       "prompt": prompt, "model_name": model,
+                                                       "model_fingerprint": fingerprint}))
     return folder
 
 
@@ -29,7 +30,7 @@ def test_the_outputs_inversions_come_first_then_the_inputs(tmp_path):
     choices = find_choices([SHAPES, tmp_path / "kept", circle], output)
     assert [choice.path for choice in choices] == [circle, *(SHAPES / name for name in ("circle.png", "star.png",
                                                                                         "triangle.png")), elsewhere]
-    assert choices[0].label == f"inversion {circle} · a large blue circle on a plain white background"
+    assert choices[0].label == f"inversion {circle} · shapes · a large blue circle on a plain white background"
     assert choices[1].label == f"photo {SHAPES / 'circle.png'} · a large blue circle on a plain white background"
 
 
@@ -48,3 +49,13 @@ def test_an_input_with_nothing_to_pick_is_bad_input_at_start_up_and_offers_nothi
         check_inputs([tmp_path / "empty"])
     check_inputs([SHAPES])
     assert find_choices([tmp_path / "empty", tmp_path / "gone"], tmp_path) == []
+
+
+def test_each_inversion_names_its_model_and_one_of_another_says_it_cannot_be_edited_here(tmp_path):
+    ours = kept_inversion(tmp_path / "out" / "circle", "a circle", "shapes", "f00d")
+    theirs = kept_inversion(tmp_path / "out" / "star", "a star", "runwayml/stable-diffusion-v1-5", "beef")
+    labels = [choice.label for choice in find_choices([], tmp_path / "out", "f00d")]
+    assert labels == [f"inversion {ours} · shapes · a circle",
+                      f"inversion {theirs} · runwayml/stable-diffusion-v1-5 (another model: not editable on this "
+                      f"page) · a star"]
+    assert [choice.label for choice in find_choices([], tmp_path / "out")][1].endswith("v1-5 · a star")  # no model

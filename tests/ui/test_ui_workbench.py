@@ -5,11 +5,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from picture_helpers import assert_caption_whole
 from PIL import Image
 
 from p2p_real.cli import main
 from p2p_real.loading import load_model
 from p2p_real.ui.edit_form import EditForm
+from p2p_real.ui.picker import find_choices
 from p2p_real.ui.workbench import Workbench
 
 SHAPES = Path(__file__).resolve().parents[2] / "data" / "shapes"
@@ -70,6 +72,10 @@ def test_an_edit_is_written_as_the_cli_writes_it_and_is_reused_by_page_and_cli(i
     assert (settings["prompt"], settings["source_prompt"], settings["blend_words"]) == (RED, CAPTION,
                                                                                         ["circle", "circle"])
     assert Image.open(view.edited).text["parameters"].startswith(RED)
+    picture = Image.open(folder / "grid.png").convert("RGB")  # the shapes model's 64-pixel pictures, enlarged
+    assert picture.width >= 512 and picture.width % (3 * 64) == 0
+    assert_caption_whole(picture, 3, 2, RED)
+    assert Image.open(folder / "maps.png").width >= 512
     red, green, blue = Image.open(view.edited).convert("RGB").getpixel((32, 32))
     assert red > 150 and blue < 100  # a colour swap, as docs/SHAPES.md shows
     written = (folder / "edited.json").stat().st_mtime_ns
@@ -122,7 +128,7 @@ def test_inversions_the_cli_kept_appear_in_the_picker_and_open_for_editing(inver
     shutil.copytree(kept / "star", workbench.output / "star")
     choices = {str(choice.path): choice.label for choice in workbench.choices()}
     star = str(workbench.output / "star")
-    assert choices[star] == f"inversion {star} · a large yellow star on a gradient red background"
+    assert choices[star] == f"inversion {star} · shapes · a large yellow star on a gradient red background"
     assert str(SHAPES / "triangle.png") in choices
     view = workbench.pick(star)
     assert not view.failed and view.message.startswith(f"picked: {star}")
@@ -139,8 +145,12 @@ def test_an_inversion_of_another_model_is_said_when_picked(inverted, tmp_path):
     assert main(["invert", str(SHAPES / "circle.png"), "--prompt", CAPTION, "--output", str(tmp_path),
                  "--model", "tiny-random", "--steps", "2", "--method", "ddim", "--quiet"]) == 0
     view = workbench.pick(str(tmp_path / "circle"))
-    assert view.failed and "this inversion was made with model 'tiny-random'" in view.message \
-        and "\n" not in view.message
+    assert view.failed and "this inversion was made with model 'tiny-random', not this page's 'shapes'" \
+        in view.message and "p2p-real ui --model tiny-random" in view.message and "\n" not in view.message
+    labels = {choice.path: choice.label for choice in find_choices([tmp_path], workbench.output,
+                                                                   workbench.model.fingerprint)}
+    assert labels[tmp_path / "circle"] == (f"inversion {tmp_path / 'circle'} · tiny-random (another model: not "
+                                           f"editable on this page) · {CAPTION}")
 
 
 def test_uploads_with_one_file_name_get_folders_of_their_own(inverted, tmp_path):
@@ -181,3 +191,66 @@ def test_a_painted_mask_confines_the_edit_and_a_dark_one_is_one_line(inverted, t
     Image.fromarray(np.zeros((64, 64), dtype=np.uint8)).save(tmp_path / "dark.png")
     dark = workbench.edit(inversion.artifact, EditForm(RED, mask=str(tmp_path / "dark.png")))
     assert dark.failed and "dark.png" in dark.message and "\n" not in dark.message
+
+
+def test_a_brush_painting_is_saved_beside_the_edits_and_confines_the_edit(inverted, tmp_path):
+    # the page's brush: strokes over the photo, "keep this" on the circle's right half
+    import hashlib
+
+    import numpy as np
+
+    workbench, inversion = inverted
+    layer = np.zeros((64, 64, 4), dtype=np.uint8)
+    layer[:, 32:] = (255, 45, 120, 153)  # the brush's pink at 60% opacity
+    painting = {"background": Image.open(SHAPES / "circle.png"), "layers": [Image.fromarray(layer, mode="RGBA")],
+                "composite": None}
+    view = workbench.edit(inversion.artifact, EditForm(RED, painting=painting, painted_region="keep this"))
+    assert not view.failed, view.message
+    [mask] = (Path(inversion.artifact) / "painted-masks").glob("mask-*.png")
+    settings = json.loads((Path(view.edited).parent / "edited.json").read_text())
+    assert settings["mask"] == str(mask) and settings["mask_sha256"] == hashlib.sha256(mask.read_bytes()).hexdigest()
+    assert np.asarray(Image.open(mask))[:, :32].min() == 255 and np.asarray(Image.open(mask))[:, 32:].max() == 0
+    edited = Image.open(view.edited).convert("RGB")
+    red, _, blue = edited.getpixel((25, 32))  # left of the circle, not kept: red now
+    assert red > 150 and blue < 100, (red, blue)
+    red, _, blue = edited.getpixel((39, 32))  # right of it, kept: the photo's blue
+    assert blue > 150 and red < 100, (red, blue)
+    (tmp_path / "up.png").write_bytes(mask.read_bytes())
+    both = workbench.edit(inversion.artifact, EditForm(RED, mask=str(tmp_path / "up.png"), painting=painting))
+    assert both.failed and "both painted and uploaded" in both.message
+
+
+def test_a_sweep_from_the_page_writes_the_commands_files_and_offers_its_settings(inverted, tmp_path, capsys):
+    from p2p_real.ui.sweeper import SweepForm, form_values
+
+    workbench, inversion = inverted
+    workbench.metric_weights = "random"  # LPIPS offline; the shapes model's edit score needs no network
+    form = EditForm(RED, blend_source_word="circle", blend_target_word="circle")
+    view = workbench.sweep(inversion.artifact, form, SweepForm("0.2,0.8", "0.2,0.8", "0.3,0.6"))
+    assert not view.failed, view.message
+    folder = Path(view.folder)
+    assert folder.parent == Path(inversion.artifact) / "sweeps" and view.message.startswith("swept 9 setting(s) in ")
+    assert {path.name for path in folder.iterdir()} == {"grid.png", "grid.json", "plot.png", "plot.json",
+                                                        "sweep.json", "best.yaml", "edits"}
+    record = json.loads((folder / "sweep.json").read_text())
+    assert record["grid"] == {"cross_replace_steps": [0.2, 0.8], "self_replace_steps": [0.2, 0.8],
+                              "blend_thresholds": [0.3, 0.6]}
+    assert [(c.cross_replace_steps, c.self_replace_steps, c.blend_threshold) for c in view.settings] == [
+        (row["cross_replace_steps"], row["self_replace_steps"], row["blend_threshold"]) for row in record["rows"]]
+    chosen = view.settings[view.chosen]
+    assert "(chosen" in chosen.label and record["chosen"]["cross_replace_steps"] == chosen.cross_replace_steps
+    # the command line, given the same sweep, finds the page's and redoes it in place (same files)
+    assert main(["sweep", inversion.artifact, "--target", RED, "--blend", "circle", "circle", "--cross", "0.2,0.8",
+                 "--self", "0.2,0.8", "--thresholds", "0.3,0.6", "--metric-weights", "random",
+                 "--output", str(folder), *QUICK]) == 0
+    again = json.loads((folder / "sweep.json").read_text())
+    assert [row["image"] for row in again["rows"]] == [row["image"] for row in record["rows"]]
+    cross, self_replace, threshold = form_values(chosen, 0.3)
+    used = workbench.edit(inversion.artifact, EditForm(RED, cross_replace_steps=cross, self_replace_steps=self_replace,
+                                                       blend_source_word="circle", blend_target_word="circle",
+                                                       blend_threshold=threshold))
+    settings = json.loads((Path(used.edited).parent / "edited.json").read_text())
+    assert (settings["cross_replace_steps"], settings["self_replace_steps"], settings["blend_threshold"]) == (
+        chosen.cross_replace_steps, chosen.self_replace_steps, chosen.blend_threshold)
+    bad = workbench.sweep(inversion.artifact, form, SweepForm("0.2,2", "0.5"))
+    assert bad.failed and bad.message.startswith("--cross: 2 is not a fraction")
