@@ -65,6 +65,7 @@ def invert(
             model_name=model.name,
             model_fingerprint=model.fingerprint,
             scheduler_config=dict(model.scheduler_config),
+            schedule=schedule.record(),
             options=METHODS[method].record(options, model.text.null_text_record),
             metrics={**metrics[index], "latent_mse": latent_errors[index]},
             diagnostics={name: values[:, index].tolist() for name, values in result.diagnostics.items()},

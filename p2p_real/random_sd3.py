@@ -41,16 +41,16 @@ def sd3_text(clip_l, clip_g, t5, joint_width: int) -> Sd3Text:
 
 def tiny_sd3_random(seed: int = 0, device=None) -> Model:
     """128x128 images, 4x16x16 latents in 2x2 patches (64 image tokens), two joint blocks of 4 heads x 8,
-    the first with SD3.5's dual (image-only) attention, 333 text tokens 64 wide."""
+    the first with SD3.5's dual (image-only) attention, 333 text tokens 96 wide (CLIPs 32 + 32, padded)."""
     with seeded(seed, None):  # on the CPU wherever it runs: the same weights everywhere
         transformer = SD3Transformer2DModel(
             sample_size=16, patch_size=2, in_channels=4, out_channels=4, num_layers=2, attention_head_dim=8,
-            num_attention_heads=4, joint_attention_dim=64, caption_projection_dim=32, pooled_projection_dim=64,
+            num_attention_heads=4, joint_attention_dim=96, caption_projection_dim=32, pooled_projection_dim=64,
             pos_embed_max_size=16, dual_attention_layers=(0,), qk_norm="rms_norm")
         vae = sd3_vae(latent_channels=4, block_out_channels=(16, 16, 32, 32), layers_per_block=1, norm_num_groups=16,
                       sample_size=128)
-        text = sd3_text(TINY_CLIP, TINY_CLIP, {"d_model": 64, "d_ff": 128, "d_kv": 16, "num_heads": 4,
-                                               "num_layers": 2, "vocab_size": 256}, joint_width=64)
+        text = sd3_text(TINY_CLIP, TINY_CLIP, {"d_model": 96, "d_ff": 128, "d_kv": 16, "num_heads": 4,
+                                               "num_layers": 2, "vocab_size": 256}, joint_width=96)
     return Model(transformer, vae, text, dict(SD3_SCHEDULER), name="tiny-sd3-random", upcast_vae=True)
 
 
