@@ -43,6 +43,7 @@ class Sd3Text:
     schedule_type: ClassVar[type] = FlowSchedule
     scheduler_class: ClassVar[type] = FlowMatchEulerDiscreteScheduler
     denoiser_folder: ClassVar[str] = "transformer"
+    attention_kind: ClassVar[str] = "joint attention"  # editing/control.py
 
     @property
     def encoders(self) -> tuple[torch.nn.Module, ...]:

@@ -73,6 +73,7 @@ class ClipText:
     schedule_type: ClassVar[type] = Schedule  # DDIM's step rule (schedule.py)
     scheduler_class: ClassVar[type] = DDIMScheduler  # what `Model.save` writes to scheduler/
     denoiser_folder: ClassVar[str] = "unet"
+    attention_kind: ClassVar[str] = "cross-attention"  # how editing reaches it (editing/control.py)
 
     @property
     def encoders(self) -> tuple[torch.nn.Module, ...]:
@@ -123,6 +124,7 @@ class SdxlText:
     schedule_type: ClassVar[type] = Schedule
     scheduler_class: ClassVar[type] = DDIMScheduler
     denoiser_folder: ClassVar[str] = "unet"
+    attention_kind: ClassVar[str] = "cross-attention"  # how editing reaches it (editing/control.py)
 
     @property
     def encoders(self) -> tuple[torch.nn.Module, ...]:
