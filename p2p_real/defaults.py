@@ -11,6 +11,9 @@ INVERSION_METHODS = ("null-text", "ddim", "negative-prompt", "direct")
 NETWORK_METRICS = ("lpips", "clip", "structure")  # the benchmarks' metrics beside PSNR, SSIM and MSE
 DEFAULT_STEPS = 50  # DDIM steps, as both papers
 DEFAULT_GUIDANCE = 7.5  # classifier-free guidance scale, as both papers and PIE-Bench
+# SD3 / SD3.5's own defaults (diffusers' StableDiffusion3Pipeline): its family's, when none is given
+SD3_STEPS = 28
+SD3_GUIDANCE = 7.0
 # Beyond this, guidance only overflows: SD's useful scales are 1 to 20; 0 (no text at all) edits nothing.
 MAX_GUIDANCE = 100.0
 DEFAULT_METHOD = "null-text"  # the inversion method, Mokady et al. 2023

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from diffusers import FlowMatchEulerDiscreteScheduler
 from transformers import AutoTokenizer, CLIPTextModelWithProjection, CLIPTokenizer, T5EncoderModel
 
+from .defaults import SD3_GUIDANCE, SD3_STEPS
 from .flow_schedule import FlowSchedule
 from .text_encoders import PhotoMemory, full_precision, token_ids
 
@@ -44,6 +45,8 @@ class Sd3Text:
     scheduler_class: ClassVar[type] = FlowMatchEulerDiscreteScheduler
     denoiser_folder: ClassVar[str] = "transformer"
     attention_kind: ClassVar[str] = "joint attention"  # editing/control.py
+    default_steps: ClassVar[int] = SD3_STEPS  # the pipeline's, when none is given
+    default_guidance: ClassVar[float] = SD3_GUIDANCE
 
     @property
     def encoders(self) -> tuple[torch.nn.Module, ...]:

@@ -25,6 +25,7 @@ from diffusers import DDIMScheduler
 from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from .attention import FusedAttention
+from .defaults import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from .errors import PromptError
 from .schedule import Schedule
 
@@ -74,6 +75,8 @@ class ClipText:
     scheduler_class: ClassVar[type] = DDIMScheduler  # what `Model.save` writes to scheduler/
     denoiser_folder: ClassVar[str] = "unet"
     attention_kind: ClassVar[str] = "cross-attention"  # how editing reaches it (editing/control.py)
+    default_steps: ClassVar[int] = DEFAULT_STEPS  # when none is given: the papers'
+    default_guidance: ClassVar[float] = DEFAULT_GUIDANCE
 
     @property
     def encoders(self) -> tuple[torch.nn.Module, ...]:
@@ -125,6 +128,8 @@ class SdxlText:
     scheduler_class: ClassVar[type] = DDIMScheduler
     denoiser_folder: ClassVar[str] = "unet"
     attention_kind: ClassVar[str] = "cross-attention"  # how editing reaches it (editing/control.py)
+    default_steps: ClassVar[int] = DEFAULT_STEPS  # when none is given: the papers'
+    default_guidance: ClassVar[float] = DEFAULT_GUIDANCE
 
     @property
     def encoders(self) -> tuple[torch.nn.Module, ...]:

@@ -9,7 +9,6 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..artifacts import Inversion, load_inversion, tensors_sha256
-from ..defaults import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from ..devices import synchronize
 from ..editing.edit import edit
 from ..editing.options import EditOptions
@@ -32,8 +31,8 @@ def bench_reconstruct(
     photos: list[Photo],
     methods: list[str],
     metric_models: MetricModels,
-    num_steps: int = DEFAULT_STEPS,
-    guidance_scale: float = DEFAULT_GUIDANCE,
+    num_steps: int | None = None,  # None: the model family's
+    guidance_scale: float | None = None,
     options: NullTextOptions = NullTextOptions(),
     progress: bool = True,
 ) -> list[dict]:
