@@ -43,3 +43,24 @@ def run(model: SD3Transformer2DModel, processors, inputs) -> torch.Tensor:
             return model(**inputs).sample
     finally:
         model.set_attn_processor(previous)
+
+
+def t5_like_tokenizer(max_length: int = T5_TOKENS):
+    """A SentencePiece-Unigram tokenizer in T5's manner, in memory: words prefixed with "▁", no start
+    token, `</s>` at the end; words outside its small vocabulary split into letters (several tokens)."""
+    import string
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import T5TokenizerFast
+
+    scores = {"<pad>": 0.0, "</s>": 0.0, "<unk>": 0.0}
+    for word in ("a", "photo", "of", "cat", "dog", "tabby", "on", "the", "grass", "red", "car"):
+        scores["▁" + word] = -2.0
+    scores.setdefault("▁", -3.0)
+    for character in string.ascii_lowercase:
+        scores.setdefault(character, -5.0)
+    tokenizer = Tokenizer(models.Unigram(list(scores.items()), unk_id=2))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return T5TokenizerFast(tokenizer_object=tokenizer, eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+                           extra_ids=0, model_max_length=max_length)
