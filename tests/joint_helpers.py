@@ -18,8 +18,9 @@ def tiny_transformer(seed: int = 0, num_layers: int = 2, dual: bool = False, qk_
         out_channels=4, qk_norm=qk_norm, dual_attention_layers=(0,) if dual else (),
     )
     with torch.no_grad():  # random weights everywhere, AdaLN-zero gates included, so every path counts
-        for parameter in model.parameters():
-            parameter.normal_(0, 0.3)
+        for name, parameter in model.named_parameters():
+            # qk-norm scales near 1 (as trained ones are), else the logits shrink and every map is flat
+            parameter.normal_(2.0 if ".norm_" in name else 0.0, 0.3)
     return model.double().eval()
 
 
