@@ -49,7 +49,9 @@ Interface, for `controlled`:
     processors = joint_editing_processors(transformer, plan, state, layers)
     # = {name: JointEditingAttention(plan, state, name, layers) for name in transformer.attn_processors}
 with `plan` from joint_plan.build_joint_plan and `state` a fresh EditState; `state.begin_step(i)`
-before each transformer call, as for the UNet.
+before each transformer call, as for the UNet. `joint_attention_processors(model, plan, state)` does
+this for a model whose `denoiser` is the transformer (editing/control.py's table), with the default
+JointLayers: the scaled study blocks, every block edited, square images.
 """
 from __future__ import annotations
 
@@ -153,3 +155,9 @@ class JointEditingAttention(JointAttention):
 def joint_editing_processors(transformer, plan: EditPlan, state: EditState, layers: JointLayers) -> dict:
     """Every attention processor of `transformer` (joint attn and attn2), for `set_attn_processor`."""
     return {name: JointEditingAttention(plan, state, name, layers) for name in transformer.attn_processors}
+
+
+def joint_attention_processors(model, plan: EditPlan, state: EditState) -> dict:
+    """editing/control.py's `processors` for SD3: the default JointLayers on `model.denoiser`."""
+    transformer = model.denoiser
+    return joint_editing_processors(transformer, plan, state, JointLayers.for_transformer(transformer.config))

@@ -11,8 +11,10 @@ saved without T5, whose rows are zeros) is left alone: identity map, ones, the d
 
 Interface: `build_joint_plan(sd3_text_parts(text.tokenizer, text.tokenizer_3), source, targets,
 options, num_steps, regions)` -> `EditPlan` with keys = 333, read by JointEditingAttention
-(joint_editing.py). Its `store_resolution` and `self_max_queries` are the UNet's and unused here (0):
-which blocks keep maps is `JointLayers`' business.
+(joint_editing.py); `joint_attention_plan(model, ...)` is the same with build_plan's arguments, for
+editing/control.py's table (it reads `model.text.tokenizer` and `model.text.tokenizer_3`). The
+plan's `store_resolution` and `self_max_queries` are the UNet's and unused here (0): which blocks keep
+maps is `JointLayers`' business (joint_editing.py).
 """
 from __future__ import annotations
 
@@ -99,6 +101,14 @@ def build_joint_plan(parts: Sequence[TextPart], source: str, targets: list[str],
         self_max_queries=0,
         blend=joint_blend(parts, source, targets, options, num_steps, regions or [None] * len(targets)),
     )
+
+
+def joint_attention_plan(model, source: str, targets: list[str], options: list[EditOptions], num_steps: int,
+                         regions: Sequence[torch.Tensor | None] | None = None) -> EditPlan:
+    """build_plan's signature for an SD3 model: its CLIP-L tokenizer (CLIP-G's positions are the same)
+    and its T5 tokenizer (None when the model has no T5)."""
+    parts = sd3_text_parts(model.text.tokenizer, model.text.tokenizer_3)
+    return build_joint_plan(parts, source, targets, options, num_steps, regions)
 
 
 def joint_blend(parts: Sequence[TextPart], source: str, targets: list[str], options: list[EditOptions],

@@ -1,13 +1,20 @@
 """Prompt-to-Prompt on joint attention, through whole forwards of tiny random SD3 transformers in
 float64: rows [unconditional x P | conditional x P], P = source + targets, 333 text keys."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 from diffusers.models.attention_processor import JointAttnProcessor2_0
 from joint_helpers import random_inputs, run, t5_like_tokenizer, tiny_transformer
 
 from p2p_real.clip_tokenizer import clip_tokenizer
-from p2p_real.editing.joint_editing import JointLayers, joint_editing_processors, scaled_map_blocks
-from p2p_real.editing.joint_plan import build_joint_plan, sd3_text_parts
+from p2p_real.editing.joint_editing import (
+    JointLayers,
+    joint_attention_processors,
+    joint_editing_processors,
+    scaled_map_blocks,
+)
+from p2p_real.editing.joint_plan import build_joint_plan, joint_attention_plan, sd3_text_parts
 from p2p_real.editing.local_blend import blend_masks
 from p2p_real.editing.options import EditOptions
 from p2p_real.editing.state import EditState
@@ -131,3 +138,15 @@ def test_map_blocks_scale_the_study_choice_and_refuse_blocks_past_the_depth(mode
         JointLayers.for_transformer(model.config, map_blocks=[0, 2])
     with pytest.raises(ValueError, match="do not fill a 5 x 5 grid"):
         JointLayers(frozenset({0}), grid=(5, 5)).grid_of(64)
+
+
+def test_the_model_level_entry_points_read_the_models_tokenizers_and_transformer(model, parts):
+    sd3_like = SimpleNamespace(text=SimpleNamespace(tokenizer=parts[0].tokenizer, tokenizer_3=parts[1].tokenizer),
+                               denoiser=model)
+    plan = joint_attention_plan(sd3_like, SOURCE, [ZEBRA], [EditOptions()], STEPS)
+    expected = build_joint_plan(parts, SOURCE, [ZEBRA], [EditOptions()], STEPS)
+    assert torch.equal(plan.token_maps, expected.token_maps)
+    processors = joint_attention_processors(sd3_like, plan, EditState("cpu"))
+    assert list(processors) == list(model.attn_processors)
+    assert processors["transformer_blocks.0.attn2.processor"].joint is False
+    assert processors["transformer_blocks.1.attn.processor"].stores  # scaled_map_blocks(2) == {0, 1}
