@@ -9,6 +9,7 @@ from joint_helpers import random_inputs, run, t5_like_tokenizer, tiny_transforme
 
 from p2p_real.clip_tokenizer import clip_tokenizer
 from p2p_real.editing.joint_editing import (
+    JointEditingAttention,
     JointLayers,
     joint_attention_processors,
     joint_editing_processors,
@@ -168,3 +169,21 @@ def test_in_float16_the_decomposed_joint_softmax_is_as_close_as_the_fused_kernel
     opened = build_joint_plan(parts, SOURCE, [DOG], [EditOptions(cross_replace_steps=1.0, self_replace_steps=1.0)],
                               STEPS)
     assert controlled(half, opened, inputs)[0].isfinite().all()
+
+
+def test_blocks_that_neither_edit_nor_keep_maps_stay_on_plain_sdpa(model, parts):
+    sliced = []
+
+    class Recording(JointEditingAttention):  # records which processors form the T2I slice
+        def edit_cross(self, *arguments):
+            sliced.append(self.layer)
+            return super().edit_cross(*arguments)
+
+    plan = build_joint_plan(parts, SOURCE, [ZEBRA], [EditOptions(cross_replace_steps=1.0, self_replace_steps=1.0)],
+                            STEPS)
+    layers = JointLayers.for_transformer(model.config, map_blocks=[1], edit_blocks=[1])
+    state = EditState("cpu")
+    processors = {name: Recording(plan, state, name, layers) for name in model.attn_processors}
+    run(model, processors, random_inputs(batch=4, seed=6))
+    assert sliced == ["transformer_blocks.1.attn.processor"]
+    assert state.layers_seen == 3
