@@ -50,6 +50,7 @@ LAYERS = {
     "shapes": 3,  # the test bed: a trained model and its reader; runs may inject its scorer downward
     "pipeline.py": 2.5,  # invert(): the stages put together
     "inversion": 2, "editing": 2, "eval": 2,  # the stages, which never import each other
+    "joint_attention.py": 1,  # SD3's joint-attention processor (issue 26)
     "models.py": 1, "loading.py": 1, "graphs.py": 1, "attention.py": 1, "sampling.py": 1, "schedule.py": 1,
     "text_encoders.py": 1, "random_models.py": 1, "sd3_text.py": 1, "flow_schedule.py": 1,
     "random_sd3.py": 1, "model_parts.py": 1, "rows.py": 1, "devices.py": 1,
