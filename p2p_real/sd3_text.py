@@ -23,6 +23,7 @@ from transformers import AutoTokenizer, CLIPTextModelWithProjection, CLIPTokeniz
 
 from .defaults import SD3_GUIDANCE, SD3_STEPS
 from .flow_schedule import FlowSchedule
+from .joint_attention import JointAttention
 from .text_encoders import PhotoMemory, full_precision, token_ids
 
 T5_TOKENS = 256  # the pipeline's max_sequence_length
@@ -57,7 +58,8 @@ class Sd3Text:
         return self.encoder.config.projection_dim + self.encoder_2.config.projection_dim
 
     def attention_processor(self):
-        return None  # diffusers' JointAttnProcessor2_0, fused SDPA, as the transformer comes
+        """JointAttnProcessor2_0's math with fused SDPA, and the hook editing overrides (joint_attention.py)."""
+        return JointAttention()
 
     @torch.no_grad()
     def embed(self, prompts: list[str], device) -> torch.Tensor:

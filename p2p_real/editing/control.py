@@ -11,6 +11,8 @@ import torch
 
 from ..errors import P2PError
 from .attention import EditingAttention
+from .joint_editing import joint_attention_processors
+from .joint_plan import joint_attention_plan
 from .options import EditOptions
 from .plan import EditPlan, build_plan
 from .state import EditState
@@ -28,14 +30,15 @@ class AttentionControl:
 
 CONTROLS: dict[str, AttentionControl] = {
     "cross-attention": AttentionControl(build_plan, unet_processors),
+    "joint attention": AttentionControl(joint_attention_plan, joint_attention_processors),  # joint_editing.py
 }
 
 
 def control_of(model) -> AttentionControl:
     kind = model.text.attention_kind
     if kind not in CONTROLS:
-        raise P2PError(f"model {model.name!r}: Prompt-to-Prompt editing on its {kind} is not built yet; "
-                       f"invert works, edit needs an SD v1 or SDXL model")
+        raise P2PError(f"model {model.name!r}: Prompt-to-Prompt editing on its {kind} is not built; "
+                       f"invert works, edit needs a model of another family")
     return CONTROLS[kind]
 
 

@@ -22,10 +22,11 @@ def test_invert_a_folder_then_edit_with_blend_words(tmp_path, capsys):
     assert Image.open(tmp_path / "chelsea" / "reconstruction.png").text["parameters"].count("tiny-sd3-random") == 1
     argv = ["edit", str(tmp_path / "chelsea"), "--target", "a close-up photo of a tabby dog", "--blend", "cat", "dog",
             "--output", str(tmp_path), "--model", "tiny-sd3-random", "--quiet"]
-    code = main(argv)
-    error = capsys.readouterr().err
-    assert code == 2 and error.count("\n") == 1, error  # until SD3's joint-attention control lands: one line
-    assert "Prompt-to-Prompt editing on its joint attention is not built yet" in error
+    assert main(argv) == 0, capsys.readouterr().err
+    [folder] = tmp_path.joinpath("chelsea").glob("a-close-up-photo-of-a-tabby-dog*")
+    assert Image.open(folder / "edited.png").size == (128, 128)
+    record = json.loads((folder / "edited.json").read_text())
+    assert record["resolved_kind"] == "replace" and record["model"] == "tiny-sd3-random"
 
 
 def test_the_family_defaults_are_the_pipelines(tiny_sd3_model):
