@@ -14,10 +14,22 @@ def cast_floating_point(part: torch.nn.Module, dtype: torch.dtype) -> None:
     warns that "modules should be kept in float32" whenever a dtype is passed, even for models that
     keep none (its `_keep_in_fp32_modules or []` is never None): SD's UNet and VAE keep none, so
     they are cast with torch's own floating-point casts, which leave integer buffers alone too."""
-    if getattr(part, "_keep_in_fp32_modules", None):  # a model that does keep some: let the library handle it
+    keep = getattr(part, "_keep_in_fp32_modules", None)
+    if keep:  # a model that does keep some: let the library handle it
         part.to(dtype=dtype)
+        if dtype in (torch.float16, torch.bfloat16):
+            keep_in_fp32(part, set(keep))
     else:
         getattr(part, FLOATING_POINT_CASTS[dtype])()
+
+
+def keep_in_fp32(part: torch.nn.Module, names: set[str]) -> None:
+    """Put the modules a model asks to keep in float32 back in float32, as transformers'
+    `from_pretrained(torch_dtype=...)` does (its `.to` does not): T5's `wo` projections, whose
+    activations overflow float16 (SD3's T5-XXL; T5's own forward casts to `wo`'s dtype)."""
+    for name, module in part.named_modules():
+        if names.intersection(name.split(".")):
+            module.float()
 
 
 VAE_PIXELS_PER_CALL = 1024 * 1024  # one SDXL image, four SD v1 ones: a float32 VAE at 1024 px takes ~3 GB a photo

@@ -92,3 +92,13 @@ def test_a_saved_model_loads_back_as_sd3_and_opens_in_diffusers(tiny_sd3_model, 
     torch.testing.assert_close(loaded.embed([PROMPT]), tiny_sd3_model.embed([PROMPT]))
     pipe = StableDiffusion3Pipeline.from_pretrained(tmp_path)
     assert type(pipe.transformer).__name__ == "SD3Transformer2DModel" and pipe.tokenizer_3 is not None
+
+
+def test_half_precision_keeps_t5s_wo_in_float32_as_from_pretrained_does():
+    from p2p_real.random_sd3 import tiny_sd3_random
+
+    model = tiny_sd3_random(seed=0).to(dtype=torch.float16)
+    t5 = model.text.encoder_3
+    assert t5.encoder.block[0].layer[1].DenseReluDense.wo.weight.dtype == torch.float32
+    assert t5.encoder.block[0].layer[1].DenseReluDense.wi_0.weight.dtype == torch.float16
+    assert model.denoiser.dtype == torch.float16 and torch.isfinite(model.embed(["a photo of a cat"])).all()
