@@ -100,6 +100,7 @@ def bench_inversion(model: Model, entry: BenchEdit, artifacts: Path,
                     settings: InversionSettings) -> tuple[Path, Inversion]:
     """The entry's inversion and its folder, ARTIFACTS/<key>-<hash of the photo's bytes and of all
     that makes the inversion>: reused by a later run only for the same work, never relabelled."""
+    settings = settings.for_model(model)  # the family's steps and guidance when none were given
     identity = settings.record(model, entry.source_prompt, file_sha256(entry.image))
     photo = Photo(entry.image, entry.source_prompt, f"{sanitize(entry.key, 'entry')}-{short_hash(identity)}")
     report = invert_waiting(model, [photo], artifacts, settings, progress=False)
