@@ -47,6 +47,8 @@ class Inversion:
     source_path: str = ""
     source_sha256: str = ""  # of the photo file's bytes: which photo this is, wherever it moves
     latent_offsets: torch.Tensor | None = None  # (steps, C, h, w): Direct Inversion's source-branch offsets
+    # The sampling schedule it was made with: DDIM's timesteps, or a flow model's timesteps and shifted sigmas.
+    schedule: dict = field(default_factory=dict)
     # Per sampling step, what the method reports of itself; null-text: final_loss, early_stop_threshold,
     # reached_threshold and inner_steps, since non-convergence is what users of the reference meet.
     diagnostics: dict = field(default_factory=dict)
@@ -155,8 +157,8 @@ def check_tensors(inversion: Inversion, tensors_path: Path) -> None:
 def check_model(inversion: Inversion, model, folder) -> None:
     if inversion.model_fingerprint != model.fingerprint:
         raise ArtifactError(f"{folder}: {model_difference(inversion, model)}")
-    latent_side = model.unet.config.sample_size
-    latents = (model.unet.config.in_channels, latent_side, latent_side)
+    latent_side = model.denoiser.config.sample_size
+    latents = (model.denoiser.config.in_channels, latent_side, latent_side)
     if tuple(inversion.noise_latents.shape) != latents or tuple(inversion.image.shape[:2]) != (model.resolution,) * 2:
         raise ArtifactError(f"{folder}: latents of shape {tuple(inversion.noise_latents.shape)} and a "
                             f"{inversion.image.shape[1]}x{inversion.image.shape[0]} picture do not fit {model.name!r}, "

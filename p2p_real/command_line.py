@@ -10,6 +10,7 @@ from .defaults import (
     DEFAULT_METHOD,
     INVERSION_METHODS,
     NETWORK_METRICS,
+    SD3_GUIDANCE,
 )
 from .eval.pareto import DEFAULT_TOLERANCE
 from .inversion.options import NullTextOptions
@@ -35,7 +36,8 @@ EXAMPLES = """examples:
   p2p-real sweep out/circle --target "a large red circle on a plain white background" --output sweep/ --metrics none
   p2p-real ui --output out/ --model shapes                        # a web page: invert, then edit as often as you like
 """
-STEPS_HELP = "DDIM steps (default: 50, the papers'; 10 with --model shapes or tiny-random)"
+STEPS_HELP = ("sampling steps (default: the model family's: 50 for SD v1 and SDXL, the papers'; 28 for SD3, its "
+              "pipeline's; 10 with --model shapes or the tiny built-ins)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,8 +80,9 @@ def add_invert(verbs) -> None:
                        "inversion, then a null text optimised per step), ddim (DDIM inversion alone), negative-prompt "
                        "(the caption as the null text) or direct (per-step latent offsets)")
     group.add_argument("--steps", type=int, default=None, help=STEPS_HELP)
-    group.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
-                       help=f"classifier-free guidance scale (default: {DEFAULT_GUIDANCE})")
+    group.add_argument("--guidance", type=float, default=None,
+                       help=f"classifier-free guidance scale (default: the model family's: {DEFAULT_GUIDANCE} for "
+                            f"SD v1 and SDXL, {SD3_GUIDANCE} for SD3)")
     group.add_argument("--inner-steps", type=int, default=NullTextOptions.num_inner_steps,
                        help="Adam steps per timestep at most (default: 10)")
     group.add_argument("--learning-rate", type=float, default=NullTextOptions.learning_rate,

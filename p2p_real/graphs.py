@@ -33,13 +33,13 @@ class UNetRunner:
     gradients through torch.compile's UNet (`compile`), or under other attention processors for a
     block (`processors`, Prompt-to-Prompt's), with a graph cache of the block's own.
 
-    `unet_inputs(embeddings, image_size)` is the family's conditioning (its text adapter's); the
-    prediction comes back in float32 for a half-precision UNet (float64 stays float64), so that the
-    schedule's arithmetic and losses stay in full precision."""
+    The UNet is the model's denoiser: SD3's transformer runs here alike. `denoiser_inputs(embeddings,
+    image_size, timestep, dtype)` is the family's keyword arguments (its adapter's); the prediction
+    comes back in float32 for a half-precision UNet (float64 stays float64), so that the schedule's
+    arithmetic and losses stay in full precision."""
 
-    def __init__(self, unet: torch.nn.Module, unet_inputs: Callable[[torch.Tensor, tuple[int, int]], dict],
-                 vae_scale: int):
-        self.unet, self.unet_inputs, self.vae_scale = unet, unet_inputs, vae_scale
+    def __init__(self, unet: torch.nn.Module, denoiser_inputs: Callable[..., dict], vae_scale: int):
+        self.unet, self.denoiser_inputs, self.vae_scale = unet, denoiser_inputs, vae_scale
         self.graphs: CudaGraphDenoiser | None = None
         self.compiled = False
         self.in_block = False  # inside `processors(...)`: the plain denoise would run the block's processors
@@ -51,8 +51,8 @@ class UNetRunner:
     def forward(self, latents: torch.Tensor, timestep, embeddings: torch.Tensor, unet=None) -> torch.Tensor:
         """One pass through the UNet's modules (or `unet`, e.g. compiled): the path processors see."""
         image_size = (latents.shape[-2] * self.vae_scale, latents.shape[-1] * self.vae_scale)
-        inputs = self.unet_inputs(embeddings, image_size)
-        output = (self.unet if unet is None else unet)(latents.to(self.unet.dtype), timestep, **inputs).sample
+        inputs = self.denoiser_inputs(embeddings, image_size, timestep, self.unet.dtype)
+        output = (self.unet if unet is None else unet)(latents.to(self.unet.dtype), **inputs).sample
         return output.to(full_precision(latents).dtype)
 
     def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
@@ -123,7 +123,7 @@ class CudaGraphDenoiser:
         return (self.gradient_forward if with_grad else self.forward)(latents, timestep, embeddings)
 
     def __call__(self, latents: torch.Tensor, timestep: int, embeddings: torch.Tensor) -> torch.Tensor:
-        timestep_tensor = torch.full((), timestep, dtype=torch.long, device=latents.device)
+        timestep_tensor = torch.tensor(timestep, device=latents.device)  # int64 for DDIM's, float32 for a flow's
         with_grad = torch.is_grad_enabled() and embeddings.requires_grad
         key = (tuple(latents.shape), tuple(embeddings.shape), latents.dtype, embeddings.dtype, with_grad)
         if key not in self.replays:

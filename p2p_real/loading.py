@@ -1,15 +1,23 @@
 """`load_model`: a model by hub id, local diffusers folder, built-in name or a diffusers pipeline
 already loaded, with LoRA files fused in (loras.py), on a checked device.
 
-The family (SD 1.x/2.x or SDXL) is read from the UNet's config: SDXL's UNet takes the pooled text
-and size conditioning (`addition_embed_type: text_time`), whatever the folder is called.
+The family (SD 1.x/2.x, SDXL or SD3) is read from the denoiser's config: SDXL's UNet takes the pooled
+text and size conditioning (`addition_embed_type: text_time`); SD3 / SD3.5 has a transformer/ whose
+config names `SD3Transformer2DModel`, whatever the folder is called.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, UNet2DConditionModel
+from diffusers import (
+    AutoencoderKL,
+    DDIMScheduler,
+    DiffusionPipeline,
+    FlowMatchEulerDiscreteScheduler,
+    SD3Transformer2DModel,
+    UNet2DConditionModel,
+)
 
 from .defaults import BUILTIN_MODELS, DEFAULT_MODEL, DTYPE_NAMES
 from .errors import ModelLoadError, OptionError
@@ -18,6 +26,8 @@ from .hub import load_local_first
 from .loras import fuse_loras
 from .models import Model
 from .random_models import BUILDERS
+from .random_sd3 import SD3_BUILDERS
+from .sd3_text import load_sd3_text
 from .single_file import check_prediction_type, is_checkpoint_file, load_checkpoint
 from .text_encoders import load_text
 
@@ -78,7 +88,7 @@ def load_model(name_or_path: str | DiffusionPipeline = DEFAULT_MODEL, device: st
     model.to(device=device, dtype=torch_dtype)
     if model.device.type == "cuda":
         torch.cuda.empty_cache()  # a model built on the GPU in float32 leaves the freed copy cached: give it back
-        model.unet.to(memory_format=torch.channels_last)
+        model.denoiser.to(memory_format=torch.channels_last)
         if cuda_graphs:
             model.use_cuda_graphs(compile)
     return model
@@ -95,8 +105,8 @@ def source_model(name_or_path, device: torch.device, model_config: str | None = 
                                           f"leave it out")
     if name_or_path == "shapes":
         return load_pretrained(str(SHAPES_FOLDER), name="shapes")
-    if name_or_path in BUILDERS:
-        return BUILDERS[name_or_path](device=device)
+    if name_or_path in BUILDERS or name_or_path in SD3_BUILDERS:
+        return {**BUILDERS, **SD3_BUILDERS}[name_or_path](device=device)
     return load_pretrained(name_or_path)
 
 
@@ -121,6 +131,8 @@ def usable_device(device: str | torch.device | None) -> torch.device:
 def load_pretrained(name_or_path: str, name: str | None = None) -> Model:
     def load(source: str, local_only: bool) -> Model:
         options = {"local_files_only": local_only}
+        if denoiser_class(source, options) == SD3Transformer2DModel.__name__:
+            return load_sd3(source, name or name_or_path, options)
         unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", **options)
         sdxl = unet.config.addition_embed_type == "text_time"
         vae = AutoencoderKL.from_pretrained(source, subfolder="vae", **options)
@@ -136,7 +148,26 @@ def load_pretrained(name_or_path: str, name: str | None = None) -> Model:
         )
     return load_local_first(load, name_or_path, "model", ModelLoadError, "--model",
                             " as a diffusers Stable Diffusion folder (unet/, vae/, text_encoder/, tokenizer/, "
-                            "scheduler/; SDXL also text_encoder_2/, tokenizer_2/)")
+                            "scheduler/; SDXL also text_encoder_2/, tokenizer_2/; SD3 transformer/ for unet/ "
+                            "and text_encoder_3/, tokenizer_3/)")
+
+
+def denoiser_class(source: str, options: dict) -> str | None:
+    """The class its transformer/config.json names, if it has one (SD3's); None for a UNet model."""
+    try:
+        return SD3Transformer2DModel.load_config(source, subfolder="transformer", **options).get("_class_name")
+    except (OSError, ValueError):
+        return None
+
+
+def load_sd3(source: str, name: str, options: dict) -> Model:
+    """SD3 / SD3.5 (medium, large): the transformer, the 16-channel VAE (float32 when `force_upcast`),
+    CLIP-L, CLIP-G and T5, and the flow-matching scheduler's config."""
+    transformer = SD3Transformer2DModel.from_pretrained(source, subfolder="transformer", **options)
+    vae = AutoencoderKL.from_pretrained(source, subfolder="vae", **options)
+    text = load_sd3_text(source, transformer.config.joint_attention_dim, **options)
+    scheduler_config = dict(FlowMatchEulerDiscreteScheduler.load_config(source, subfolder="scheduler", **options))
+    return Model(transformer, vae, text, scheduler_config, name=name, upcast_vae=bool(vae.config.force_upcast))
 
 
 def zeros_for_empty_prompt(source: str, local_only: bool) -> bool:

@@ -1,7 +1,9 @@
 """A Stable Diffusion model as inversion and editing see it: `encode`, `decode`, `embed` and
 `denoise` (k-diffusion's model-wrapper idea). `Model` is the one place that calls diffusers'
-modules; what differs between model families (SD 1.x/2.x, SDXL) is its text adapter,
-p2p_real/text_encoders.py. Loading: p2p_real/loading.py; random-weight builds: random_models.py.
+modules; what differs between model families (SD 1.x/2.x, SDXL, SD3) is its adapter,
+p2p_real/text_encoders.py and sd3_text.py: the text side, the denoiser's inputs (a UNet's or an MM-DiT
+transformer's), the schedule's step rule (DDIM or flow-matching Euler) and the files. Loading:
+p2p_real/loading.py; random-weight builds: random_models.py and random_sd3.py.
 """
 from __future__ import annotations
 
@@ -11,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+from diffusers import AutoencoderKL
 
-from .attention import FusedAttention, keep_text_projections_in_fp32
-from .errors import NumericalError
+from .attention import keep_text_projections_in_fp32
 from .fingerprints import weights_fingerprint
 from .graphs import UNetRunner
+from .model_parts import cast_floating_point, check_finite, vae_chunks
 from .schedule import Schedule
-from .text_encoders import ClipText, SdxlText, full_precision, text_of_pipeline, token_ids
+from .text_encoders import full_precision, text_of_pipeline, token_ids
 
 
 @dataclass
@@ -30,9 +32,9 @@ class Model:
     text encoders wait in CPU memory and visit the model's device for each `embed` (SDXL's take
     1.6 GB of a 16 GB card; the visit costs a copy, a fraction of a second per batch of prompts)."""
 
-    unet: UNet2DConditionModel
+    denoiser: torch.nn.Module  # UNet2DConditionModel (SD v1, SDXL) or SD3Transformer2DModel (SD3)
     vae: AutoencoderKL
-    text: ClipText | SdxlText
+    text: object  # the family's adapter: ClipText, SdxlText (text_encoders.py) or Sd3Text (sd3_text.py)
     scheduler_config: dict
     name: str
     fingerprint: str = field(default="")
@@ -44,8 +46,10 @@ class Model:
     def __post_init__(self):
         for part in self.parts:
             part.requires_grad_(False).eval()
-        self.unet.set_attn_processor(FusedAttention())  # SDPA that takes the embedding in any precision
-        self.runner = UNetRunner(self.unet, self.text.unet_inputs, self.vae_scale)
+        processor = self.text.attention_processor()
+        if processor is not None:  # else the denoiser keeps the processors it came with
+            self.denoiser.set_attn_processor(processor)
+        self.runner = UNetRunner(self.denoiser, self.text.denoiser_inputs, self.vae_scale)
         if not self.fingerprint:
             self.fingerprint = weights_fingerprint(self.parts)
 
@@ -61,11 +65,17 @@ class Model:
 
     @property
     def parts(self) -> tuple[torch.nn.Module, ...]:
-        return (self.unet, self.vae, *self.text.encoders)
+        return (self.denoiser, self.vae, *self.text.encoders)
+
+    @property
+    def unet(self) -> torch.nn.Module:
+        """The denoiser, by SD's name for it (a transformer for SD3)."""
+        return self.denoiser
 
     @property
     def family(self) -> str:
-        """The family, "sd" (SD 1.x / 2.x) or "sdxl": read from the weights' configs when loaded, never from a name."""
+        """The family, "sd" (SD 1.x / 2.x), "sdxl" or "sd3": read from the weights' configs when loaded,
+        never from a name."""
         return self.text.family
 
     @property
@@ -75,11 +85,11 @@ class Model:
 
     @property
     def device(self) -> torch.device:
-        return self.unet.device
+        return self.denoiser.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.unet.dtype
+        return self.denoiser.dtype
 
     @property
     def vae_scale(self) -> int:
@@ -88,14 +98,15 @@ class Model:
     @property
     def resolution(self) -> int:
         """Side of the square images the model was trained on (512 for SD v1)."""
-        return self.unet.config.sample_size * self.vae_scale
+        return self.denoiser.config.sample_size * self.vae_scale
 
     @property
     def max_tokens(self) -> int:
         return self.tokenizer.model_max_length
 
     def schedule(self, num_steps: int) -> Schedule:
-        return Schedule.from_scheduler_config(self.scheduler_config, num_steps)
+        """The family's schedule and step rule (DDIM's, or flow matching's Euler) from the model's config."""
+        return self.text.schedule_type.from_scheduler_config(self.scheduler_config, num_steps)
 
     def to(self, device=None, dtype=None) -> "Model":
         for part in self.parts:
@@ -105,7 +116,7 @@ class Model:
                 cast_floating_point(part, part_dtype)  # before the move: a GPU never holds both copies
             part.to(device="cpu" if self.offload_text and part in self.text.encoders else device)
         if dtype in (torch.float16, torch.bfloat16):
-            keep_text_projections_in_fp32(self.unet)  # see p2p_real/attention.py for why
+            keep_text_projections_in_fp32(self.denoiser)  # see p2p_real/attention.py for why
         return self
 
     @torch.no_grad()
@@ -113,15 +124,21 @@ class Model:
         """(B, 3, H, W) in [0, 1] -> latents: the VAE posterior mean, scaled (not a sample)."""
         pixels = (images * 2 - 1).to(self.device, self.vae.dtype)
         mean = torch.cat([self.vae.encode(chunk).latent_dist.mean for chunk in vae_chunks(pixels, pixels.shape[-2:])])
-        return check_finite(full_precision(mean), "encoding the photo", self.vae.dtype) * self.vae.config.scaling_factor
+        mean = check_finite(full_precision(mean), "encoding the photo", self.vae.dtype)
+        return (mean - self.latent_shift) * self.vae.config.scaling_factor
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents -> (B, 3, H, W) float32 in [0, 1]."""
-        latents = (latents / self.vae.config.scaling_factor).to(self.vae.dtype)
+        latents = (latents / self.vae.config.scaling_factor + self.latent_shift).to(self.vae.dtype)
         size = (latents.shape[-2] * self.vae_scale, latents.shape[-1] * self.vae_scale)
         pixels = torch.cat([self.vae.decode(chunk).sample.float() for chunk in vae_chunks(latents, size)])
         return ((check_finite(pixels, "decoding the latents", self.vae.dtype) + 1) / 2).clamp(0, 1)
+
+    @property
+    def latent_shift(self) -> float:
+        """The VAE config's `shift_factor` (SD3's 0.0609), subtracted before scaling; 0 for SD's VAEs."""
+        return self.vae.config.get("shift_factor") or 0.0
 
     def token_ids(self, prompts: list[str]) -> torch.Tensor:
         """Token ids padded to the encoder's length; a prompt that does not fit is an error."""
@@ -175,40 +192,7 @@ class Model:
     def save(self, folder: str | os.PathLike) -> None:
         """Write a diffusers-layout folder that `load_model(folder)` reads back."""
         folder = Path(folder)
-        self.unet.save_pretrained(folder / "unet")
+        self.denoiser.save_pretrained(folder / self.text.denoiser_folder)
         self.vae.save_pretrained(folder / "vae")
-        self.text.save(folder)  # with the family's own files (SDXL's model_index.json)
-        DDIMScheduler.from_config(self.scheduler_config).save_pretrained(folder / "scheduler")
-
-
-FLOATING_POINT_CASTS = {torch.float16: "half", torch.bfloat16: "bfloat16", torch.float32: "float",
-                        torch.float64: "double"}
-
-
-def cast_floating_point(part: torch.nn.Module, dtype: torch.dtype) -> None:
-    """Cast a part's floating-point weights, as `part.to(dtype=...)` does. diffusers' `ModelMixin.to`
-    warns that "modules should be kept in float32" whenever a dtype is passed, even for models that
-    keep none (its `_keep_in_fp32_modules or []` is never None): SD's UNet and VAE keep none, so
-    they are cast with torch's own floating-point casts, which leave integer buffers alone too."""
-    if getattr(part, "_keep_in_fp32_modules", None):  # a model that does keep some: let the library handle it
-        part.to(dtype=dtype)
-    else:
-        getattr(part, FLOATING_POINT_CASTS[dtype])()
-
-
-VAE_PIXELS_PER_CALL = 1024 * 1024  # one SDXL image, four SD v1 ones: a float32 VAE at 1024 px takes ~3 GB a photo
-
-
-def vae_chunks(batch: torch.Tensor, image_size) -> tuple[torch.Tensor, ...]:
-    """The batch in chunks of at most VAE_PIXELS_PER_CALL pixels (at least one image): the VAE's
-    activations at full resolution, not the UNet, set the peak memory of a 1024 px job."""
-    per_call = max(1, VAE_PIXELS_PER_CALL // (image_size[0] * image_size[1]))
-    return batch.split(per_call)
-
-
-def check_finite(values: torch.Tensor, doing: str, dtype: torch.dtype) -> torch.Tensor:
-    """`values`, or a NumericalError: a VAE that overflows must never hand on NaNs silently."""
-    if not torch.isfinite(values).all():
-        raise NumericalError(f"the VAE overflowed in {str(dtype).replace('torch.', '')} while {doing} (NaN or inf); "
-                             f"keep it in float32 (a VAE config with force_upcast, or --dtype float32)")
-    return values
+        self.text.save(folder)  # with the family's own files (SDXL's and SD3's model_index.json)
+        self.text.scheduler_class.from_config(self.scheduler_config).save_pretrained(folder / "scheduler")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from PIL import Image
 
 from .artifacts import Inversion
-from .defaults import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_GUIDANCE
+from .defaults import DEFAULT_METHOD, MAX_GUIDANCE
 from .errors import OptionError, check_number
 from .eval.metrics import reconstruction_metrics
 from .images import to_tensor, to_uint8
@@ -23,8 +23,8 @@ def invert(
     images: list[Image.Image],
     prompts: list[str],
     method: str = DEFAULT_METHOD,
-    num_steps: int = DEFAULT_STEPS,
-    guidance_scale: float = DEFAULT_GUIDANCE,
+    num_steps: int | None = None,
+    guidance_scale: float | None = None,
     options: NullTextOptions = NullTextOptions(),
     source_paths: list[str] | None = None,
     progress: bool = False,
@@ -34,8 +34,12 @@ def invert(
     `method` is a key of `p2p_real.inversion.methods.METHODS`: `null-text` (Mokady et al. 2023,
     optimised null embeddings), `ddim` (the plain empty-prompt embedding; fast, but guided sampling
     drifts), `negative-prompt` (Miyake et al. 2023) or `direct` (Ju et al. 2024, per-step offsets).
-    A bad argument raises `OptionError` (a ValueError) naming it, before any work is done.
+    `num_steps` and `guidance_scale` default to the model family's (50 and 7.5 for SD v1 and SDXL, as
+    the papers; 28 and 7.0 for SD3, as its pipeline). A bad argument raises `OptionError` (a
+    ValueError) naming it, before any work is done.
     """
+    num_steps = model.text.default_steps if num_steps is None else num_steps
+    guidance_scale = model.text.default_guidance if guidance_scale is None else guidance_scale
     check_arguments(model, images, prompts, method, num_steps, guidance_scale, options, source_paths)
     schedule = model.schedule(num_steps)
     pixels = to_tensor(images).to(model.device)
@@ -66,6 +70,7 @@ def invert(
             model_fingerprint=model.fingerprint,
             model_loras=[lora.as_dict() for lora in model.loras],
             scheduler_config=dict(model.scheduler_config),
+            schedule=schedule.record(),
             options=METHODS[method].record(options, model.text.null_text_record),
             metrics={**metrics[index], "latent_mse": latent_errors[index]},
             diagnostics={name: values[:, index].tolist() for name, values in result.diagnostics.items()},
@@ -97,7 +102,7 @@ def check_arguments(model: Model, images, prompts, method, num_steps, guidance_s
             raise OptionError("prompts", f"prompts[{index}] is {prompt!r}; give each photo's caption as non-empty text")
     most = model.scheduler_config.get("num_train_timesteps", 1000)
     if not isinstance(num_steps, int) or isinstance(num_steps, bool) or not 1 <= num_steps <= most:
-        raise OptionError("num_steps", f"expected a whole number of DDIM steps from 1 to {most}, got {num_steps!r}")
+        raise OptionError("num_steps", f"expected a whole number of sampling steps from 1 to {most}, got {num_steps!r}")
     check_number("guidance_scale", guidance_scale, 0.0, MAX_GUIDANCE, above_low=True)
     if not isinstance(options, NullTextOptions):
         raise OptionError("options", f"expected a NullTextOptions, got {type(options).__name__}")

@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .rows import split_guidance, stack_for_guidance
-from .schedule import Schedule, ddim_step
+from .schedule import Schedule
 
 Denoise = Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]
 BeforeStep = Callable[[int], None]  # called with the step's index before the UNet runs
@@ -46,7 +46,8 @@ def ddim_sample(
     desc: str = "sampling",
     disable: bool = True,
 ) -> torch.Tensor:
-    """Guided DDIM (eta = 0) from x_T, latents (B, C, h, w), to x_0.
+    """Guided sampling with the schedule's step (DDIM, eta = 0; or Euler on a flow model's velocity)
+    from x_T, latents (B, C, h, w), to x_0.
 
     conditional: (B, L, D); unconditional: (steps, B, L, D), one embedding per step, so null-text's
     optimised embeddings go in as they are and a plain empty prompt goes in expanded over the steps.
@@ -57,7 +58,7 @@ def ddim_sample(
         if before_step is not None:
             before_step(index)
         prediction = guided_prediction(denoise, latents, timestep, unconditional[index], conditional, guidance_scale)
-        latents = ddim_step(schedule, prediction, timestep, latents)
+        latents = schedule.step(prediction, timestep, latents)
         if after_step is not None:
             latents = after_step(index, latents)
     return latents

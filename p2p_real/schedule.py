@@ -2,6 +2,10 @@
 
 Everything here is a pure function of a `Schedule` built once from the model's own scheduler config,
 so that SD 1.x (epsilon) and SD 2.x (v-prediction) models share one code path.
+
+A schedule is also the step rule that sampling, inversion and null-text call: `step`, `inverse_step`,
+`levels` and `step_between` (the same four on p2p_real/flow_schedule.py's `FlowSchedule` for
+rectified-flow models), so that no loop asks which family it runs.
 """
 from __future__ import annotations
 
@@ -54,6 +58,24 @@ class Schedule:
     def alpha_bar(self, timestep: int) -> float:
         """alpha_bar(t); below 0 it is the final alpha, as in DDIM's last step."""
         return float(self.alphas_cumprod[timestep]) if timestep >= 0 else self.final_alpha_cumprod
+
+    # The step rule as the loops call it (FlowSchedule has the same four).
+    def step(self, model_output, timestep: int, latents):
+        return ddim_step(self, model_output, timestep, latents)
+
+    def inverse_step(self, model_output, timestep: int, latents):
+        return ddim_inverse_step(self, model_output, timestep, latents)
+
+    def levels(self, timestep: int) -> tuple[float, float]:
+        """The step's two noise levels (alpha_bar(t), alpha_bar(t - T/n)), for `step_between`."""
+        return step_alpha_bars(self, timestep)
+
+    def step_between(self, model_output, latents, level, next_level):
+        return ddim_step_between(self, model_output, latents, level, next_level)
+
+    def record(self) -> dict:
+        """What an artifact keeps of the schedule it was made with."""
+        return {"kind": "ddim", "timesteps": self.timesteps.tolist()}
 
 
 def split_prediction(schedule: Schedule, model_output, latents, alpha_bar: float):

@@ -1,12 +1,14 @@
-"""The text side of a model family: prompts -> the one embedding tensor that `denoise` takes, and
-that tensor -> the UNet's keyword arguments. The loops, null-text's optimiser, guidance, batching
-and the artifacts only ever see the tensor, so a model family is an adapter here, not a fork there.
+"""The adapter of a model family: prompts -> the one embedding tensor that `denoise` takes, that
+tensor -> the denoiser's keyword arguments, and the family's schedule, attention processor and files.
+The loops, null-text's optimiser, guidance, batching and the artifacts only ever see the tensor, so a
+model family is an adapter here, not a fork there.
 
 - SD 1.x / 2.x (`ClipText`): one CLIP encoder's last hidden state, (B, 77, D).
 - SDXL (`SdxlText`, Podell et al. 2023): two CLIP encoders' penultimate hidden states side by side,
   (B, 77, 768 + 1280), and the second encoder's pooled projection (B, 1280). The pooled vector
-  rides along as one extra, zero-padded row, (B, 78, 2048), and `unet_inputs` splits it off again
+  rides along as one extra, zero-padded row, (B, 78, 2048), and `denoiser_inputs` splits it off again
   together with the size conditioning (`add_time_ids`).
+- SD3 / SD3.5: p2p_real/sd3_text.py (a rectified-flow transformer, its schedule in flow_schedule.py).
 """
 from __future__ import annotations
 
@@ -19,10 +21,13 @@ from typing import ClassVar
 import diffusers
 import torch
 import torch.nn.functional as F
-from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+from diffusers import DDIMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
+from .attention import FusedAttention
+from .defaults import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from .errors import PromptError
+from .schedule import Schedule
 
 
 def full_precision(tensor: torch.Tensor) -> torch.Tensor:
@@ -67,6 +72,12 @@ class ClipText:
     # SD v1 (2.05 GiB of weights): 4.62 / 10.47 / 16.68 / 30.68 GiB at batch 1 / 4 / 8 / 16.
     photo_memory: ClassVar[PhotoMemory] = PhotoMemory(512, 0.9, 1.8)
     null_text_record: ClassVar[dict] = {}  # what null-text's record adds for this family: nothing
+    schedule_type: ClassVar[type] = Schedule  # DDIM's step rule (schedule.py)
+    scheduler_class: ClassVar[type] = DDIMScheduler  # what `Model.save` writes to scheduler/
+    denoiser_folder: ClassVar[str] = "unet"
+    attention_kind: ClassVar[str] = "cross-attention"  # how editing reaches it (editing/control.py)
+    default_steps: ClassVar[int] = DEFAULT_STEPS  # when none is given: the papers'
+    default_guidance: ClassVar[float] = DEFAULT_GUIDANCE
 
     @property
     def encoders(self) -> tuple[torch.nn.Module, ...]:
@@ -80,8 +91,13 @@ class ClipText:
         """The null prompt; `embed(prompts)` encodes (the model's, which brings offloaded encoders)."""
         return embed([""] * count)
 
-    def unet_inputs(self, embeddings: torch.Tensor, image_size: tuple[int, int]) -> dict:
-        return {"encoder_hidden_states": embeddings}
+    def attention_processor(self):
+        """SDPA that takes the embedding in any precision (attention.py)."""
+        return FusedAttention()
+
+    def denoiser_inputs(self, embeddings: torch.Tensor, image_size: tuple[int, int], timestep, dtype) -> dict:
+        """The UNet's keyword arguments; the embedding as it is (its text projections may stay float32)."""
+        return {"timestep": timestep, "encoder_hidden_states": embeddings}
 
     def save(self, folder: Path) -> None:
         self.encoder.save_pretrained(folder / "text_encoder")
@@ -126,10 +142,19 @@ class SdxlText:
     # followed the pivots with 5-15% lower latent error than the tokens alone in benchmarks/sdxl_pooled.py
     # (docs/BENCHMARKS.md), at no extra cost.
     null_text_record: ClassVar[dict] = {"optimised_embedding": "tokens and pooled"}
+    schedule_type: ClassVar[type] = Schedule
+    scheduler_class: ClassVar[type] = DDIMScheduler
+    denoiser_folder: ClassVar[str] = "unet"
+    attention_kind: ClassVar[str] = "cross-attention"  # how editing reaches it (editing/control.py)
+    default_steps: ClassVar[int] = DEFAULT_STEPS  # when none is given: the papers'
+    default_guidance: ClassVar[float] = DEFAULT_GUIDANCE
 
     @property
     def encoders(self) -> tuple[torch.nn.Module, ...]:
         return (self.encoder, self.encoder_2)
+
+    def attention_processor(self):
+        return FusedAttention()
 
     @property
     def pooled_width(self) -> int:
@@ -149,7 +174,7 @@ class SdxlText:
             return torch.zeros(count, self.tokenizer.model_max_length + 1, width, device=device)
         return embed([""] * count)
 
-    def unet_inputs(self, embeddings: torch.Tensor, image_size: tuple[int, int]) -> dict:
+    def denoiser_inputs(self, embeddings: torch.Tensor, image_size: tuple[int, int], timestep, dtype) -> dict:
         """Tokens to cross-attention; pooled row and `add_time_ids` (original size, crop top-left,
         target size: the photo is resized to the model's size, uncropped) to the added embedding.
         The ids are filled in by kernels rather than copied from the host, so CUDA graphs capture them."""
@@ -158,7 +183,7 @@ class SdxlText:
         for column, value in ((0, height), (1, width), (4, height), (5, width)):
             time_ids[:, column] = value
         return {
-            "encoder_hidden_states": embeddings[:, :-1],
+            "timestep": timestep, "encoder_hidden_states": embeddings[:, :-1],
             "added_cond_kwargs": {"text_embeds": embeddings[:, -1, : self.pooled_width], "time_ids": time_ids},
         }
 

@@ -1,9 +1,9 @@
 """Helpers shared by the tests of both model families (pytest puts tests/ on the path: pyproject.toml)."""
 import torch
 
+from p2p_real.editing.control import edit_plan
 from p2p_real.editing.edit import sample_plan
 from p2p_real.editing.options import EditOptions
-from p2p_real.editing.plan import build_plan
 from p2p_real.sampling import guided_prediction
 from p2p_real.schedule import ddim_step
 
@@ -13,7 +13,7 @@ def run_plan(model, inversion, targets, options, regions=None):
     included; `regions`: a painted region (h, w) or None per target."""
     targets = [targets] if isinstance(targets, str) else targets
     options = [options] * len(targets) if isinstance(options, EditOptions) else options
-    plan = build_plan(model, inversion.prompt, targets, options, inversion.num_steps, regions)
+    plan = edit_plan(model, inversion.prompt, targets, options, inversion.num_steps, regions)
     offsets = None if inversion.latent_offsets is None else inversion.latent_offsets[:, None]
     return sample_plan(model, plan, inversion.noise_latents, inversion.null_text_embeddings,
                        model.embed([inversion.prompt, *targets]), model.schedule(inversion.num_steps),

@@ -51,10 +51,13 @@ LAYERS = {
     "shapes": 3,  # the test bed: a trained model and its reader; runs may inject its scorer downward
     "pipeline.py": 2.5,  # invert(): the stages put together
     "inversion": 2, "editing": 2, "eval": 2,  # the stages, which never import each other
+    "joint_attention.py": 1,  # SD3's joint-attention processor (issue 26)
     "models.py": 1, "loading.py": 1, "graphs.py": 1, "attention.py": 1, "sampling.py": 1, "schedule.py": 1,
-    "text_encoders.py": 1, "random_models.py": 1, "rows.py": 1, "devices.py": 1, "loras.py": 1, "fingerprints.py": 1,
+    "text_encoders.py": 1, "random_models.py": 1, "sd3_text.py": 1, "flow_schedule.py": 1,
+    "random_sd3.py": 1, "model_parts.py": 1, "rows.py": 1, "devices.py": 1, "loras.py": 1, "fingerprints.py": 1,
     "single_file.py": 1,
     "images.py": 0, "artifacts.py": 0, "errors.py": 0, "defaults.py": 0, "hub.py": 0, "clip_tokenizer.py": 0,
+    "t5_tokenizer.py": 0,
 }
 # The base modules import each other only so, which keeps them free of loops.
 BASE_IMPORTS = {("images.py", "errors.py"), ("artifacts.py", "errors.py"), ("artifacts.py", "images.py")}
@@ -221,7 +224,7 @@ def comparisons(allowed: set[Path]):
 
 
 METHOD_NAMES = {"null-text", "ddim", "negative-prompt", "direct"}
-FAMILY_NAMES = {"sd", "sdxl"}
+FAMILY_NAMES = {"sd", "sdxl", "sd3"}
 
 
 def test_only_the_methods_table_branches_on_a_method_name():

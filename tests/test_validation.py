@@ -87,7 +87,7 @@ def test_cuda_asked_for_without_a_gpu_is_refused_before_the_model_loads(tmp_path
 
 def test_steps_beyond_the_models_schedule_name_the_flag(tmp_path, capsys):
     assert main([*INVERT, "--output", str(tmp_path), "--model", "tiny-random", "--steps", "5000", "--quiet"]) == 2
-    one_error_line(capsys, "--steps: expected a whole number of DDIM steps from 1 to 1000, got 5000")
+    one_error_line(capsys, "--steps: expected a whole number of sampling steps from 1 to 1000, got 5000")
 
 
 def test_a_null_caption_is_no_caption_and_the_other_photos_run(tmp_path, capsys):

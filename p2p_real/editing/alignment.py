@@ -1,7 +1,8 @@
 """Token-level maps between a source and a target prompt (Hertz et al. 2023, sec. 3.2 and
 google/prompt-to-prompt's seq_aligner.py), written as small pure functions.
 
-Positions are token positions in the encoder's padded sequence (0 is the start token).
+Positions are token positions in the encoder's padded sequence: CLIP's start token sits at 0 and the
+first word at 1; T5 has no start token, so its first word sits at 0 (`first_word_position`).
 """
 from __future__ import annotations
 
@@ -10,15 +11,22 @@ import torch
 from ..errors import PromptError
 
 
+def first_word_position(tokenizer) -> int:
+    """The position of a prompt's first word token: the number of special tokens before it (CLIP 1, T5 0)."""
+    word = tokenizer("a", add_special_tokens=False, verbose=False).input_ids
+    return tokenizer("a", verbose=False).input_ids.index(word[0])
+
+
 def word_tokens(tokenizer, prompt: str) -> list[list[int]]:
-    """For each space-separated word of `prompt`, the token positions it occupies (from 1)."""
-    positions, next_position = [], 1
+    """For each space-separated word of `prompt`, the token positions it occupies (from 1 for CLIP)."""
+    first = first_word_position(tokenizer)
+    positions, next_position = [], first
     for word in prompt.split(" "):
         count = len(tokenizer(word, add_special_tokens=False, verbose=False).input_ids)
         positions.append(list(range(next_position, next_position + count)))
         next_position += count
     whole = len(tokenizer(prompt, add_special_tokens=False, verbose=False).input_ids)
-    if next_position - 1 != whole:  # CLIP's BPE encodes words independently; check rather than assume
+    if next_position - first != whole:  # CLIP's BPE encodes words independently; check rather than assume
         raise PromptError(f"the prompt {prompt!r} does not tokenize word by word; "
                           f"separate its words with single spaces")
     return positions
@@ -55,7 +63,8 @@ def replacement_mapper(tokenizer, source: str, target: str, length: int) -> torc
         )
     source_tokens, target_tokens = word_tokens(tokenizer, source), word_tokens(tokenizer, target)
     mapper = torch.zeros(length, length)
-    mapper[0, 0] = 1  # the start token
+    starts = list(range(first_word_position(tokenizer)))
+    mapper[starts, starts] = 1  # the start token (CLIP), none for T5
     for source_positions, target_positions in zip(source_tokens, target_tokens):
         if len(source_positions) == len(target_positions):
             mapper[source_positions, target_positions] = 1

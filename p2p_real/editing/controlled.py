@@ -1,4 +1,4 @@
-"""`with controlled(model, plan) as denoise:` runs the model's UNet under a Prompt-to-Prompt plan.
+"""`with controlled(model, plan) as denoise:` runs the model's denoiser under a Prompt-to-Prompt plan.
 
 The model knows no Prompt-to-Prompt: its runner (p2p_real/graphs.py) runs the UNet under any
 attention processors for a block, and this installs editing's, with a fresh `EditState`.
@@ -13,7 +13,7 @@ import torch
 
 from ..models import Model
 from ..sampling import Denoise
-from .attention import EditingAttention
+from .control import control_of
 from .plan import EditPlan
 from .state import EditState
 
@@ -37,9 +37,10 @@ def controlled(model: Model, plan: EditPlan) -> Iterator[ControlledDenoise]:
     bakes in the processors, so it never outlives the block), and restores the previous processors,
     even on error. After a clean exit it checks that the plan reached some attention layer: the
     reference code's silent failure was an edit that edited nothing."""
+    processors_of = control_of(model).processors  # the family's (control.py); refused first if it has none
     plan = plan.to(model.device)
     state = EditState(model.device)
-    processors = {name: EditingAttention(plan, state, name) for name in model.unet.attn_processors}
+    processors = processors_of(model, plan, state)
     with model.runner.processors(processors) as denoise:
         yield ControlledDenoise(denoise, plan, state)
     if state.layers_seen == 0:

@@ -17,11 +17,12 @@ from ..models import Model
 from ..rows import split_source
 from ..sampling import add_offsets, ddim_sample
 from ..schedule import Schedule
+from .control import edit_plan
 from .controlled import controlled
 from .local_blend import LocalBlend
 from .options import EditOptions
 from .painted_mask import Mask, latent_regions
-from .plan import EditPlan, build_plan
+from .plan import EditPlan
 
 
 @dataclass
@@ -63,7 +64,7 @@ def edit(model: Model, inversion: Inversion, targets: str | Sequence[str],
     source = inversion.prompt
     regions = latent_regions(mask, len(targets), tuple(inversion.image.shape[:2]),
                              tuple(inversion.noise_latents.shape[-2:]))
-    plan = build_plan(model, source, targets, options, inversion.num_steps, regions)
+    plan = edit_plan(model, source, targets, options, inversion.num_steps, regions)
     offsets = inversion.latent_offsets
     sampled = sample_plan(model, plan, inversion.noise_latents, inversion.null_text_embeddings,
                           model.embed([source, *targets]), model.schedule(inversion.num_steps),

@@ -1,12 +1,13 @@
 """DDIM inversion (Song et al. 2021; Mokady et al. 2023, sec. 3.1): run the deterministic sampler
-backwards with the conditional prediction only (guidance 1), keeping every latent."""
+backwards with the conditional prediction only (guidance 1), keeping every latent. On a flow
+model the schedule's step is Euler's, and this is Euler inversion (p2p_real/flow_schedule.py)."""
 from __future__ import annotations
 
 import torch
 from tqdm.auto import tqdm
 
 from ..sampling import Denoise
-from ..schedule import Schedule, ddim_inverse_step
+from ..schedule import Schedule
 
 
 @torch.no_grad()
@@ -20,6 +21,6 @@ def ddim_invert(denoise: Denoise, latents: torch.Tensor, conditional: torch.Tens
     trajectory = [latents]
     for timestep in tqdm(schedule.timesteps.flip(0).tolist(), desc="DDIM inversion", leave=False, disable=disable):
         prediction = denoise(latents, timestep, conditional)
-        latents = ddim_inverse_step(schedule, prediction, timestep, latents)
+        latents = schedule.inverse_step(prediction, timestep, latents)
         trajectory.append(latents)
     return torch.stack(trajectory)

@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 
 from ..defaults import DEFAULT_GUIDANCE
 from ..sampling import Denoise, guide
-from ..schedule import Schedule, ddim_step, ddim_step_between, step_alpha_bars
+from ..schedule import Schedule
 from .options import NullTextOptions
 
 
@@ -52,7 +52,7 @@ def null_text_optimize(
         with torch.no_grad():
             embedding = inner.embedding.detach().clone()
             prediction = guide(denoise(latents, timestep, embedding), conditional_prediction, guidance_scale)
-            latents = ddim_step(schedule, prediction, timestep, latents)
+            latents = schedule.step(prediction, timestep, latents)
         embeddings.append(embedding)
         final_losses.append(inner.losses.clone())
         inner_steps.append(inner.steps_taken.clone())
@@ -73,8 +73,9 @@ class InnerSteps:
         device, batch = latents.device, latents.shape[0]
         self.latents, self.target, self.conditional_prediction = (torch.empty_like(latents) for _ in range(3))
         self.timestep = 0
-        # alpha_bar(t), alpha_bar(t - T/n), in float64 like the numbers `ddim_step` computes with
-        self.alpha_bars = torch.zeros(2, dtype=torch.float64, device=device)
+        # the step's two levels (DDIM: alpha_bar(t), alpha_bar(t - T/n); flow: two sigmas), in float64
+        # like the numbers the schedule's `step` computes with
+        self.levels = torch.zeros(2, dtype=torch.float64, device=device)
         self.threshold = torch.zeros((), device=device)
         self.embedding = unconditional.detach().clone().requires_grad_(True)
         self.optimizer = torch.optim.Adam([self.embedding], lr=options.learning_rate, eps=1e-8 * options.loss_scale)
@@ -89,7 +90,7 @@ class InnerSteps:
                                   (self.conditional_prediction, conditional_prediction)):
                 buffer.copy_(value)
             self.timestep = timestep
-            self.alpha_bars.copy_(torch.tensor(step_alpha_bars(self.schedule, timestep), dtype=torch.float64))
+            self.levels.copy_(torch.tensor(self.schedule.levels(timestep), dtype=torch.float64))
             self.threshold.fill_(self.options.early_stop_epsilon + index * self.options.early_stop_slope)
             self.optimizer.param_groups[0]["lr"] = self.options.learning_rate * (1 - index / 100)
             for value in self.optimizer.state[self.embedding].values():  # step, exp_avg, exp_avg_sq (empty at first)
@@ -103,8 +104,7 @@ class InnerSteps:
         options = self.options
         unconditional_prediction = self.denoise(self.latents, self.timestep, self.embedding)
         prediction = guide(unconditional_prediction, self.conditional_prediction, self.guidance_scale)
-        reconstructed = ddim_step_between(self.schedule, prediction, self.latents, self.alpha_bars[0],
-                                          self.alpha_bars[1])
+        reconstructed = self.schedule.step_between(prediction, self.latents, self.levels[0], self.levels[1])
         per_photo = (reconstructed - self.target).pow(2).flatten(1).mean(1)  # (B,) MSE of each photo
         self.optimizer.zero_grad(set_to_none=True)
         (per_photo.sum() * options.loss_scale).backward()  # the sum keeps each photo's gradient its own

@@ -9,7 +9,6 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..artifacts import Inversion, load_inversion, tensors_sha256
-from ..defaults import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from ..devices import synchronize
 from ..editing.edit import edit
 from ..editing.options import EditOptions
@@ -32,8 +31,8 @@ def bench_reconstruct(
     photos: list[Photo],
     methods: list[str],
     metric_models: MetricModels,
-    num_steps: int = DEFAULT_STEPS,
-    guidance_scale: float = DEFAULT_GUIDANCE,
+    num_steps: int | None = None,  # None: the model family's
+    guidance_scale: float | None = None,
     options: NullTextOptions = NullTextOptions(),
     progress: bool = True,
 ) -> list[dict]:
@@ -101,6 +100,7 @@ def bench_inversion(model: Model, entry: BenchEdit, artifacts: Path,
                     settings: InversionSettings) -> tuple[Path, Inversion]:
     """The entry's inversion and its folder, ARTIFACTS/<key>-<hash of the photo's bytes and of all
     that makes the inversion>: reused by a later run only for the same work, never relabelled."""
+    settings = settings.for_model(model)  # the family's steps and guidance when none were given
     identity = settings.record(model, entry.source_prompt, file_sha256(entry.image))
     photo = Photo(entry.image, entry.source_prompt, f"{sanitize(entry.key, 'entry')}-{short_hash(identity)}")
     report = invert_waiting(model, [photo], artifacts, settings, progress=False)

@@ -41,7 +41,8 @@ def run_bench_reconstruct(request: BenchReconstructRequest) -> Outcome:
     columns = RECONSTRUCT_COLUMNS + (["lpips"] if metric_models.lpips else [])
     summary = summarize(rows, "method", columns)
     device, output = device_name(model.device), Path(request.output)
-    write_json(output / "reconstruct.json", {"model": model.name, "device": device, "steps": request.steps,
+    steps = model.text.default_steps if request.steps is None else request.steps
+    write_json(output / "reconstruct.json", {"model": model.name, "device": device, "steps": steps,
                                              "metric_weights": request.metric_weights, "summary": summary,
                                              "rows": rows})
     plot_quality_against_time(summary, output / "reconstruct.png", device)
@@ -62,7 +63,7 @@ def run_bench_edit(request: BenchEditRequest) -> Outcome:
     metric_models = MetricModels.load(set(request.metrics), request.metric_weights, model.device, "squeeze",
                                       request.clip_model, request.structure_model)
     output, protocol = Path(request.output), Protocol(request.structure_pixels)
-    inversion = InversionSettings(request.method, request.steps)
+    inversion = InversionSettings(request.method, request.steps).for_model(model)
     rows = ranks_rows(share.ranks, bench_edit(model, share.items, output, metric_models, inversion,
                                               progress=share.progress, protocol=protocol))
     if not share.ranks.leader:
@@ -71,7 +72,7 @@ def run_bench_edit(request: BenchEditRequest) -> Outcome:
     table = paper_table(rows)
     markdown = paper_markdown(table, f"{request.method} + P2P")
     write_json(output / "edit.json", {"model": model.name, "device": device_name(model.device),
-                                      "method": request.method, "steps": request.steps,
+                                      "method": request.method, "steps": inversion.num_steps,
                                       "metric_weights": request.metric_weights, "protocol": protocol.record(),
                                       "table": table, "markdown": markdown, "summary": summary, "rows": rows})
     write_atomic(output / "edit.md", (markdown + "\n").encode())

@@ -15,7 +15,7 @@ import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 
-from ..defaults import DEFAULT_GUIDANCE, INVERSION_METHODS, MAX_GUIDANCE, NETWORK_METRICS
+from ..defaults import DEFAULT_GUIDANCE, INVERSION_METHODS, MAX_GUIDANCE, NETWORK_METRICS, SD3_GUIDANCE
 from ..errors import OptionError, P2PError
 from ..inversion.options import NullTextOptions
 from .edit_flags import FIELD_FLAGS
@@ -77,11 +77,11 @@ def check_flags(flags, needs_gradio: bool = False) -> None:
         raise P2PError(f"--gpus with --device {flags.device}: each process takes its own GPU; leave --device out")
     if flags.device is not None and not DEVICE.fullmatch(flags.device):
         raise P2PError(f"--device {flags.device!r}: not a device; use cpu, cuda, cuda:N (N a GPU's number) or mps")
-    if flags.has("guidance") and not math.isfinite(flags.guidance):
+    if flags.has("guidance") and flags.guidance is not None and not math.isfinite(flags.guidance):
         raise P2PError(f"--guidance: expected a finite number, got {flags.guidance}")
-    if flags.has("guidance") and not 0 < flags.guidance <= MAX_GUIDANCE:
-        raise P2PError(f"--guidance: expected a scale above 0 and at most {MAX_GUIDANCE:g} "
-                       f"(default {DEFAULT_GUIDANCE:g}; SD's useful scales are 1 to 20), got {flags.guidance}")
+    if flags.has("guidance") and flags.guidance is not None and not 0 < flags.guidance <= MAX_GUIDANCE:
+        raise P2PError(f"--guidance: expected a scale above 0 and at most {MAX_GUIDANCE:g} (default "
+                       f"{DEFAULT_GUIDANCE:g}, SD3's {SD3_GUIDANCE:g}; useful: 1 to 20), got {flags.guidance}")
 
 
 def lora_options(values: list[str] | None) -> tuple[tuple[str, float], ...]:

@@ -21,7 +21,6 @@ import torch
 from tqdm.auto import tqdm
 
 from ..artifacts import Inversion, load_inversion, tensors_sha256
-from ..defaults import DEFAULT_STEPS
 from ..editing.edit import EditResult, edit
 from ..errors import P2PError
 from ..models import Model
@@ -59,7 +58,7 @@ def run_edits(
     model: Model,
     jobs: list[EditJob],
     output: str | Path,
-    num_steps: int = DEFAULT_STEPS,
+    num_steps: int | None = None,
     force: bool = False,
     maps: bool = False,
     progress: bool = True,
@@ -107,7 +106,7 @@ def source_names(jobs: list[EditJob]) -> dict[Path, str]:
     return names
 
 
-def invert_sources(model: Model, jobs: list[EditJob], output: Path, names: dict[Path, str], num_steps: int,
+def invert_sources(model: Model, jobs: list[EditJob], output: Path, names: dict[Path, str], num_steps: int | None,
                    batch_size: int | str, force: bool, progress: bool) -> dict[Path, str]:
     """Invert the photos (not artifact folders) the jobs name, into OUTPUT/<photo>/; the failures."""
     photos = {job.source: Photo(job.source, job.prompt, names[job.source]) for job in jobs if job.source.is_file()}

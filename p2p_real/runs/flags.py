@@ -7,7 +7,7 @@ from __future__ import annotations
 from argparse import Namespace
 from pathlib import Path
 
-from ..defaults import DEFAULT_STEPS, SMALL_MODEL_STEPS
+from ..defaults import SMALL_MODEL_STEPS
 from ..errors import P2PError
 from .batch_size import batch_size_option
 from .checks import (
@@ -72,8 +72,9 @@ def model_choice(flags: Flags) -> ModelChoice:
 
 
 def steps(flags: Flags) -> int:
-    """--steps, or the default: the paper's 50, but seconds-fast runs on the small built-ins."""
-    return SMALL_MODEL_STEPS.get(flags.model, DEFAULT_STEPS) if flags.steps is None else flags.steps
+    """--steps, or the default: None, the model family's (the papers' 50; SD3's 28), but seconds-fast
+    runs on the small built-ins."""
+    return SMALL_MODEL_STEPS.get(flags.model) if flags.steps is None else flags.steps
 
 
 def verb_edit_options(flags: Flags, verb: str):

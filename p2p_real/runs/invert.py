@@ -51,7 +51,7 @@ def invert_photos(
     `keep_matching` only those whose artifact records other work). Photos that another run is
     inverting are reported as busy. `batch_size` "auto" fits it to the free GPU memory (runs/batch_size.py)."""
     started = time.perf_counter()
-    output, report = Path(output), JobReport()
+    output, report, settings = Path(output), JobReport(), settings.for_model(model)
     batch_size = batch_size_option(batch_size)  # the API's argument, as the command line's (runs/flags.py)
     limit = BatchLimit(choose_batch_size(model, settings.method, len(photos)) if batch_size == AUTO else batch_size)
     queue = list(reversed(photos))  # popped from the end: in the order given
@@ -135,8 +135,8 @@ def invert_waiting(model: Model, photos: list[Photo], output: Path, settings: In
     """invert_photos, then, for the photos other runs were inverting, wait until each is free and
     take it up again (done by then, or failed there and tried here): no photo is left busy."""
     started = time.perf_counter()
-    run = partial(invert_photos, model, settings=settings, batch_size=batch_size, force=force, progress=progress,
-                  keep_matching=keep_matching)
+    run = partial(invert_photos, model, settings=settings.for_model(model), batch_size=batch_size, force=force,
+                  progress=progress, keep_matching=keep_matching)
     report = run(photos, output)
     waiting = report.busy
     while waiting:

@@ -6,13 +6,13 @@ of other work fails the photo with one line naming the difference, unless `force
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image
 
 from ..artifacts import TENSORS_FILE, Inversion, read_record, sha256
-from ..defaults import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
+from ..defaults import DEFAULT_METHOD
 from ..errors import P2PError
 from ..images import load_image
 from ..inversion.methods import METHODS
@@ -35,9 +35,15 @@ class InversionSettings:
     """What a run asks of every photo's inversion."""
 
     method: str = DEFAULT_METHOD
-    num_steps: int = DEFAULT_STEPS
-    guidance_scale: float = DEFAULT_GUIDANCE
+    num_steps: int | None = None  # None: the model family's (50 for SD v1 and SDXL, 28 for SD3)
+    guidance_scale: float | None = None  # None: the family's (7.5; SD3 7.0)
     options: NullTextOptions = NullTextOptions()
+
+    def for_model(self, model: Model) -> "InversionSettings":
+        """These settings with the model family's defaults filled in."""
+        steps = model.text.default_steps if self.num_steps is None else self.num_steps
+        guidance = model.text.default_guidance if self.guidance_scale is None else self.guidance_scale
+        return replace(self, num_steps=steps, guidance_scale=guidance)
 
     def record(self, model: Model, caption: str, source_sha256: str) -> dict:
         """The fields of inversion.json that an inversion of this photo by this run would hold."""

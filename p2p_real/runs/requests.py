@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..defaults import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_MODEL, DEFAULT_STEPS
+from ..defaults import DEFAULT_METHOD, DEFAULT_MODEL
 from ..editing.options import EditOptions
 from ..eval.pareto import DEFAULT_TOLERANCE
 from ..inversion.options import NullTextOptions
@@ -56,8 +56,8 @@ class InvertRequest:
     model: ModelChoice = ModelChoice()
     prompt: str | None = None
     method: str = DEFAULT_METHOD
-    steps: int = DEFAULT_STEPS
-    guidance: float = DEFAULT_GUIDANCE
+    steps: int | None = None  # None: the model family's
+    guidance: float | None = None  # None: the model family's
     null_text: NullTextOptions = NullTextOptions()
     batch_size: int | str = "auto"  # photos inverted together, or "auto" (runs/batch_size.py)
     force: bool = False
@@ -75,7 +75,7 @@ class EditRequest:
     prompt: str | None = None
     options: EditOptions = EditOptions()
     mask: str | None = None
-    steps: int = DEFAULT_STEPS
+    steps: int | None = None  # None: the model family's
     batch_size: int | str = "auto"  # photos inverted together when they are inverted first
     maps: bool = False
     force: bool = False
@@ -93,7 +93,7 @@ class SweepRequest:
     prompt: str | None = None
     base: EditOptions = EditOptions()  # kind, blend words and re-weights shared by every setting
     settings_per_pass: int = DEFAULT_SETTINGS_PER_PASS
-    steps: int = DEFAULT_STEPS
+    steps: int | None = None  # None: the model family's
     metrics: frozenset[str] | None = None  # None: the sweep's own choice (runs/sweep_command.py)
     metric_weights: str = "pretrained"
     clip_model: str | None = None
@@ -109,7 +109,7 @@ class BenchReconstructRequest:
     output: str
     model: ModelChoice = ModelChoice()
     methods: tuple[str, ...] = ()
-    steps: int = DEFAULT_STEPS
+    steps: int | None = None  # None: the model family's
     metrics: frozenset[str] = frozenset({"lpips"})
     metric_weights: str = "pretrained"
     clip_model: str | None = None
@@ -124,7 +124,7 @@ class BenchEditRequest:
     output: str
     model: ModelChoice = ModelChoice()
     method: str = DEFAULT_METHOD
-    steps: int = DEFAULT_STEPS
+    steps: int | None = None  # None: the model family's
     metrics: frozenset[str] = frozenset({"lpips", "clip", "structure"})
     metric_weights: str = "pretrained"
     clip_model: str | None = None
@@ -140,7 +140,7 @@ class UiRequest:
     output: str
     model: ModelChoice = ModelChoice()
     method: str = DEFAULT_METHOD
-    steps: int = DEFAULT_STEPS
+    steps: int | None = None  # None: the model family's
     host: str = "127.0.0.1"
     port: int = 7860
     share: bool = False

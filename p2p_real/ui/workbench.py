@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..artifacts import load_inversion, read_record
-from ..defaults import DEFAULT_METHOD, DEFAULT_STEPS
+from ..defaults import DEFAULT_METHOD
 from ..errors import ArtifactError, P2PError
 from ..eval.scores import MetricModels
 from ..models import Model
@@ -61,7 +61,7 @@ class Workbench:
     model: Model
     output: Path
     inputs: list[Path] = field(default_factory=list)
-    num_steps: int = DEFAULT_STEPS
+    num_steps: int | None = None  # None: the model family's
     method: str = DEFAULT_METHOD
     metric_weights: str = "pretrained"  # the sweep's LPIPS and CLIP: "random" for offline smoke runs only
     model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
