@@ -109,6 +109,9 @@ def block_of(layer: str) -> tuple[int, str]:
 
 
 class JointEditingAttention(JointAttention):
+    """The processor of one attention layer (`layer`, its name in `transformer.attn_processors`) under
+    `plan`, reading the step from and adding maps to the edit's shared `state`."""
+
     def __init__(self, plan: EditPlan, state: EditState, layer: str, layers: JointLayers):
         self.plan, self.state, self.layer, self.layers = plan, state, layer, layers
         block, attention = block_of(layer)
