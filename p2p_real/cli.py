@@ -46,6 +46,14 @@ def quiet_libraries() -> None:
         os.environ.setdefault(name, value)
 
 
+def silence_diffusers_bars() -> None:
+    """diffusers reads no environment for its loading bars (a single file's "Loading pipeline
+    components..."): turned off in its own logging module, once the command is known to run."""
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     namespace = build_parser().parse_args(argv)
     if getattr(namespace, "progress", True) is False:
@@ -54,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=UserWarning, module="huggingface_hub|diffusers|transformers")
     try:
         request = build_request(namespace)  # every path and flag, before torch is imported: a typo costs no seconds
+        if getattr(namespace, "progress", True) is False:
+            silence_diffusers_bars()
         if request.gpus > 1:  # relaunched under torchrun, which runs this command once per GPU
             return launch_processes(sys.argv[1:] if argv is None else argv, request.gpus)
         if request.model.compile is not False:

@@ -1,13 +1,17 @@
 """Single-file checkpoints in the original LDM / SGM layout: the same model as its diffusers folder,
 offline, and every bad file refused in one line."""
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from ldm_layout import original_layout, tiny_sd2_v, tiny_sdxl_two_widths
+from lora_helpers import write_tiny_lora
 from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
@@ -148,3 +152,18 @@ def test_bad_checkpoint_files_are_refused_in_one_line(checkpoints, tmp_path, cap
                      "--model", str(tmp_path / name)])
         error = capsys.readouterr().err.strip()
         assert code == 2 and message in error and name in error and "\n" not in error, error
+
+
+def test_quiet_single_file_and_lora_runs_print_nothing_on_stderr(checkpoints, tmp_path):
+    """Under --quiet a single file's pipeline loading (diffusers' own bars) and a LoRA stay silent:
+    what users see, in a fresh process as they run it."""
+    lora = write_tiny_lora(tmp_path / "style.safetensors")
+    command = [sys.executable, "-m", "p2p_real", "invert", str(PHOTO), "--prompt", "a cat", "--output",
+               str(tmp_path / "out"), "--steps", "2", "--inner-steps", "1", "--model",
+               str(checkpoints / "sd-v1.safetensors"), "--model-config", str(checkpoints / "sd-v1"),
+               "--lora", f"{lora}:0.8", "--quiet"]
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent), "HF_HUB_OFFLINE": "1"}
+    finished = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr == ""
+    assert "inverted 1 photo(s)" in finished.stdout
